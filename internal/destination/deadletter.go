@@ -1,0 +1,97 @@
+package destination
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// DeadLetter is what the dead-letter stream keeps for one event: enough to
+// understand the failure and to re-drive the event later.
+type DeadLetter struct {
+	Destination string `json:"destination"`
+	// Reason is a stable code (no_user_anon_id, message_too_big,
+	// rejected_by_destination, retries_exhausted, undecodable_log_message).
+	Reason string `json:"reason"`
+	// Detail is the human explanation: the target's answer, the last error.
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+	// Event is the Statsig event as the log held it.
+	Event *statsig.Event `json:"event,omitempty"`
+	// Batch carries the request-level facts (events left out).
+	Batch *statsig.Batch `json:"batch,omitempty"`
+	// Payload is what the destination would have been sent.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// Raw is an undecodable log message, as stored.
+	Raw []byte `json:"raw,omitempty"`
+}
+
+// reasonCode keeps the code of "code: detail".
+func reasonCode(reason string) (code, detail string) {
+	if c, d, ok := strings.Cut(reason, ": "); ok {
+		return c, d
+	}
+	return reason, ""
+}
+
+// deadLetter stores items in the dead-letter stream, then counts them done.
+// A dead letter that cannot be stored is retried: an event must never be
+// acked without a delivery or a dead letter.
+func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail string) {
+	code, d := reasonCode(reason)
+	if detail == "" {
+		detail = d
+	}
+	for _, it := range items {
+		meta := *it.lm.batch
+		meta.Events = nil
+		dl := DeadLetter{Destination: r.cfg.Name, Reason: code, Detail: detail, At: time.Now().UTC(), Event: it.ev, Batch: &meta}
+		if json.Valid(it.payload) {
+			dl.Payload = it.payload
+		}
+		data, err := json.Marshal(dl)
+		if err != nil {
+			continue
+		}
+		if !r.storeDeadLetter(ctx, data) {
+			return
+		}
+		r.cfg.Metrics.DeadLettered.WithLabelValues(r.cfg.Name, code).Inc()
+		r.observe(Outcome{Status: "dead_lettered", Batch: it.lm.batch, Event: it.ev, Reason: code, Note: detail, Payload: it.payload})
+		r.done(it.lm)
+	}
+}
+
+func (r *Runner) storeDeadLetter(ctx context.Context, data []byte) bool {
+	for attempt := 0; ; attempt++ {
+		err := r.cfg.Log.DeadLetter(ctx, r.cfg.Name, data)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.log.Warn("storing a dead letter; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(r.cfg.Retry.backoff(attempt)):
+		}
+	}
+}
+
+// deadLetterRaw handles a log message that does not decode as a batch.
+func (r *Runner) deadLetterRaw(ctx context.Context, m *queue.Message, err error) {
+	data, _ := json.Marshal(DeadLetter{Destination: r.cfg.Name, Reason: "undecodable_log_message", Detail: err.Error(), At: time.Now().UTC(), Raw: m.Data()})
+	if !r.storeDeadLetter(ctx, data) {
+		return
+	}
+	r.cfg.Metrics.DeadLettered.WithLabelValues(r.cfg.Name, "undecodable_log_message").Inc()
+	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = m.Ack(actx)
+}

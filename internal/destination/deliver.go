@@ -1,0 +1,201 @@
+package destination
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// RetryPolicy shapes retries of transient failures.
+type RetryPolicy struct {
+	// Initial is the first backoff; each retry doubles it up to Max.
+	Initial time.Duration `yaml:"initial" json:"initial"`
+	Max     time.Duration `yaml:"max" json:"max"`
+	// MaxElapsed is how long a batch is retried before its events are
+	// dead-lettered. The log holds the backlog meanwhile.
+	MaxElapsed time.Duration `yaml:"max_elapsed" json:"max_elapsed"`
+	// PauseProbe is how often a paused destination (credentials refused)
+	// tries again.
+	PauseProbe time.Duration `yaml:"pause_probe" json:"pause_probe"`
+}
+
+// Default retry settings: first gap ≥ 100 ms, doubling, capped at 10 s, as
+// Segment's libraries do; but retried for a day rather than ten attempts,
+// because the durable log, not memory, holds the backlog.
+const (
+	DefaultRetryInitial    = 125 * time.Millisecond
+	DefaultRetryMax        = 10 * time.Second
+	DefaultRetryMaxElapsed = 24 * time.Hour
+	DefaultPauseProbe      = 30 * time.Second
+)
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Initial <= 0 {
+		p.Initial = DefaultRetryInitial
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultRetryMax
+	}
+	if p.MaxElapsed <= 0 {
+		p.MaxElapsed = DefaultRetryMaxElapsed
+	}
+	if p.PauseProbe <= 0 {
+		p.PauseProbe = DefaultPauseProbe
+	}
+	return p
+}
+
+// backoff returns the wait before retry n (0-based): exponential with
+// jitter in [80%, 100%] so that many bridges do not retry in lockstep.
+func (p RetryPolicy) backoff(n int) time.Duration {
+	d := p.Max
+	if n < 30 {
+		d = min(p.Initial<<n, p.Max)
+	}
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// deliver sends one batch until it is delivered, dead-lettered, or the
+// bridge shuts down (then its events stay unacked in the log).
+func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
+	payloads := make([][]byte, len(items))
+	size := 0
+	for i, it := range items {
+		payloads[i] = it.payload
+		size += len(it.payload)
+	}
+	start := time.Now()
+	attempt := 0
+	for {
+		if err := r.limiter.Wait(ctx); err != nil {
+			return
+		}
+		err := r.cfg.Writer.Write(ctx, payloads)
+		if err == nil {
+			r.delivered(items, attempt, r.limits.size(len(items), size))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.setError(err)
+		r.cfg.Metrics.RequestErrors.WithLabelValues(r.cfg.Name, errorClass(err)).Inc()
+		var auth *AuthError
+		if errors.As(err, &auth) {
+			if !r.paused.Swap(true) {
+				r.cfg.Metrics.Paused.WithLabelValues(r.cfg.Name).Set(1)
+				r.log.Error("destination paused: credentials refused; fix them (the bridge retries every "+r.cfg.Retry.PauseProbe.String()+")", "err", err)
+			}
+			if !r.hold(ctx, items, r.cfg.Retry.PauseProbe) {
+				return
+			}
+			continue
+		}
+		r.unpause()
+		if perm, ok := isPermanent(err); ok {
+			if len(items) > 1 {
+				// Bisect: find the events the target refuses, deliver the rest.
+				mid := len(items) / 2
+				r.deliver(ctx, items[:mid], depth+1)
+				r.deliver(ctx, items[mid:], depth+1)
+				return
+			}
+			r.deadLetter(ctx, items, "rejected_by_destination", perm.Response)
+			return
+		}
+		wait := r.cfg.Retry.backoff(attempt)
+		var bo *BackOffError
+		if errors.As(err, &bo) {
+			wait = max(wait, bo.Wait)
+		}
+		if time.Since(start)+wait > r.cfg.Retry.MaxElapsed {
+			r.deadLetter(ctx, items, "retries_exhausted", err.Error())
+			return
+		}
+		r.cfg.Metrics.Retried.WithLabelValues(r.cfg.Name).Inc()
+		if attempt == 0 || attempt%10 == 0 {
+			r.log.Warn("delivery failed; retrying", "events", len(items), "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "err", err)
+		}
+		if !r.hold(ctx, items, wait) {
+			return
+		}
+		attempt++
+	}
+}
+
+func (r *Runner) unpause() {
+	if r.paused.Swap(false) {
+		r.cfg.Metrics.Paused.WithLabelValues(r.cfg.Name).Set(0)
+		r.log.Info("destination resumed: credentials accepted again")
+	}
+}
+
+// hold waits d while telling the log that the batch's messages are still
+// in progress, so they are not redelivered to another worker or process.
+func (r *Runner) hold(ctx context.Context, items []item, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	tick := max(r.cfg.AckWait/3, 100*time.Millisecond)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true
+		}
+		t := time.NewTimer(min(left, tick))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		if time.Until(deadline) > 0 || d >= tick {
+			r.touch(items)
+		}
+	}
+}
+
+func (r *Runner) touch(items []item) {
+	var last *logMessage
+	for _, it := range items {
+		if it.lm != last {
+			last = it.lm
+			_ = it.lm.msg.InProgress()
+		}
+	}
+}
+
+func (r *Runner) delivered(items []item, attempt, bytes int) {
+	m := r.cfg.Metrics
+	r.unpause()
+	r.lastError.Store(nil)
+	label := "first"
+	if attempt > 0 {
+		label = "retry"
+	}
+	m.Delivered.WithLabelValues(r.cfg.Name, label).Add(float64(len(items)))
+	m.BatchEvents.WithLabelValues(r.cfg.Name).Observe(float64(len(items)))
+	m.BatchBytes.WithLabelValues(r.cfg.Name).Observe(float64(bytes))
+	now := time.Now()
+	lat := m.Latency.WithLabelValues(r.cfg.Name)
+	for _, it := range items {
+		lat.Observe(now.Sub(time.UnixMilli(it.lm.batch.ReceivedAt)).Seconds())
+		if r.cfg.Observer != nil {
+			r.observe(Outcome{Status: "delivered", Batch: it.lm.batch, Event: it.ev, Payload: it.payload, Attempts: attempt + 1, At: now})
+		}
+		r.done(it.lm)
+	}
+}
+
+func errorClass(err error) string {
+	type coded interface{ StatusCode() int }
+	var c coded
+	if errors.As(err, &c) {
+		return strconv.Itoa(c.StatusCode())
+	}
+	var bo *BackOffError
+	if errors.As(err, &bo) {
+		return "backoff"
+	}
+	return "network"
+}

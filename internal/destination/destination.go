@@ -1,0 +1,90 @@
+package destination
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Writer delivers one batch of encoded items to a target. It makes a single
+// attempt and reports the outcome; the Runner owns retries.
+type Writer interface {
+	// Write delivers payloads, all or nothing. Errors: *BackOffError (retry
+	// no sooner than Wait), *PermanentError (this batch will never be
+	// accepted: the Runner bisects it to find the bad items), *AuthError
+	// (credentials refused: the destination pauses), anything else is
+	// transient and retried with exponential backoff.
+	Write(ctx context.Context, payloads [][]byte) error
+	// Limits are the target's batch limits.
+	Limits() Limits
+}
+
+// Limits bound a batch.
+type Limits struct {
+	MaxItems     int
+	MaxBytes     int
+	MaxItemBytes int
+	// Size returns the request size of n items totalling itemBytes; nil
+	// means the plain sum.
+	Size func(n, itemBytes int) int
+}
+
+func (l Limits) size(n, itemBytes int) int {
+	if l.Size != nil {
+		return l.Size(n, itemBytes)
+	}
+	return itemBytes
+}
+
+// Encoder turns an event into a destination's item: the mapping step.
+type Encoder interface {
+	Encode(b *statsig.Batch, e *statsig.Event) Encoded
+}
+
+// Encoded is an event as a destination will send it, or why it will not.
+type Encoded struct {
+	Payload []byte
+	// Status, Reason and Note as in mapping.Result.
+	Filtered bool
+	Invalid  bool
+	Reason   string
+	Note     string
+	Kind     statsig.Kind
+	Event    string // the outgoing event name
+}
+
+// BackOffError asks for a retry no sooner than Wait (429 Retry-After).
+type BackOffError struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *BackOffError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.Wait)
+}
+func (e *BackOffError) Unwrap() error { return e.Err }
+
+// PermanentError says the batch can never be accepted as it is (HTTP 400).
+type PermanentError struct {
+	Err error
+	// Response is what the target answered, kept with dead letters.
+	Response string
+}
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// AuthError says the target refused the credentials (401/403): nothing
+// will get through until someone fixes them, so the destination pauses.
+type AuthError struct{ Err error }
+
+func (e *AuthError) Error() string { return e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
+
+func isPermanent(err error) (*PermanentError, bool) {
+	var p *PermanentError
+	return p, errors.As(err, &p)
+}

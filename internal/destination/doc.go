@@ -1,0 +1,10 @@
+// Package destination runs delivery for every destination the same way:
+// read the durable log through the destination's own consumer, map each
+// event, batch to the destination's limits, deliver with retries, backoff,
+// Retry-After, bisection of rejected batches and dead letters, and ack a log
+// message only once every event in it is delivered, filtered or
+// dead-lettered.
+//
+// A destination itself (destination/segmentapi, …) only does I/O: it
+// implements Writer and reports what happened as the typed errors below.
+package destination

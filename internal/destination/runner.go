@@ -1,0 +1,289 @@
+package destination
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Config configures one destination's delivery.
+type Config struct {
+	Name     string
+	Writer   Writer
+	Encoder  Encoder
+	Consumer *queue.Consumer
+	Log      *queue.Log
+	Metrics  *Metrics
+	Logger   *slog.Logger
+	// Observer, if set, hears every event outcome (the debugger).
+	Observer Observer
+
+	// Concurrency bounds the batches in flight.
+	Concurrency int
+	// FlushInterval is the longest an event waits for its batch to fill.
+	FlushInterval time.Duration
+	// MaxBatchItems caps items per batch below the writer's own limit.
+	MaxBatchItems int
+	// RequestsPerSecond caps the request rate to the target.
+	RequestsPerSecond float64
+	Retry             RetryPolicy
+	// AckWait is the log consumer's ack wait; long retries signal progress
+	// at a third of it so the log does not redeliver work in hand.
+	AckWait time.Duration
+	// DrainTimeout bounds how long in-flight deliveries may finish after
+	// shutdown begins; unfinished events stay in the log for the next run.
+	DrainTimeout time.Duration
+}
+
+// Observer hears event outcomes.
+type Observer interface {
+	Outcome(o Outcome)
+}
+
+// Outcome is what happened to one event at one destination.
+type Outcome struct {
+	Destination string
+	Batch       *statsig.Batch
+	Event       *statsig.Event
+	// Status: "delivered", "filtered", "dead_lettered".
+	Status   string
+	Reason   string
+	Note     string
+	Payload  []byte
+	Attempts int
+	At       time.Time
+}
+
+// Runner delivers one destination's events from the log.
+type Runner struct {
+	cfg     Config
+	limits  Limits
+	limiter *rate.Limiter
+	log     *slog.Logger
+
+	paused    atomic.Bool
+	lastError atomic.Pointer[string]
+}
+
+// NewRunner checks cfg, fills defaults and returns a Runner.
+func NewRunner(cfg Config) *Runner {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.RequestsPerSecond <= 0 {
+		cfg.RequestsPerSecond = 1000
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Retry = cfg.Retry.withDefaults()
+	lim := cfg.Writer.Limits()
+	if cfg.MaxBatchItems > 0 && (lim.MaxItems <= 0 || cfg.MaxBatchItems < lim.MaxItems) {
+		lim.MaxItems = cfg.MaxBatchItems
+	}
+	return &Runner{
+		cfg:     cfg,
+		limits:  lim,
+		limiter: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), max(1, int(cfg.RequestsPerSecond/10))),
+		log:     cfg.Logger.With("destination", cfg.Name),
+	}
+}
+
+// Name returns the destination's name.
+func (r *Runner) Name() string { return r.cfg.Name }
+
+// Status reports whether the destination is paused and its last error.
+func (r *Runner) Status() (paused bool, lastError string) {
+	if p := r.lastError.Load(); p != nil {
+		lastError = *p
+	}
+	return r.paused.Load(), lastError
+}
+
+// logMessage is one log message being delivered: it is acked when its last
+// event has an outcome.
+type logMessage struct {
+	msg       *queue.Message
+	batch     *statsig.Batch
+	remaining atomic.Int32
+}
+
+type item struct {
+	payload []byte
+	lm      *logMessage
+	ev      *statsig.Event
+}
+
+// Run delivers until ctx is cancelled, then drains: it stops fetching, sends
+// what it has batched, and gives in-flight deliveries DrainTimeout to finish.
+func (r *Runner) Run(ctx context.Context) error {
+	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDeliver()
+	work := make(chan []item, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				r.deliver(deliverCtx, b, 0)
+			}
+		}()
+	}
+	lagCtx, stopLag := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watchLag(lagCtx)
+	}()
+
+	err := r.fetchLoop(ctx, work)
+	close(work)
+	stopLag()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.cfg.DrainTimeout):
+		r.log.Warn("drain timeout: leaving undelivered events in the log for the next start")
+		cancelDeliver()
+		<-done
+	}
+	return err
+}
+
+// fetchLoop reads the log, encodes events and fills batches.
+func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
+	var (
+		cur      []item
+		curBytes int
+		opened   time.Time
+	)
+	flush := func() {
+		if len(cur) > 0 {
+			work <- cur
+			cur, curBytes = nil, 0
+		}
+	}
+	wait := min(r.cfg.FlushInterval/4, 250*time.Millisecond)
+	wait = max(wait, 20*time.Millisecond)
+	for {
+		if ctx.Err() != nil {
+			flush()
+			return nil
+		}
+		msgs, err := r.cfg.Consumer.Fetch(ctx, 256, wait)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("reading the log", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		for _, m := range msgs {
+			lm := &logMessage{msg: m}
+			var b statsig.Batch
+			if err := json.Unmarshal(m.Data(), &b); err != nil {
+				r.deadLetterRaw(ctx, m, err)
+				continue
+			}
+			lm.batch = &b
+			lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
+			for i := range b.Events {
+				ev := &b.Events[i]
+				enc := r.cfg.Encoder.Encode(&b, ev)
+				if enc.Note != "" && r.cfg.Metrics != nil && strings.HasPrefix(enc.Note, "no config specs") {
+					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
+				}
+				switch {
+				case enc.Filtered:
+					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind)).Inc()
+					r.observe(Outcome{Status: "filtered", Batch: &b, Event: ev, Reason: enc.Reason, Note: enc.Note})
+					r.done(lm)
+					continue
+				case enc.Invalid:
+					r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "")
+					continue
+				}
+				if r.cfg.Observer != nil && enc.Note != "" {
+					r.observe(Outcome{Status: "note", Batch: &b, Event: ev, Note: enc.Note, Payload: enc.Payload})
+				}
+				n := len(enc.Payload)
+				if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {
+					flush()
+				}
+				if len(cur) == 0 {
+					opened = time.Now()
+				}
+				cur = append(cur, item{payload: enc.Payload, lm: lm, ev: ev})
+				curBytes += n
+			}
+			r.done(lm)
+		}
+		if len(cur) > 0 && (len(msgs) == 0 || time.Since(opened) >= r.cfg.FlushInterval) {
+			flush()
+		}
+	}
+}
+
+func (r *Runner) observe(o Outcome) {
+	if r.cfg.Observer != nil {
+		o.Destination = r.cfg.Name
+		if o.At.IsZero() {
+			o.At = time.Now()
+		}
+		r.cfg.Observer.Outcome(o)
+	}
+}
+
+// done records one outcome for a log message and acks it after the last.
+func (r *Runner) done(lm *logMessage) {
+	if lm.remaining.Add(-1) != 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := lm.msg.Ack(ctx); err != nil {
+		r.log.Warn("acking a log message; it will be redelivered and deduplicated by messageId", "seq", lm.msg.Seq(), "err", err)
+	}
+}
+
+func (r *Runner) setError(err error) {
+	s := err.Error()
+	r.lastError.Store(&s)
+}
+
+func (r *Runner) watchLag(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if pending, ackPending, err := r.cfg.Consumer.Lag(ctx); err == nil && r.cfg.Metrics != nil {
+			r.cfg.Metrics.ConsumerLag.WithLabelValues(r.cfg.Name).Set(float64(pending))
+			r.cfg.Metrics.AckPending.WithLabelValues(r.cfg.Name).Set(float64(ackPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+

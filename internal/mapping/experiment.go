@@ -1,0 +1,130 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/segment"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// exposureMetadata holds the metadata fields experiment resolution reads.
+type exposureMetadata struct {
+	Config              statsig.FlexString `json:"config"`
+	RuleID              statsig.FlexString `json:"ruleID"`
+	AllocatedExperiment statsig.FlexString `json:"allocatedExperiment"`
+	IsExplicitParameter statsig.FlexString `json:"isExplicitParameter"`
+	ExperimentGroupName statsig.FlexString `json:"experimentGroupName"`
+}
+
+// Notes on experiment resolution, shown in the debugger and counted.
+const (
+	NoteNoSpecs          = "no config specs: experiment resolved by configured name, group unknown"
+	NoteUnknownConfig    = "config not in the config specs: reported as a config exposure"
+	NoteUnresolvedNoSpec = "no config specs: cannot tell experiments from configs"
+)
+
+// resolveExperiment reports experiment exposures the way Statsig's hosted
+// integration does. Every SDK logs an experiment as a config exposure, and a
+// layer parameter as a layer exposure; only the project's config specs say
+// that the config is an experiment and which group a rule is.
+//
+//   - config_exposure of an experiment → statsig::experiment_exposure with
+//     metadata.experimentGroupName;
+//   - layer_exposure of an explicit parameter → an exposure of the allocated
+//     experiment (metadata.config = the experiment, metadata.layer = the
+//     layer); implicit parameters do not count as experiment exposures in
+//     Statsig and stay layer exposures.
+func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string, statsig.Kind, json.RawMessage, string) {
+	name, metadata := e.EventName, e.Metadata
+	if len(metadata) == 0 || metadata[0] != '{' {
+		return name, kind, metadata, ""
+	}
+	var md exposureMetadata
+	if json.Unmarshal(metadata, &md) != nil {
+		return name, kind, metadata, ""
+	}
+	specs := m.specs()
+	switch kind {
+	case statsig.KindExperiment:
+		if md.ExperimentGroupName == "" && specs != nil {
+			if c := specs.Config(string(md.Config)); c != nil {
+				if r, ok := c.Rules[string(md.RuleID)]; ok && r.GroupName != "" {
+					metadata = addField(metadata, "experimentGroupName", r.GroupName)
+				}
+			}
+		}
+		return name, kind, metadata, ""
+	case statsig.KindConfig:
+		if specs == nil {
+			if matchAny(m.opts.Experiments, string(md.Config)) {
+				return statsig.ExperimentExposure, statsig.KindExperiment, metadata, NoteNoSpecs
+			}
+			return name, kind, metadata, NoteUnresolvedNoSpec
+		}
+		c := specs.Config(string(md.Config))
+		if c == nil {
+			return name, kind, metadata, NoteUnknownConfig
+		}
+		if !c.IsExperiment() {
+			return name, kind, metadata, ""
+		}
+		if r, ok := c.Rules[string(md.RuleID)]; ok && r.GroupName != "" && r.IsExperimentGroup && md.ExperimentGroupName == "" {
+			metadata = addField(metadata, "experimentGroupName", r.GroupName)
+		}
+		return statsig.ExperimentExposure, statsig.KindExperiment, metadata, ""
+	case statsig.KindLayer:
+		if md.AllocatedExperiment == "" || md.IsExplicitParameter == "false" {
+			return name, kind, metadata, ""
+		}
+		expName, group := string(md.AllocatedExperiment), ""
+		note := ""
+		if specs != nil {
+			if c := specs.Config(expName); c != nil {
+				expName = c.Name
+				if r, ok := c.Rules[string(md.RuleID)]; ok && r.IsExperimentGroup {
+					group = r.GroupName
+				}
+			} else {
+				note = NoteUnknownConfig
+			}
+		} else {
+			note = "no config specs: experiment group unknown"
+		}
+		var all map[string]json.RawMessage
+		if json.Unmarshal(metadata, &all) != nil {
+			return name, kind, metadata, ""
+		}
+		all["layer"] = all["config"]
+		all["config"] = quote(expName)
+		all["allocatedExperiment"] = quote(expName)
+		if group != "" {
+			all["experimentGroupName"] = quote(group)
+		}
+		out, err := json.Marshal(all)
+		if err != nil {
+			return name, kind, metadata, ""
+		}
+		return statsig.ExperimentExposure, statsig.KindExperiment, out, note
+	}
+	return name, kind, metadata, ""
+}
+
+func quote(s string) json.RawMessage { return segment.AppendString(nil, s) }
+
+// addField appends "key":"value" to a JSON object.
+func addField(obj json.RawMessage, key, value string) json.RawMessage {
+	trimmed := bytes.TrimRight(obj, " \t\r\n")
+	if len(trimmed) < 2 || trimmed[len(trimmed)-1] != '}' {
+		return obj
+	}
+	out := make([]byte, 0, len(trimmed)+len(key)+len(value)+8)
+	out = append(out, trimmed[:len(trimmed)-1]...)
+	if len(bytes.TrimSpace(trimmed[1:len(trimmed)-1])) > 0 {
+		out = append(out, ',')
+	}
+	out = segment.AppendString(out, key)
+	out = append(out, ':')
+	out = segment.AppendString(out, value)
+	return append(out, '}')
+}

@@ -1,0 +1,259 @@
+package mapping
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/segment"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Library names the bridge in context.library.
+type Library struct {
+	Name    string
+	Version string
+}
+
+// Mapper maps events for one destination. It is safe for concurrent use.
+type Mapper struct {
+	opts  Options
+	types map[statsig.Kind]bool
+	// specs returns the current config specs, or nil when there are none.
+	specs func() *statsig.Specs
+	// contextHead is the constant start of every context object.
+	contextHead []byte
+}
+
+// New returns a Mapper. specs may be nil (no config specs).
+func New(opts Options, specs func() *statsig.Specs, lib Library) *Mapper {
+	opts = opts.WithDefaults()
+	m := &Mapper{opts: opts, specs: specs, types: map[statsig.Kind]bool{}}
+	for _, t := range opts.Types {
+		m.types[t] = true
+	}
+	if m.specs == nil {
+		m.specs = func() *statsig.Specs { return nil }
+	}
+	head := []byte(`{"library":{"name":`)
+	head = segment.AppendString(head, lib.Name)
+	head = append(head, `,"version":`...)
+	head = segment.AppendString(head, lib.Version)
+	// Segment asks partner sources to name the tool they integrate.
+	head = append(head, `},"integration":{"name":"statsig","version":"1.0.0"}`...)
+	m.contextHead = head
+	return m
+}
+
+// Options returns the effective options (defaults applied).
+func (m *Mapper) Options() Options { return m.opts }
+
+// Status is what mapping made of an event.
+type Status int
+
+// Mapping outcomes.
+const (
+	// Mapped: Result.Track is ready to send.
+	Mapped Status = iota
+	// Filtered: the destination does not want this event (Reason says why).
+	Filtered
+	// Invalid: the event cannot be sent (Reason is Segment's discard code);
+	// it goes to the dead letters, never silently away.
+	Invalid
+)
+
+// Result is the outcome of mapping one event.
+type Result struct {
+	Status Status
+	// Reason explains Filtered and Invalid.
+	Reason string
+	// Kind is the event's kind after experiment resolution.
+	Kind statsig.Kind
+	// Note says something the user should know about a mapped event, such
+	// as an experiment that could not be resolved without config specs.
+	Note  string
+	Track segment.Track
+}
+
+// Map maps one event of a batch.
+func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
+	name, kind := e.EventName, statsig.KindOf(e.EventName)
+	metadata := e.Metadata
+	var note string
+	if kind == statsig.KindConfig || kind == statsig.KindLayer || kind == statsig.KindExperiment {
+		name, kind, metadata, note = m.resolveExperiment(e, kind)
+	}
+	res := Result{Kind: kind, Note: note}
+	if !m.types[kind] {
+		res.Status, res.Reason = Filtered, "event type "+string(kind)+" not selected"
+		return res
+	}
+	if len(m.opts.Include) > 0 && !matchAny(m.opts.Include, name) {
+		res.Status, res.Reason = Filtered, "event name not in include list"
+		return res
+	}
+	if matchAny(m.opts.Exclude, name) {
+		res.Status, res.Reason = Filtered, "event name excluded"
+		return res
+	}
+	original, corrected := b.EventTime(e)
+	t := &res.Track
+	t.MessageID = e.ID
+	t.Event = name
+	t.UserID = m.identifier(m.opts.UserID, b, e)
+	t.AnonymousID = m.identifier(m.opts.AnonymousID, b, e)
+	t.Timestamp = time.UnixMilli(corrected)
+	t.OriginalTimestamp = time.UnixMilli(original)
+	t.Properties = m.properties(e, metadata)
+	t.Context = m.context(b, e)
+	if err := t.Validate(); err != nil {
+		res.Status, res.Reason = Invalid, err.Error()
+	}
+	return res
+}
+
+// identifier returns the first non-empty source value.
+func (m *Mapper) identifier(sources []string, b *statsig.Batch, e *statsig.Event) string {
+	for _, s := range sources {
+		var v string
+		switch s {
+		case "userID":
+			if e.User != nil {
+				v = string(e.User.UserID)
+			}
+		case "stableID":
+			v = b.StableIDOf(e)
+		case "email":
+			if e.User != nil && e.User.Email != "" {
+				v = string(e.User.Email)
+				if m.opts.Email == EmailHash {
+					v = hashEmail(v)
+				}
+			}
+		default:
+			if name, ok := strings.CutPrefix(s, "customIDs."); ok && e.User != nil {
+				v = string(e.User.CustomIDs[name])
+			}
+		}
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func hashEmail(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(sum[:])
+}
+
+// properties builds {"value":…, "metadata":{…}}: the seed's property table.
+func (m *Mapper) properties(e *statsig.Event, metadata json.RawMessage) json.RawMessage {
+	p := make([]byte, 0, 64+len(e.Value)+len(metadata))
+	p = append(p, '{')
+	if v := e.Value; len(v) > 0 && string(v) != `""` {
+		p = append(p, `"value":`...)
+		p = append(p, v...)
+	}
+	if len(metadata) > 0 {
+		if len(p) > 1 {
+			p = append(p, ',')
+		}
+		p = append(p, `"metadata":`...)
+		p = append(p, metadata...)
+	}
+	if m.opts.SecondaryExposures && len(e.SecondaryExposures) > 2 {
+		if len(p) > 1 {
+			p = append(p, ',')
+		}
+		p = append(p, `"secondaryExposures":`...)
+		p = append(p, e.SecondaryExposures...)
+	}
+	return append(p, '}')
+}
+
+// context builds the message context: library, integration, traits, and
+// where the event came from under context.statsig.
+func (m *Mapper) context(b *statsig.Batch, e *statsig.Event) json.RawMessage {
+	c := make([]byte, 0, len(m.contextHead)+160)
+	c = append(c, m.contextHead...)
+	if u := e.User; u != nil {
+		c = m.traits(c, u)
+		if m.opts.IPAndUserAgent {
+			if u.IP != "" {
+				c = append(c, `,"ip":`...)
+				c = segment.AppendString(c, string(u.IP))
+			}
+			if u.UserAgent != "" {
+				c = append(c, `,"userAgent":`...)
+				c = segment.AppendString(c, string(u.UserAgent))
+			}
+		}
+		if u.Locale != "" {
+			c = append(c, `,"locale":`...)
+			c = segment.AppendString(c, string(u.Locale))
+		}
+	}
+	c = append(c, `,"statsig":{"source":`...)
+	c = segment.AppendString(c, string(b.Source))
+	if b.SDKType != "" {
+		c = append(c, `,"sdkType":`...)
+		c = segment.AppendString(c, b.SDKType)
+	}
+	if b.SDKVersion != "" {
+		c = append(c, `,"sdkVersion":`...)
+		c = segment.AppendString(c, b.SDKVersion)
+	}
+	if e.UnitID != "" {
+		c = append(c, `,"unitID":`...)
+		c = segment.AppendString(c, e.UnitID)
+	}
+	if u := e.User; u != nil && len(u.StatsigEnvironment) > 0 && u.StatsigEnvironment[0] == '{' {
+		c = append(c, `,"environment":`...)
+		c = append(c, u.StatsigEnvironment...)
+	}
+	return append(c, '}', '}')
+}
+
+func (m *Mapper) traits(c []byte, u *statsig.User) []byte {
+	start := len(c)
+	c = append(c, `,"traits":{`...)
+	open := len(c)
+	field := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if len(c) > open {
+			c = append(c, ',')
+		}
+		c = segment.AppendString(c, k)
+		c = append(c, ':')
+		c = segment.AppendString(c, v)
+	}
+	switch m.opts.Email {
+	case EmailTrait:
+		field("email", string(u.Email))
+	case EmailHash:
+		if u.Email != "" {
+			field("email_sha256", hashEmail(string(u.Email)))
+		}
+	}
+	if m.opts.UserTraits {
+		field("country", string(u.Country))
+		field("locale", string(u.Locale))
+		field("appVersion", string(u.AppVersion))
+		if len(u.Custom) > 0 && u.Custom[0] == '{' {
+			if len(c) > open {
+				c = append(c, ',')
+			}
+			c = append(c, `"custom":`...)
+			c = append(c, u.Custom...)
+		}
+	}
+	if len(c) == open {
+		return c[:start]
+	}
+	return append(c, '}')
+}

@@ -1,0 +1,118 @@
+package mapping
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Options is one destination's filter and mapping, as configured.
+type Options struct {
+	// Types are the event kinds sent; empty means DefaultTypes.
+	Types []statsig.Kind `yaml:"types" json:"types"`
+	// Include lists event-name globs to send (* and ?); empty means all.
+	Include []string `yaml:"include" json:"include,omitempty"`
+	// Exclude lists event-name globs never sent; it wins over Include.
+	Exclude []string `yaml:"exclude" json:"exclude,omitempty"`
+	// UserID is the ordered list of sources for Segment's userId: the first
+	// non-empty one wins. Sources: userID, stableID, email, customIDs.<name>.
+	UserID []string `yaml:"user_id" json:"user_id"`
+	// AnonymousID is the ordered list of sources for anonymousId.
+	AnonymousID []string `yaml:"anonymous_id" json:"anonymous_id"`
+	// Email says what happens to user.email: "trait" (context.traits.email),
+	// "hash" (SHA-256 hex of the trimmed, lower-cased address) or "drop".
+	Email string `yaml:"email" json:"email"`
+	// IPAndUserAgent copies the Statsig user's ip and userAgent into
+	// context.ip and context.userAgent (personal data: off by default).
+	IPAndUserAgent bool `yaml:"ip_and_user_agent" json:"ip_and_user_agent"`
+	// UserTraits copies country, locale, appVersion and custom into
+	// context.traits.
+	UserTraits bool `yaml:"user_traits" json:"user_traits"`
+	// SecondaryExposures adds the exposure's secondaryExposures (the gates
+	// evaluated on the way) as properties.secondaryExposures.
+	SecondaryExposures bool `yaml:"secondary_exposures" json:"secondary_exposures"`
+	// Experiments are config-name globs treated as experiments when the
+	// project's config specs are not available (no STATSIG_SERVER_SECRET).
+	Experiments []string `yaml:"experiments" json:"experiments,omitempty"`
+}
+
+// DefaultTypes are the kinds sent when a destination names none: every user
+// event, but neither SDK bookkeeping nor config-change notices.
+var DefaultTypes = []statsig.Kind{statsig.KindGate, statsig.KindConfig, statsig.KindExperiment, statsig.KindLayer, statsig.KindCustom}
+
+// Email modes.
+const (
+	EmailTrait = "trait"
+	EmailHash  = "hash"
+	EmailDrop  = "drop"
+)
+
+// WithDefaults returns o with empty fields set to their documented defaults.
+func (o Options) WithDefaults() Options {
+	if len(o.Types) == 0 {
+		o.Types = append([]statsig.Kind(nil), DefaultTypes...)
+	}
+	if len(o.UserID) == 0 {
+		o.UserID = []string{"userID"}
+	}
+	if len(o.AnonymousID) == 0 {
+		o.AnonymousID = []string{"stableID"}
+	}
+	if o.Email == "" {
+		o.Email = EmailTrait
+	}
+	return o
+}
+
+// Validate returns every problem, each as "field: reason".
+func (o Options) Validate() []string {
+	var errs []string
+	for _, t := range o.Types {
+		if !validKind(t) {
+			errs = append(errs, fmt.Sprintf("types: unknown event type %q (one of %s)", t, kindList()))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		list []string
+	}{{"user_id", o.UserID}, {"anonymous_id", o.AnonymousID}} {
+		for _, s := range f.list {
+			if !validSource(s) {
+				errs = append(errs, fmt.Sprintf("%s: unknown identifier source %q (userID, stableID, email or customIDs.<name>)", f.name, s))
+			}
+		}
+	}
+	switch o.Email {
+	case "", EmailTrait, EmailHash, EmailDrop:
+	default:
+		errs = append(errs, fmt.Sprintf("email: unknown mode %q (trait, hash or drop)", o.Email))
+	}
+	return errs
+}
+
+func validKind(k statsig.Kind) bool {
+	for _, v := range statsig.Kinds {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+func kindList() string {
+	s := make([]string, len(statsig.Kinds))
+	for i, k := range statsig.Kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+func validSource(s string) bool {
+	switch s {
+	case "userID", "stableID", "email":
+		return true
+	}
+	name, ok := strings.CutPrefix(s, "customIDs.")
+	return ok && name != ""
+}

@@ -1,0 +1,150 @@
+package segment
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+	"unicode/utf8"
+)
+
+// Segment's limits, counted in decimal bytes of uncompressed JSON as
+// analytics-go does (the stricter reading of "32 KB" and "500 KB").
+const (
+	MaxMessageBytes = 32_000
+	MaxBatchBytes   = 500_000
+	MaxBatchItems   = 2_500
+	MaxMessageIDLen = 100
+)
+
+// Ingest discard codes, as Segment reports them.
+var (
+	ErrNoUserAnonID    = errors.New("no_user_anon_id")
+	ErrEventNotDefined = errors.New("event_not_defined")
+	ErrMessageTooBig   = errors.New("message_too_big")
+	ErrMessageIDLength = errors.New("message_id_too_long")
+)
+
+// Track is a Segment Track call. Properties, Context and Integrations are
+// prebuilt JSON objects: the caller copies Statsig's metadata through as raw
+// bytes instead of building maps.
+type Track struct {
+	MessageID         string
+	Event             string
+	UserID            string
+	AnonymousID       string
+	Timestamp         time.Time
+	OriginalTimestamp time.Time
+	Properties        json.RawMessage
+	Context           json.RawMessage
+	Integrations      json.RawMessage
+}
+
+// Validate applies the checks Segment applies only after answering 200, so a
+// sender can report them instead of losing events silently.
+func (t *Track) Validate() error {
+	switch {
+	case t.Event == "":
+		return ErrEventNotDefined
+	case t.UserID == "" && t.AnonymousID == "":
+		return ErrNoUserAnonID
+	case len(t.MessageID) == 0 || len(t.MessageID) > MaxMessageIDLen:
+		return ErrMessageIDLength
+	}
+	return nil
+}
+
+// TimeFormat is how the bridge writes timestamps: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// AppendJSON appends the message's JSON to b. Fields are written in a fixed
+// order and empty ones are left out (Segment drops events with some empty
+// strings, such as context.groupId "").
+func (t *Track) AppendJSON(b []byte) []byte {
+	b = append(b, `{"type":"track","event":`...)
+	b = AppendString(b, t.Event)
+	if t.UserID != "" {
+		b = append(b, `,"userId":`...)
+		b = AppendString(b, t.UserID)
+	}
+	if t.AnonymousID != "" {
+		b = append(b, `,"anonymousId":`...)
+		b = AppendString(b, t.AnonymousID)
+	}
+	b = append(b, `,"messageId":`...)
+	b = AppendString(b, t.MessageID)
+	if !t.Timestamp.IsZero() {
+		b = append(b, `,"timestamp":"`...)
+		b = t.Timestamp.UTC().AppendFormat(b, TimeFormat)
+		b = append(b, '"')
+	}
+	if !t.OriginalTimestamp.IsZero() {
+		b = append(b, `,"originalTimestamp":"`...)
+		b = t.OriginalTimestamp.UTC().AppendFormat(b, TimeFormat)
+		b = append(b, '"')
+	}
+	if len(t.Properties) > 0 {
+		b = append(b, `,"properties":`...)
+		b = append(b, t.Properties...)
+	}
+	if len(t.Context) > 0 {
+		b = append(b, `,"context":`...)
+		b = append(b, t.Context...)
+	}
+	if len(t.Integrations) > 0 {
+		b = append(b, `,"integrations":`...)
+		b = append(b, t.Integrations...)
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string. Unlike strconv.AppendQuote it
+// writes only JSON escapes, and replaces invalid UTF-8 with U+FFFD.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
