@@ -286,4 +286,3 @@ func (r *Runner) watchLag(ctx context.Context) {
 		}
 	}
 }
-

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/server"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("serve", env)
+	path := fs.String("config", "", "YAML config `file` (default: environment variables)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, env)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(env.Stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return Serve(ctx, cfg, logger, nil)
+}
+
+// Ready is called with the bound address once the bridge serves (tests).
+type Ready func(addr net.Addr)
+
+// Serve runs the bridge until ctx is cancelled, then shuts down in order:
+// stop accepting requests and finish those in flight (their events are
+// stored), let destinations deliver what they hold, close the log.
+func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Ready) error {
+	if len(cfg.Intake.APIKeys) == 0 {
+		if !isLoopback(cfg.Listen) {
+			return fmt.Errorf("refusing to listen on %s with no STATSIG_API_KEYS: anyone could post events; set the keys, or listen on 127.0.0.1", cfg.Listen)
+		}
+		logger.Warn("no STATSIG_API_KEYS set: accepting any SDK key, because the bridge listens on loopback only", "listen", cfg.Listen)
+	}
+	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelStart()
+	log, err := queue.Open(startCtx, queue.Config{
+		URL:              cfg.Log.NATSURL,
+		DataDir:          cfg.DataDir,
+		MaxBytes:         cfg.Log.MaxBytes,
+		Replicas:         cfg.Log.Replicas,
+		SyncAlways:       cfg.Log.SyncAlways,
+		DeadLetterMaxAge: cfg.Log.DeadLetterMaxAge,
+	}, logger)
+	if err != nil {
+		return fmt.Errorf("opening the log: %w", err)
+	}
+	defer log.Close()
+	where := "embedded JetStream in " + filepath.Join(cfg.DataDir, "jetstream")
+	if !log.Embedded() {
+		where = "external JetStream"
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var specs *statsig.SpecsWatcher
+	if cfg.Specs.ServerSecret != "" {
+		specs = &statsig.SpecsWatcher{
+			Client:   &statsig.SpecsClient{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, HTTP: &http.Client{Timeout: 30 * time.Second}},
+			Interval: cfg.Specs.Refresh,
+			Logger:   logger,
+		}
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := specs.Refresh(fctx); err != nil {
+			logger.Warn("fetching Statsig config specs failed; experiments are resolved once they arrive", "err", err)
+		}
+		cancel()
+	} else {
+		logger.Info("no STATSIG_SERVER_SECRET: experiments cannot be told from dynamic configs; config exposures are reported as such unless their name is listed in a destination's mapping.experiments")
+	}
+
+	runners, err := buildDestinations(startCtx, cfg, log, reg, specs, logger)
+	if err != nil {
+		return err
+	}
+	if len(runners) == 0 {
+		logger.Warn("no destination configured (set SEGMENT_WRITE_KEY): events are kept in the log, and a destination added later starts from them")
+	}
+
+	srv := server.New(server.Config{
+		APIKeys:          cfg.Intake.APIKeys,
+		AllowAnyKey:      len(cfg.Intake.APIKeys) == 0,
+		WebhookSecret:    cfg.Intake.WebhookSecret,
+		WebhookTolerance: cfg.Intake.WebhookTolerance,
+		MaxBodyBytes:     cfg.Intake.MaxBodyBytes,
+		MaxEvents:        cfg.Intake.MaxEvents,
+	}, log, reg, logger)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("statsig-bridge serving", "version", version(), "listen", ln.Addr().String(), "log", where, "destinations", len(runners))
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	// Every goroutine below is owned here and stopped through its context.
+	deliverCtx, stopDeliver := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDeliver()
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	}()
+	var delivering sync.WaitGroup
+	for _, r := range runners {
+		delivering.Add(1)
+		go func() {
+			defer delivering.Done()
+			if err := r.Run(deliverCtx); err != nil {
+				logger.Error("destination stopped", "destination", r.Name(), "err", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		log.RunTrimmer(bgCtx, 30*time.Second)
+	}()
+	if specs != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			specs.Run(bgCtx)
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	logger.Info("shutting down: no new requests; finishing work in flight")
+	begin := time.Now()
+	deadline := begin.Add(cfg.ShutdownTimeout - 500*time.Millisecond)
+	sctx, cancel := context.WithDeadline(context.Background(), begin.Add(cfg.ShutdownTimeout/3))
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		logger.Warn("some requests did not finish in time", "err", err)
+		httpSrv.Close()
+	}
+	cancel()
+	stopDeliver()
+	waitUntil(&delivering, deadline)
+	stopBG()
+	waitUntil(&wg, deadline)
+	logger.Info("stopped")
+	return runErr
+}
+
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+	}
+}
+
+// isLoopback reports whether a listen address only accepts local peers.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+)
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./data"
+	DefaultSpecsAPI        = "https://api.statsigcdn.com/v1"
+	DefaultSpecsRefresh    = time.Minute
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultSegmentEndpoint = "https://api.segment.io"
+	DefaultLogMaxBytes     = 8 << 30
+	DefaultAckWait         = 30 * time.Second
+	DefaultConcurrency     = 4
+	DefaultFlushInterval   = time.Second
+	DefaultRequestsPerSec  = 1000
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Listen is the HTTP address (BRIDGE_LISTEN).
+	Listen string `yaml:"listen" json:"listen"`
+	// DataDir holds the embedded log (BRIDGE_DATA_DIR).
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+	// LogLevel is debug, info, warn or error (BRIDGE_LOG_LEVEL).
+	LogLevel string `yaml:"log_level" json:"log_level"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
+	Intake          Intake        `yaml:"intake" json:"intake"`
+	Log             Log           `yaml:"log" json:"log"`
+	Specs           Specs         `yaml:"specs" json:"specs"`
+	Destinations    []Destination `yaml:"destinations" json:"destinations"`
+}
+
+// Intake configures the HTTP intakes.
+type Intake struct {
+	// APIKeys are the accepted STATSIG-API-KEY values (STATSIG_API_KEYS,
+	// comma-separated). Empty: any key, only on a loopback address.
+	APIKeys []string `yaml:"api_keys" json:"api_keys" secret:"true"`
+	// WebhookSecret verifies the Generic Webhook (STATSIG_WEBHOOK_SECRET).
+	WebhookSecret string `yaml:"webhook_secret" json:"webhook_secret" secret:"true"`
+	// WebhookTolerance is the largest accepted webhook clock difference.
+	WebhookTolerance time.Duration `yaml:"webhook_tolerance" json:"webhook_tolerance"`
+	// MaxBodyBytes bounds a request body after decompression (BRIDGE_MAX_BODY_BYTES).
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// MaxEvents bounds the events of one request.
+	MaxEvents int `yaml:"max_events" json:"max_events"`
+}
+
+// Log configures the durable log.
+type Log struct {
+	// NATSURL selects an external JetStream (BRIDGE_NATS_URL); empty runs
+	// one embedded in the process, with no TCP port.
+	NATSURL string `yaml:"nats_url" json:"nats_url" secret:"url"`
+	// MaxBytes is the log's size limit; when reached, intake answers 503.
+	MaxBytes int64 `yaml:"max_bytes" json:"max_bytes"`
+	// Replicas of the stream (3 on a cluster).
+	Replicas int `yaml:"replicas" json:"replicas"`
+	// SyncAlways fsyncs every write (survives power loss, not only a crash
+	// of the process); embedded only.
+	SyncAlways bool `yaml:"sync_always" json:"sync_always"`
+	// AckWait is how long a destination may hold a batch before the log
+	// hands it out again.
+	AckWait time.Duration `yaml:"ack_wait" json:"ack_wait"`
+	// DeadLetterMaxAge is how long dead letters are kept.
+	DeadLetterMaxAge time.Duration `yaml:"dead_letter_max_age" json:"dead_letter_max_age"`
+}
+
+// Specs configures fetching the project's config specs.
+type Specs struct {
+	// ServerSecret is the Statsig server secret (STATSIG_SERVER_SECRET).
+	ServerSecret string `yaml:"server_secret" json:"server_secret" secret:"true"`
+	// API is the specs base URL (STATSIG_SPECS_API).
+	API string `yaml:"api" json:"api"`
+	// Refresh is the polling interval.
+	Refresh time.Duration `yaml:"refresh" json:"refresh"`
+}
+
+// Destination is one delivery target with its own filter and mapping.
+type Destination struct {
+	Name string `yaml:"name" json:"name"`
+	// Type is "segment".
+	Type     string          `yaml:"type" json:"type"`
+	Segment  *Segment        `yaml:"segment" json:"segment,omitempty"`
+	Mapping  mapping.Options `yaml:"mapping" json:"mapping"`
+	Delivery Delivery        `yaml:"delivery" json:"delivery"`
+}
+
+// Segment configures a Segment (or Segment-compatible) destination.
+type Segment struct {
+	// WriteKey is the source's write key (SEGMENT_WRITE_KEY).
+	WriteKey string `yaml:"write_key" json:"write_key" secret:"true"`
+	// Endpoint is the API base URL (SEGMENT_ENDPOINT): US by default,
+	// https://events.eu1.segmentapis.com for EU workspaces.
+	Endpoint string `yaml:"endpoint" json:"endpoint" secret:"url"`
+	// Gzip compresses requests.
+	Gzip bool `yaml:"gzip" json:"gzip"`
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// Delivery tunes batching, concurrency and retries.
+type Delivery struct {
+	Concurrency    int           `yaml:"concurrency" json:"concurrency"`
+	FlushInterval  time.Duration `yaml:"flush_interval" json:"flush_interval"`
+	MaxBatchEvents int           `yaml:"max_batch_events" json:"max_batch_events"`
+	// RequestsPerSecond caps requests to the target: Segment's workspace
+	// ceiling is 1,000/s; Segment asks partner sources for at most 50/s.
+	RequestsPerSecond float64                 `yaml:"requests_per_second" json:"requests_per_second"`
+	Retry             destination.RetryPolicy `yaml:"retry" json:"retry"`
+}

@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/segment"
+)
+
+// varRef matches ${VAR} (and ${VAR:-default}) in a config file.
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
+
+// Load reads a YAML config file, replacing ${VAR} from the environment.
+// Unknown keys are errors naming the key.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	var missing []string
+	expanded := varRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := varRef.FindSubmatch(m)
+		v := getenv(string(sub[1]))
+		if v == "" && len(sub[2]) > 0 {
+			v = string(sub[2])
+		}
+		if v == "" && !bytes.Contains(m, []byte(":-")) {
+			missing = append(missing, string(sub[1]))
+		}
+		return []byte(v)
+	})
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s is empty", path)
+		}
+		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config %s: environment variable(s) %s not set (use ${VAR:-default} for optional ones)", path, strings.Join(missing, ", "))
+	}
+	c.applyDefaults()
+	return &c, nil
+}
+
+// FromEnv builds the configuration with no file: environment variables and
+// defaults (README "Configuration").
+func FromEnv(getenv func(string) string) (*Config, error) {
+	c := Config{
+		Listen:   getenv("BRIDGE_LISTEN"),
+		DataDir:  getenv("BRIDGE_DATA_DIR"),
+		LogLevel: getenv("BRIDGE_LOG_LEVEL"),
+		Intake: Intake{
+			APIKeys:       splitList(getenv("STATSIG_API_KEYS")),
+			WebhookSecret: getenv("STATSIG_WEBHOOK_SECRET"),
+		},
+		Log:   Log{NATSURL: getenv("BRIDGE_NATS_URL")},
+		Specs: Specs{ServerSecret: getenv("STATSIG_SERVER_SECRET"), API: getenv("STATSIG_SPECS_API")},
+	}
+	if v := getenv("BRIDGE_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("BRIDGE_MAX_BODY_BYTES: %q is not a positive number of bytes", v)
+		}
+		c.Intake.MaxBodyBytes = n
+	}
+	if v := getenv("BRIDGE_LOG_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("BRIDGE_LOG_MAX_BYTES: %q is not a positive number of bytes", v)
+		}
+		c.Log.MaxBytes = n
+	}
+	if v := getenv("BRIDGE_ACK_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("BRIDGE_ACK_WAIT: %q is not a duration like 30s", v)
+		}
+		c.Log.AckWait = d
+	}
+	if key := getenv("SEGMENT_WRITE_KEY"); key != "" {
+		c.Destinations = append(c.Destinations, Destination{
+			Name: "segment", Type: "segment",
+			Segment: &Segment{WriteKey: key, Endpoint: getenv("SEGMENT_ENDPOINT")},
+		})
+	}
+	if v := getenv("STATSIG_EXPERIMENTS"); v != "" {
+		for i := range c.Destinations {
+			c.Destinations[i].Mapping.Experiments = splitList(v)
+		}
+	}
+	c.applyDefaults()
+	return &c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Listen, DefaultListen)
+	def(&c.DataDir, DefaultDataDir)
+	def(&c.LogLevel, "info")
+	def(&c.Specs.API, DefaultSpecsAPI)
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Intake.WebhookTolerance <= 0 {
+		c.Intake.WebhookTolerance = 5 * time.Minute
+	}
+	if c.Intake.MaxBodyBytes <= 0 {
+		c.Intake.MaxBodyBytes = 10 << 20
+	}
+	if c.Intake.MaxEvents <= 0 {
+		c.Intake.MaxEvents = 10_000
+	}
+	if c.Log.MaxBytes <= 0 {
+		c.Log.MaxBytes = DefaultLogMaxBytes
+	}
+	if c.Log.Replicas <= 0 {
+		c.Log.Replicas = 1
+	}
+	if c.Log.AckWait <= 0 {
+		c.Log.AckWait = DefaultAckWait
+	}
+	if c.Log.DeadLetterMaxAge <= 0 {
+		c.Log.DeadLetterMaxAge = 30 * 24 * time.Hour
+	}
+	if c.Specs.Refresh <= 0 {
+		c.Specs.Refresh = DefaultSpecsRefresh
+	}
+	for i := range c.Destinations {
+		d := &c.Destinations[i]
+		if d.Type == "" && d.Segment != nil {
+			d.Type = "segment"
+		}
+		if d.Segment != nil {
+			def(&d.Segment.Endpoint, DefaultSegmentEndpoint)
+			if d.Segment.Timeout <= 0 {
+				d.Segment.Timeout = 10 * time.Second
+			}
+		}
+		d.Mapping = d.Mapping.WithDefaults()
+		dl := &d.Delivery
+		if dl.Concurrency <= 0 {
+			dl.Concurrency = DefaultConcurrency
+		}
+		if dl.FlushInterval <= 0 {
+			dl.FlushInterval = DefaultFlushInterval
+		}
+		if dl.MaxBatchEvents <= 0 {
+			dl.MaxBatchEvents = segment.MaxBatchItems
+		}
+		if dl.RequestsPerSecond <= 0 {
+			dl.RequestsPerSecond = DefaultRequestsPerSec
+		}
+	}
+}
+
+// Validate returns every problem, each as "path: reason".
+func (c *Config) Validate() []string {
+	var errs []string
+	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.Intake.MaxEvents > 1_000_000 {
+		add("intake.max_events: %d is more than 1,000,000", c.Intake.MaxEvents)
+	}
+	if c.Log.Replicas > 5 {
+		add("log.replicas: %d is more than JetStream's 5", c.Log.Replicas)
+	}
+	if c.Log.Replicas > 1 && c.Log.NATSURL == "" {
+		add("log.replicas: %d needs an external JetStream cluster (log.nats_url)", c.Log.Replicas)
+	}
+	if c.Specs.ServerSecret != "" && !strings.HasPrefix(c.Specs.API, "http://") && !strings.HasPrefix(c.Specs.API, "https://") {
+		add("specs.api: %q is not an http(s) URL", c.Specs.API)
+	}
+	seen := map[string]bool{}
+	for i, d := range c.Destinations {
+		p := fmt.Sprintf("destinations[%d]", i)
+		if d.Name == "" {
+			add("%s.name: missing", p)
+		} else if !validName(d.Name) {
+			add("%s.name: %q may use only letters, digits, - and _", p, d.Name)
+		} else if seen[d.Name] {
+			add("%s.name: %q is used twice", p, d.Name)
+		}
+		seen[d.Name] = true
+		switch d.Type {
+		case "segment":
+			if d.Segment == nil || d.Segment.WriteKey == "" {
+				add("%s.segment.write_key: missing (SEGMENT_WRITE_KEY)", p)
+			}
+			if d.Segment != nil && !strings.HasPrefix(d.Segment.Endpoint, "http://") && !strings.HasPrefix(d.Segment.Endpoint, "https://") {
+				add("%s.segment.endpoint: %q is not an http(s) URL", p, d.Segment.Endpoint)
+			}
+		case "":
+			add("%s.type: missing (segment)", p)
+		default:
+			add("%s.type: unknown destination type %q (segment)", p, d.Type)
+		}
+		for _, e := range d.Mapping.Validate() {
+			add("%s.mapping.%s", p, e)
+		}
+		if d.Delivery.MaxBatchEvents > segment.MaxBatchItems {
+			add("%s.delivery.max_batch_events: %d is over Segment's %d", p, d.Delivery.MaxBatchEvents, segment.MaxBatchItems)
+		}
+		if d.Delivery.Concurrency > 256 {
+			add("%s.delivery.concurrency: %d is more than 256", p, d.Delivery.Concurrency)
+		}
+	}
+	return errs
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

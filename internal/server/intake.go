@@ -1,0 +1,180 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// accepted is the answer to an intake request that stored its events. A
+// request with some bad events stores the good ones and answers 202 with
+// the count and reasons of the rejected ones: resending the request would
+// not fix them, and SDKs resend on any non-2xx (statsig-node, the Rust
+// core). A request with no valid event at all is answered 400.
+type accepted struct {
+	Success    bool                `json:"success"`
+	Accepted   int                 `json:"accepted"`
+	Rejected   int                 `json:"rejected,omitempty"`
+	Rejections []statsig.Rejection `json:"rejections,omitempty"`
+}
+
+type refused struct {
+	Success    bool                `json:"success"`
+	Error      string              `json:"error"`
+	Rejected   int                 `json:"rejected"`
+	Rejections []statsig.Rejection `json:"rejections,omitempty"`
+}
+
+// maxRejectionsListed bounds the reasons echoed back in one answer.
+const maxRejectionsListed = 100
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	received := s.cfg.Now()
+	body, ok := s.body(w, r)
+	if !ok {
+		return
+	}
+	info := statsig.RequestInfo{
+		ReceivedAt: received,
+		ClientTime: clientTime(r),
+		SDKKey:     sdkKey(r),
+		SDKType:    firstHeaderOrQuery(r, "Statsig-Sdk-Type", "st"),
+		SDKVersion: firstHeaderOrQuery(r, "Statsig-Sdk-Version", "sv"),
+		SessionID:  firstHeaderOrQuery(r, "Statsig-Server-Session-Id", "sid"),
+		MaxEvents:  s.cfg.MaxEvents,
+	}
+	batch, rejects, err := statsig.DecodeRequest(body, info)
+	if err != nil {
+		s.refuseBody(w, err)
+		return
+	}
+	s.store(w, r, batch, rejects)
+}
+
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	received := s.cfg.Now()
+	if s.cfg.WebhookSecret == "" {
+		s.metrics.rejectedRequests.WithLabelValues("webhook_not_configured").Inc()
+		writeError(w, http.StatusServiceUnavailable, "webhook intake is off: set STATSIG_WEBHOOK_SECRET to Statsig's webhook signing secret")
+		return
+	}
+	raw, err := readRaw(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.refuseBody(w, err)
+		return
+	}
+	if err := statsig.VerifySignature([]byte(s.cfg.WebhookSecret), r.Header.Get("X-Statsig-Request-Timestamp"),
+		r.Header.Get("X-Statsig-Signature"), raw, received, s.cfg.WebhookTolerance); err != nil {
+		s.metrics.rejectedRequests.WithLabelValues("bad_signature").Inc()
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	// The signature covers the bytes as sent; decode them only afterwards.
+	body, err := Decompress(raw, r.Header.Get("Content-Encoding"), false, s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.refuseBody(w, err)
+		return
+	}
+	batch, rejects, err := statsig.DecodeWebhook(body, received, s.cfg.MaxEvents)
+	if err != nil {
+		s.refuseBody(w, err)
+		return
+	}
+	s.store(w, r, batch, rejects)
+}
+
+// body reads and decompresses the body, answering the error itself.
+func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.refuseBody(w, err)
+		return nil, false
+	}
+	s.metrics.bodyBytes.Observe(float64(len(body)))
+	return body, true
+}
+
+// refuseBody answers a request whose body is unusable as a whole.
+func (s *Server) refuseBody(w http.ResponseWriter, err error) {
+	code, reason := http.StatusBadRequest, "invalid_body"
+	switch {
+	case errors.Is(err, errTooLarge):
+		code, reason = http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, statsig.ErrTooManyEvents):
+		code, reason = http.StatusRequestEntityTooLarge, "too_many_events"
+	case errors.Is(err, errBadEncoding):
+		reason = "bad_encoding"
+	}
+	s.metrics.rejectedRequests.WithLabelValues(reason).Inc()
+	writeError(w, code, err.Error())
+}
+
+// store appends the batch to the durable log and answers only after the log
+// has stored it.
+func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch, rejects []statsig.Rejection) {
+	for _, rj := range rejects {
+		s.metrics.rejectedEvents.WithLabelValues(rj.Reason).Inc()
+	}
+	listed := rejects
+	if len(listed) > maxRejectionsListed {
+		listed = listed[:maxRejectionsListed]
+	}
+	if len(b.Events) == 0 {
+		if len(rejects) > 0 {
+			writeJSON(w, http.StatusBadRequest, refused{
+				Error:    fmt.Sprintf("%s: all %d events rejected", statsig.ErrNoValidEvents, len(rejects)),
+				Rejected: len(rejects), Rejections: listed,
+			})
+			return
+		}
+		writeJSON(w, http.StatusAccepted, accepted{Success: true})
+		return
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the batch failed")
+		return
+	}
+	start := time.Now()
+	if _, err := s.log.Publish(r.Context(), data, b.ID); err != nil {
+		if errors.Is(err, queue.ErrFull) {
+			s.metrics.backpressure.Inc()
+			writeRetryLater(w, 5*time.Second, "the bridge's log is full: destinations are behind; retry later")
+			return
+		}
+		s.logger.Warn("storing a batch in the log failed", "err", err)
+		writeRetryLater(w, time.Second, "the bridge's log is unavailable; retry later")
+		return
+	}
+	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())
+	s.metrics.receivedEvents.WithLabelValues(string(b.Source)).Add(float64(len(b.Events)))
+	if s.observer != nil {
+		s.observer.Received(b, rejects)
+	}
+	writeJSON(w, http.StatusAccepted, accepted{Success: true, Accepted: len(b.Events), Rejected: len(rejects), Rejections: listed})
+}
+
+// clientTime reads the client's clock at send: STATSIG-CLIENT-TIME, or the
+// js-client's t= query parameter.
+func clientTime(r *http.Request) int64 {
+	v := firstHeaderOrQuery(r, "Statsig-Client-Time", "t")
+	ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	return ms
+}
+
+func firstHeaderOrQuery(r *http.Request, header, query string) string {
+	if v := r.Header.Get(header); v != "" {
+		return v
+	}
+	return r.URL.Query().Get(query)
+}
