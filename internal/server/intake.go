@@ -149,6 +149,11 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 			writeRetryLater(w, 5*time.Second, "the bridge's log is full: destinations are behind; retry later")
 			return
 		}
+		if errors.Is(err, queue.ErrTooLarge) {
+			s.metrics.rejectedRequests.WithLabelValues("batch_too_large").Inc()
+			writeError(w, http.StatusRequestEntityTooLarge, "the batch is larger than the log accepts; send fewer events per request")
+			return
+		}
 		s.logger.Warn("storing a batch in the log failed", "err", err)
 		writeRetryLater(w, time.Second, "the bridge's log is unavailable; retry later")
 		return

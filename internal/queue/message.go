@@ -1,0 +1,59 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Message is one stored batch as delivered to a destination's consumer. The
+// destination must settle it exactly once: Ack after delivery (or after
+// dead-lettering), Nak to retry, or let AckWait expire.
+type Message struct {
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata // parsed once in Fetch; the reply subject carries it
+}
+
+// Data is the batch exactly as published.
+func (m *Message) Data() []byte { return m.msg.Data() }
+
+// Seq is the batch's stream sequence, stable across redeliveries.
+func (m *Message) Seq() uint64 { return m.meta.Sequence.Stream }
+
+// Delivered is the delivery attempt count, 1 on the first delivery.
+func (m *Message) Delivered() uint64 { return m.meta.NumDelivered }
+
+// Ack marks the batch done for this destination and waits until JetStream
+// confirms, so that once Ack returns a crash cannot redeliver it and Trim
+// can count on it.
+func (m *Message) Ack(ctx context.Context) error {
+	if err := m.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("acking message %d: %w", m.Seq(), err)
+	}
+	return nil
+}
+
+// Nak asks for redelivery after delay (immediately when delay <= 0).
+func (m *Message) Nak(delay time.Duration) error {
+	var err error
+	if delay > 0 {
+		err = m.msg.NakWithDelay(delay)
+	} else {
+		err = m.msg.Nak()
+	}
+	if err != nil {
+		return fmt.Errorf("naking message %d: %w", m.Seq(), err)
+	}
+	return nil
+}
+
+// InProgress restarts the AckWait timer while a destination is still
+// retrying, so the batch is not redelivered to a second worker meanwhile.
+func (m *Message) InProgress() error {
+	if err := m.msg.InProgress(); err != nil {
+		return fmt.Errorf("extending ack wait of message %d: %w", m.Seq(), err)
+	}
+	return nil
+}
