@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
@@ -94,6 +95,9 @@ func NewRunner(cfg Config) *Runner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
 	cfg.Retry = cfg.Retry.withDefaults()
 	lim := cfg.Writer.Limits()
 	if cfg.MaxBatchItems > 0 && (lim.MaxItems <= 0 || cfg.MaxBatchItems < lim.MaxItems) {
@@ -177,10 +181,22 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		curBytes int
 		opened   time.Time
 	)
+	touch := time.NewTicker(max(r.cfg.AckWait/3, 100*time.Millisecond))
+	defer touch.Stop()
 	flush := func() {
-		if len(cur) > 0 {
-			work <- cur
-			cur, curBytes = nil, 0
+		if len(cur) == 0 {
+			return
+		}
+		// While every worker is busy (a slow or paused target), keep the
+		// waiting batch's log messages from being handed out again.
+		for {
+			select {
+			case work <- cur:
+				cur, curBytes = nil, 0
+				return
+			case <-touch.C:
+				r.touch(cur)
+			}
 		}
 	}
 	wait := min(r.cfg.FlushInterval/4, 250*time.Millisecond)
@@ -210,7 +226,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			for i := range b.Events {
 				ev := &b.Events[i]
 				enc := r.cfg.Encoder.Encode(&b, ev)
-				if enc.Note != "" && r.cfg.Metrics != nil && strings.HasPrefix(enc.Note, "no config specs") {
+				if enc.Note != "" && strings.HasPrefix(enc.Note, "no config specs") {
 					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
 				}
 				switch {
@@ -275,7 +291,7 @@ func (r *Runner) watchLag(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if pending, ackPending, err := r.cfg.Consumer.Lag(ctx); err == nil && r.cfg.Metrics != nil {
+		if pending, ackPending, err := r.cfg.Consumer.Lag(ctx); err == nil {
 			r.cfg.Metrics.ConsumerLag.WithLabelValues(r.cfg.Name).Set(float64(pending))
 			r.cfg.Metrics.AckPending.WithLabelValues(r.cfg.Name).Set(float64(ackPending))
 		}
