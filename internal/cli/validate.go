@@ -17,6 +17,13 @@ func runValidate(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Build every component as serve would, starting nothing.
+	for _, d := range cfg.Destinations {
+		if _, err := writerFactories[d.Type](d); err != nil {
+			return &configError{problems: []string{fmt.Sprintf("destination %s: %v", d.Name, err)}}
+		}
+		_ = newEncoder(d, nil)
+	}
 	out, err := cfg.Masked().YAML()
 	if err != nil {
 		return fmt.Errorf("rendering the config: %w", err)

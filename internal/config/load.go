@@ -177,6 +177,7 @@ func (c *Config) applyDefaults() {
 		if dl.RequestsPerSecond <= 0 {
 			dl.RequestsPerSecond = DefaultRequestsPerSec
 		}
+		dl.Retry = dl.Retry.WithDefaults()
 	}
 }
 

@@ -31,7 +31,8 @@ const (
 	DefaultPauseProbe      = 30 * time.Second
 )
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults fills unset fields with the defaults above.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.Initial <= 0 {
 		p.Initial = DefaultRetryInitial
 	}

@@ -98,7 +98,7 @@ func NewRunner(cfg Config) *Runner {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	cfg.Retry = cfg.Retry.withDefaults()
+	cfg.Retry = cfg.Retry.WithDefaults()
 	lim := cfg.Writer.Limits()
 	if cfg.MaxBatchItems > 0 && (lim.MaxItems <= 0 || cfg.MaxBatchItems < lim.MaxItems) {
 		lim.MaxItems = cfg.MaxBatchItems
