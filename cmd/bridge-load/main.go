@@ -1,0 +1,461 @@
+// Command bridge-load measures the bridge end to end on this machine: it
+// posts SDK-shaped event batches (gzip, STATSIG-API-KEY, like the Go SDK)
+// to a bridge, runs a Segment-compatible sink that counts what the bridge
+// delivers, and prints the intake and delivery rates, intake latency,
+// the backlog left and the memory used.
+//
+// With no -url it starts the bridge in this process (cli.Serve on a
+// temporary data dir: embedded JetStream, durable log on, one Segment
+// destination pointed at the sink), so one command measures everything:
+//
+//	go run ./cmd/bridge-load -duration 20s
+//	go run ./cmd/bridge-load -mode intake -duration 10s
+//
+// It only talks to loopback addresses and stops by itself.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/cli"
+	"github.com/statsig-bridge/statsig-bridge/internal/config"
+)
+
+type options struct {
+	url         string
+	mode        string
+	duration    time.Duration
+	drain       time.Duration
+	concurrency int
+	batch       int
+	gzip        bool
+	sinkAddr    string
+	cpuProfile  string
+	memProfile  string
+	delivery    int
+	logLevel    string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "", "bridge base URL on loopback; empty starts a bridge in this process")
+	flag.StringVar(&o.mode, "mode", "e2e", "e2e: intake and delivery to the sink; intake: intake only (in-process bridge without destination)")
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "how long to send")
+	flag.DurationVar(&o.drain, "drain", 120*time.Second, "e2e: how long to wait after sending for the sink to receive every accepted event")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent SDK requests")
+	flag.IntVar(&o.batch, "batch", 100, "events per request")
+	flag.BoolVar(&o.gzip, "gzip", true, "gzip request bodies, like the Go SDK")
+	flag.StringVar(&o.sinkAddr, "sink-addr", "127.0.0.1:0", "loopback address of the Segment-compatible sink")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (bridge included when in-process) to `file`")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to `file` at the end")
+	flag.IntVar(&o.delivery, "delivery-concurrency", 0, "in-process bridge: batches in flight to the sink (0: the bridge's default)")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "in-process bridge's log level")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bridge-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if o.mode != "e2e" && o.mode != "intake" {
+		return fmt.Errorf("-mode %q: want e2e or intake", o.mode)
+	}
+	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 {
+		return errors.New("-batch, -concurrency and -duration must be positive")
+	}
+	if !loopback(o.sinkAddr) {
+		return fmt.Errorf("-sink-addr %s is not a loopback address", o.sinkAddr)
+	}
+
+	var sk *sink
+	if o.mode == "e2e" {
+		var err error
+		if sk, err = startSink(o.sinkAddr); err != nil {
+			return fmt.Errorf("starting the sink: %w", err)
+		}
+		defer sk.close()
+	}
+
+	base := o.url
+	var stopBridge func() error
+	if base == "" {
+		sinkURL := ""
+		if sk != nil {
+			sinkURL = sk.URL()
+		}
+		var err error
+		if base, stopBridge, err = startBridge(o, sinkURL); err != nil {
+			return err
+		}
+	} else {
+		u, err := url.Parse(base)
+		if err != nil || !loopback(u.Host) {
+			return fmt.Errorf("-url %s: only a bridge on a loopback address may be loaded", base)
+		}
+		if sk != nil {
+			fmt.Printf("sink listening on %s: point the bridge's SEGMENT_ENDPOINT there\n", sk.URL())
+		}
+	}
+
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d\n",
+		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0))
+	ld := &load{opts: o, url: strings.TrimRight(base, "/") + "/v1/log_event"}
+	res := ld.run()
+	loadEnd := time.Now()
+	var deliveredAtEnd int64
+	if sk != nil {
+		deliveredAtEnd = sk.messages.Load()
+	}
+	drainEnd := loadEnd
+	if sk != nil && res.events > 0 {
+		drainEnd = waitDrained(sk, res.events, o.drain)
+	}
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return err
+		}
+	}
+
+	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, stopBridge != nil)
+	if stopBridge != nil {
+		if err := stopBridge(); err != nil {
+			return fmt.Errorf("stopping the bridge: %w", err)
+		}
+	}
+	if res.failed > 0 && res.ok == 0 {
+		return fmt.Errorf("no request was accepted (%d failed): %s", res.failed, res.firstErr)
+	}
+	return nil
+}
+
+// startBridge runs cli.Serve in this process on a temporary data dir.
+func startBridge(o options, sinkURL string) (string, func() error, error) {
+	dir, err := os.MkdirTemp("", "bridge-load-")
+	if err != nil {
+		return "", nil, err
+	}
+	env := map[string]string{
+		"BRIDGE_LISTEN":   "127.0.0.1:0",
+		"BRIDGE_DATA_DIR": dir,
+	}
+	if sinkURL != "" {
+		env["SEGMENT_WRITE_KEY"] = "load-write-key"
+		env["SEGMENT_ENDPOINT"] = sinkURL
+		// No config specs offline: name the experiment so config exposures
+		// of it are reported as experiment exposures, as with specs.
+		env["STATSIG_EXPERIMENTS"] = "load_*_experiment"
+	}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		return "", nil, err
+	}
+	for i := range cfg.Destinations {
+		if o.delivery > 0 {
+			cfg.Destinations[i].Delivery.Concurrency = o.delivery
+		}
+	}
+	if problems := cfg.Validate(); len(problems) > 0 {
+		return "", nil, fmt.Errorf("invalid bridge config: %s", strings.Join(problems, "; "))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return "", nil, fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- cli.Serve(ctx, cfg, logger, func(a net.Addr) { addrs <- a }) }()
+	select {
+	case a := <-addrs:
+		stop := func() error {
+			cancel()
+			defer os.RemoveAll(dir)
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(30 * time.Second):
+				return errors.New("the bridge did not stop within 30s")
+			}
+		}
+		return "http://" + a.String(), stop, nil
+	case err := <-done:
+		cancel()
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("starting the bridge: %w", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		return "", nil, errors.New("the bridge did not start within 60s")
+	}
+}
+
+// load posts requests from concurrent senders until the duration is over;
+// requests in flight then finish, so every count is exact.
+type load struct {
+	opts options
+	url  string
+	seq  atomic.Uint64
+}
+
+type loadResult struct {
+	requests, ok, failed int64
+	events               int64 // accepted at intake (202)
+	latencies            []time.Duration
+	statuses             map[int]int64
+	firstErr             string
+	elapsed              time.Duration
+}
+
+func (l *load) run() *loadResult {
+	o := l.opts
+	tmpl := newBodyTemplate(o.batch, time.Now().UnixMilli())
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = o.concurrency
+	tr.DisableCompression = true
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	defer tr.CloseIdleConnections()
+
+	start := time.Now()
+	deadline := start.Add(o.duration)
+	results := make([]*loadResult, o.concurrency)
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[w] = l.send(client, tmpl, deadline)
+		}()
+	}
+	wg.Wait()
+	total := &loadResult{statuses: map[int]int64{}, elapsed: time.Since(start)}
+	for _, r := range results {
+		total.requests += r.requests
+		total.ok += r.ok
+		total.failed += r.failed
+		total.events += r.events
+		total.latencies = append(total.latencies, r.latencies...)
+		for k, v := range r.statuses {
+			total.statuses[k] += v
+		}
+		if total.firstErr == "" {
+			total.firstErr = r.firstErr
+		}
+	}
+	slices.Sort(total.latencies)
+	return total
+}
+
+// send is one sender: an SDK flushing batches back to back.
+func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time) *loadResult {
+	res := &loadResult{statuses: map[int]int64{}}
+	var raw []byte
+	var zbuf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.DefaultCompression)
+	answer := make([]byte, 0, 4096)
+	for time.Now().Before(deadline) {
+		raw = tmpl.render(raw, l.seq.Add(1))
+		body := raw
+		if l.opts.gzip {
+			zbuf.Reset()
+			zw.Reset(&zbuf)
+			zw.Write(raw)
+			zw.Close()
+			body = zbuf.Bytes()
+		}
+		req, err := http.NewRequest(http.MethodPost, l.url, bytes.NewReader(body))
+		if err != nil {
+			panic(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("STATSIG-API-KEY", "secret-load-0000000000000000")
+		req.Header.Set("STATSIG-CLIENT-TIME", strconv.FormatInt(time.Now().UnixMilli(), 10))
+		req.Header.Set("STATSIG-EVENT-COUNT", strconv.Itoa(tmpl.events))
+		req.Header.Set("STATSIG-SDK-TYPE", "go-sdk")
+		req.Header.Set("STATSIG-SDK-VERSION", "v1.35.1")
+		req.Header.Set("STATSIG-SERVER-SESSION-ID", "bridge-load")
+		if l.opts.gzip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		res.requests++
+		if err != nil {
+			res.failed++
+			if res.firstErr == "" {
+				res.firstErr = err.Error()
+			}
+			continue
+		}
+		answer = answer[:0]
+		answer, _ = readAll(answer, resp.Body)
+		resp.Body.Close()
+		res.latencies = append(res.latencies, time.Since(t0))
+		res.statuses[resp.StatusCode]++
+		if resp.StatusCode != http.StatusAccepted {
+			res.failed++
+			if res.firstErr == "" {
+				res.firstErr = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, answer)
+			}
+			continue
+		}
+		res.ok++
+		res.events += acceptedCount(answer, tmpl.events)
+	}
+	return res
+}
+
+func readAll(dst []byte, r io.Reader) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
+// acceptedCount reads "accepted":N from the intake's answer.
+func acceptedCount(answer []byte, def int) int64 {
+	const key = `"accepted":`
+	i := bytes.Index(answer, []byte(key))
+	if i < 0 {
+		return int64(def)
+	}
+	rest := answer[i+len(key):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	if err != nil {
+		return int64(def)
+	}
+	return n
+}
+
+// waitDrained waits until the sink has every accepted event, no message has
+// arrived for 15 s, or max has passed; it returns when it stopped waiting.
+func waitDrained(s *sink, want int64, max time.Duration) time.Time {
+	deadline := time.Now().Add(max)
+	lastN, lastChange := s.messages.Load(), time.Now()
+	for time.Now().Before(deadline) {
+		n := s.messages.Load()
+		if n >= want {
+			break
+		}
+		if n != lastN {
+			lastN, lastChange = n, time.Now()
+		} else if time.Since(lastChange) > 15*time.Second {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Now()
+}
+
+func report(w io.Writer, o options, r *loadResult, s *sink, loadEnd, drainEnd time.Time, deliveredAtEnd int64, inProcess bool) {
+	secs := r.elapsed.Seconds()
+	fmt.Fprintf(w, "\nintake\n")
+	fmt.Fprintf(w, "  requests            %d in %.1fs (%d accepted, %d failed; statuses %v)\n", r.requests, secs, r.ok, r.failed, r.statuses)
+	if r.firstErr != "" {
+		fmt.Fprintf(w, "  first error         %s\n", r.firstErr)
+	}
+	fmt.Fprintf(w, "  requests/s          %.0f\n", float64(r.ok)/secs)
+	fmt.Fprintf(w, "  events/s accepted   %.0f\n", float64(r.events)/secs)
+	fmt.Fprintf(w, "  latency p50 / p99   %s / %s (max %s)\n", pct(r.latencies, 50), pct(r.latencies, 99), pct(r.latencies, 100))
+	if s != nil {
+		first, last := s.window()
+		n := s.messages.Load()
+		fmt.Fprintf(w, "delivery (sink)\n")
+		fmt.Fprintf(w, "  events received     %d of %d accepted (%d requests, %.1f events/request, %.0f bytes/event)\n",
+			n, r.events, s.requests.Load(), float64(n)/float64(max(s.requests.Load(), 1)), float64(s.bytes.Load())/float64(max(n, 1)))
+		if n > 0 && last.After(first) {
+			fmt.Fprintf(w, "  events/s delivered  %.0f (first to last delivery, %.1fs)\n", float64(n)/last.Sub(first).Seconds(), last.Sub(first).Seconds())
+		}
+		fmt.Fprintf(w, "  backlog             %d events when sending stopped, %d after waiting %.1fs\n",
+			r.events-deliveredAtEnd, max(r.events-n, 0), drainEnd.Sub(loadEnd).Seconds())
+	}
+	if inProcess {
+		fmt.Fprintf(w, "memory (whole process: bridge, load generator and sink)\n")
+		fmt.Fprintf(w, "  RSS peak / now      %s / %s\n", procStatus("VmHWM"), procStatus("VmRSS"))
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(w, "  Go heap in use      %.0f MB, %d GCs\n", float64(ms.HeapInuse)/1e6, ms.NumGC)
+	}
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(len(sorted)*p/100, len(sorted)-1)
+	return sorted[i].Round(10 * time.Microsecond)
+}
+
+// procStatus reads a field of /proc/self/status ("VmHWM": peak RSS).
+func procStatus(field string) string {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "n/a"
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
+// loopback reports whether host:port (or host) is a loopback address.
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
