@@ -70,6 +70,16 @@ type Log struct {
 	AckWait time.Duration `yaml:"ack_wait" json:"ack_wait"`
 	// DeadLetterMaxAge is how long dead letters are kept.
 	DeadLetterMaxAge time.Duration `yaml:"dead_letter_max_age" json:"dead_letter_max_age"`
+	// Stream and Subject name the events stream and the subject it
+	// captures; DeadLetterStream and DeadLetterSubject the dead-letter
+	// stream and its subject prefix. Empty takes the queue's defaults
+	// (STATSIG_EVENTS, statsig.events, STATSIG_DEADLETTER,
+	// statsig.deadletter); set them to run several bridges, or tests, on
+	// one shared JetStream without their streams or subjects overlapping.
+	Stream            string `yaml:"stream" json:"stream,omitempty"`
+	Subject           string `yaml:"subject" json:"subject,omitempty"`
+	DeadLetterStream  string `yaml:"dead_letter_stream" json:"dead_letter_stream,omitempty"`
+	DeadLetterSubject string `yaml:"dead_letter_subject" json:"dead_letter_subject,omitempty"`
 }
 
 // Specs configures fetching the project's config specs.

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain removes the bridge binary built for the subprocess tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// bridgeBinary builds cmd/statsig-bridge once per test run and returns its
+// path: the crash and shutdown tests need a real process to kill.
+func bridgeBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("finding the go tool: %w", err)
+			return
+		}
+		out, err := exec.Command(goTool, "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		if binDir, err = os.MkdirTemp("", "statsig-bridge-e2e-"); err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(binDir, "statsig-bridge")
+		cmd := exec.Command(goTool, "build", "-o", binPath, "./cmd/statsig-bridge")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/statsig-bridge: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now,
+// so that a restarted bridge can come back on the same address.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// process is a bridge running as `statsig-bridge serve` in a subprocess.
+type process struct {
+	URL  string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // from Wait, valid after done
+}
+
+// syncBuffer collects a subprocess's output for the test log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startProcess runs `statsig-bridge serve` with env (on top of PATH and
+// HOME only, so the developer's BRIDGE_* settings do not leak in) and waits
+// until /readyz answers 200. The process is killed when the test ends if
+// it is still running; its output is logged when the test failed.
+func startProcess(t testing.TB, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(bridgeBinary(t), "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{URL: "http://" + env["BRIDGE_LISTEN"], cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("output of bridge process %d:\n%s", cmd.Process.Pid, p.out.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if p.exited() {
+			t.Fatalf("bridge process exited during start: %v\n%s", p.err, p.out.String())
+		}
+		if resp, err := http.Get(p.URL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bridge process not ready after 30s:\n%s", p.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Signal sends sig to the process.
+func (p *process) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling bridge process: %v", err)
+	}
+}
+
+// Wait waits up to limit for the process to exit and returns how.
+func (p *process) Wait(t testing.TB, limit time.Duration) syscall.WaitStatus {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		t.Fatalf("bridge process did not exit within %s", limit)
+	}
+	var exitErr *exec.ExitError
+	if p.err != nil && !errors.As(p.err, &exitErr) {
+		t.Fatalf("waiting for bridge process: %v", p.err)
+	}
+	return p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+}
+
+// StopGracefully sends sig (SIGTERM or SIGINT) and asserts the shutdown
+// requirement: the process exits within 10 s, with code 0.
+func (p *process) StopGracefully(t testing.TB, sig os.Signal) {
+	t.Helper()
+	begin := time.Now()
+	p.Signal(t, sig)
+	ws := p.Wait(t, 10*time.Second)
+	if ws.Signaled() || ws.ExitStatus() != 0 {
+		t.Fatalf("after %s the bridge exited with %v (code %d), want code 0\n%s", sig, ws, ws.ExitStatus(), p.out.String())
+	}
+	t.Logf("%s: bridge exited with code 0 after %s", sig, time.Since(begin).Round(time.Millisecond))
+}
+
+// processEnv is the environment of a bridge subprocess delivering to s.
+func processEnv(addr, dataDir string, s *sink) map[string]string {
+	return map[string]string{
+		"BRIDGE_LISTEN":     addr,
+		"BRIDGE_DATA_DIR":   dataDir,
+		"BRIDGE_LOG_LEVEL":  processLogLevel(),
+		"SEGMENT_WRITE_KEY": s.WriteKey,
+		"SEGMENT_ENDPOINT":  s.URL,
+		// Batches the killed process held come back quickly after restart.
+		"BRIDGE_ACK_WAIT": "2s",
+	}
+}
+
+// processLogLevel is debug when BRIDGE_TEST_LOG=debug, info otherwise; the
+// output is shown only for failed tests.
+func processLogLevel() string {
+	if os.Getenv("BRIDGE_TEST_LOG") == "debug" {
+		return "debug"
+	}
+	return "info"
+}
