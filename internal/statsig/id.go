@@ -1,10 +1,10 @@
 package statsig
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"hash"
 	"slices"
 	"strconv"
 )
@@ -35,65 +35,122 @@ func (b *Batch) assignIDs(body []byte) {
 	b.ID = uuidFromHash(h.Sum(nil))
 
 	seen := make(map[[32]byte]int, len(b.Events))
-	var sum [32]byte
+	// Each event's identity is written into one reused buffer and hashed in
+	// one call: the same digest as writing the fields one by one, without
+	// an allocation per field.
+	var (
+		buf     = make([]byte, 0, 1024)
+		members []member
+	)
 	for i := range b.Events {
 		e := &b.Events[i]
 		if e.TimeUUID != "" && len(e.TimeUUID) <= 64 {
 			e.ID = e.TimeUUID
 			continue
 		}
-		h.Reset()
-		writeIdentity(h, b, e)
-		h.Sum(sum[:0])
+		buf, members = appendIdentity(buf[:0], members, b, e)
+		sum := sha256.Sum256(buf)
 		n := seen[sum]
 		seen[sum] = n + 1
 		if n > 0 {
-			h.Write([]byte(strconv.Itoa(n)))
-			h.Sum(sum[:0])
+			buf = strconv.AppendInt(buf, int64(n), 10)
+			sum = sha256.Sum256(buf)
 		}
 		e.ID = uuidFromHash(sum[:])
 	}
 }
 
-func writeIdentity(h hash.Hash, b *Batch, e *Event) {
-	field := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	field(b.KeyID)
-	field(b.SessionID)
-	field(e.EventName)
-	field(strconv.FormatInt(e.Time, 10))
+// appendIdentity appends what identifies an event: fields separated by 0
+// bytes, metadata in canonical form. members is scratch space.
+func appendIdentity(buf []byte, members []member, b *Batch, e *Event) ([]byte, []member) {
+	buf = appendField(buf, b.KeyID)
+	buf = appendField(buf, b.SessionID)
+	buf = appendField(buf, e.EventName)
+	buf = strconv.AppendInt(buf, e.Time, 10)
+	buf = append(buf, 0)
 	if e.Time <= 0 {
-		field(strconv.FormatInt(b.ClientTime, 10))
+		buf = strconv.AppendInt(buf, b.ClientTime, 10)
+		buf = append(buf, 0)
 	}
 	if u := e.User; u != nil {
-		field(string(u.UserID))
-		keys := make([]string, 0, len(u.CustomIDs))
-		for k := range u.CustomIDs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			field(k)
-			field(string(u.CustomIDs[k]))
+		buf = appendField(buf, string(u.UserID))
+		switch len(u.CustomIDs) {
+		case 0:
+		case 1:
+			for k, v := range u.CustomIDs {
+				buf = appendField(buf, k)
+				buf = appendField(buf, string(v))
+			}
+		default:
+			keys := make([]string, 0, len(u.CustomIDs))
+			for k := range u.CustomIDs {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				buf = appendField(buf, k)
+				buf = appendField(buf, string(u.CustomIDs[k]))
+			}
 		}
 	}
-	field(string(e.Value))
-	writeCanonical(h, e.Metadata)
+	buf = appendField(buf, string(e.Value))
+	return appendCanonical(buf, members, e.Metadata)
 }
 
-// writeCanonical hashes a JSON object's members in sorted key order; other
-// JSON is hashed as sent.
-func writeCanonical(h hash.Hash, raw json.RawMessage) {
+func appendField(buf []byte, s string) []byte {
+	buf = append(buf, s...)
+	return append(buf, 0)
+}
+
+// member is one name and raw value of a JSON object.
+type member struct {
+	name, value []byte
+}
+
+// appendCanonical appends a JSON object's members in sorted name order, as
+// name 1 value 2; other JSON is appended as sent. (node-core writes maps in
+// random order; the same metadata must give the same ID.)
+func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte, []member) {
 	if len(raw) == 0 || raw[0] != '{' {
-		h.Write(raw)
-		return
+		return append(buf, raw...), members
 	}
+	members, ok := objectMembers(members[:0], raw)
+	if !ok {
+		return appendCanonicalSlow(buf, raw), members
+	}
+	// Stable, so that of repeated names the last one, which encoding/json
+	// would keep, ends each run.
+	slices.SortStableFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+	for i, m := range members {
+		if i+1 < len(members) && bytes.Equal(m.name, members[i+1].name) {
+			continue
+		}
+		buf = append(buf, m.name...)
+		buf = append(buf, 1)
+		buf = append(buf, m.value...)
+		buf = append(buf, 2)
+	}
+	return buf, members
+}
+
+// objectMembers lists the members of a JSON object whose names are plain
+// (see scanner.key); it fails for anything else.
+func objectMembers(dst []member, raw []byte) ([]member, bool) {
+	s := scanner{data: raw}
+	ok := s.members(func(name []byte) bool {
+		v, ok := s.value()
+		dst = append(dst, member{name, v})
+		return ok
+	})
+	return dst, ok && s.atEnd()
+}
+
+// appendCanonicalSlow is appendCanonical through encoding/json, for objects
+// with escaped names.
+func appendCanonicalSlow(buf []byte, raw json.RawMessage) []byte {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil {
-		h.Write(raw)
-		return
+		return append(buf, raw...)
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -101,11 +158,12 @@ func writeCanonical(h hash.Hash, raw json.RawMessage) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write([]byte{1})
-		h.Write(m[k])
-		h.Write([]byte{2})
+		buf = append(buf, k...)
+		buf = append(buf, 1)
+		buf = append(buf, m[k]...)
+		buf = append(buf, 2)
 	}
+	return buf
 }
 
 // uuidFromHash formats the first 16 bytes of a hash as a name-based

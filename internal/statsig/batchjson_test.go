@@ -1,0 +1,186 @@
+package statsig
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"hash"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The hot paths (scanner, identity hashing, batch encoding and decoding)
+// are rewrites of simple encoding/json code for speed. These tests hold them
+// to the simple code's results, byte for byte, on the fixtures and on fuzzed
+// input: event IDs become Segment messageIds and must never change.
+
+// hotPathFixtureBodies returns every captured SDK request body (decompressed).
+func hotPathFixtureBodies(t testing.TB) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "fixtures", "*", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "download_config_specs.json") {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f)] = raw
+	}
+	if len(out) == 0 {
+		t.Fatal("no fixture bodies found")
+	}
+	return out
+}
+
+// referenceIDs computes event IDs the way the first version of assignIDs
+// did: field by field into a streaming hash, metadata canonicalised through
+// a map.
+func referenceIDs(b *Batch) []string {
+	h := sha256.New()
+	seen := map[[32]byte]int{}
+	var sum [32]byte
+	ids := make([]string, len(b.Events))
+	for i := range b.Events {
+		e := &b.Events[i]
+		if e.TimeUUID != "" && len(e.TimeUUID) <= 64 {
+			ids[i] = e.TimeUUID
+			continue
+		}
+		h.Reset()
+		referenceIdentity(h, b, e)
+		h.Sum(sum[:0])
+		n := seen[sum]
+		seen[sum] = n + 1
+		if n > 0 {
+			h.Write([]byte(strconv.Itoa(n)))
+			h.Sum(sum[:0])
+		}
+		ids[i] = uuidFromHash(sum[:])
+	}
+	return ids
+}
+
+func referenceIdentity(h hash.Hash, b *Batch, e *Event) {
+	field := func(s string) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	field(b.KeyID)
+	field(b.SessionID)
+	field(e.EventName)
+	field(strconv.FormatInt(e.Time, 10))
+	if e.Time <= 0 {
+		field(strconv.FormatInt(b.ClientTime, 10))
+	}
+	if u := e.User; u != nil {
+		field(string(u.UserID))
+		keys := make([]string, 0, len(u.CustomIDs))
+		for k := range u.CustomIDs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			field(k)
+			field(string(u.CustomIDs[k]))
+		}
+	}
+	field(string(e.Value))
+	raw := e.Metadata
+	if len(raw) == 0 || raw[0] != '{' {
+		h.Write(raw)
+		return
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		h.Write(raw)
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{1})
+		h.Write(m[k])
+		h.Write([]byte{2})
+	}
+}
+
+func checkReferenceIDs(t *testing.T, name string, b *Batch) {
+	t.Helper()
+	want := referenceIDs(b)
+	for i := range b.Events {
+		if b.Events[i].ID != want[i] {
+			t.Fatalf("%s: event %d (%s) has ID %s, the reference algorithm gives %s", name, i, b.Events[i].EventName, b.Events[i].ID, want[i])
+		}
+	}
+}
+
+func TestEventIDsMatchReferenceOnFixtures(t *testing.T) {
+	for name, body := range hotPathFixtureBodies(t) {
+		info := RequestInfo{ReceivedAt: time.UnixMilli(1795541030000), ClientTime: 1795541029000, SDKKey: "key", SessionID: "s"}
+		b, _, err := DecodeRequest(body, info)
+		if err != nil {
+			if strings.HasPrefix(name, "webhook/") {
+				continue
+			}
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(b.Events) == 0 {
+			t.Fatalf("%s: no events", name)
+		}
+		checkReferenceIDs(t, name, b)
+	}
+}
+
+// FuzzEventIDs feeds metadata objects (reordered, repeated, escaped names,
+// spaces, nesting) and compares the IDs with the reference algorithm.
+func FuzzEventIDs(f *testing.F) {
+	for _, s := range []string{
+		`{"gate":"g","gateValue":"true","ruleID":"r"}`,
+		`{"ruleID":"r","gate":"g","gateValue":"true"}`,
+		`{"a":1,"a":2}`,
+		`{"a\u0062":1,"ab":2}`,
+		` { "b" : [1, {"x":"y"}] , "a" : null } `,
+		`{"é":"ü","e":"\ud83d\ude00"}`,
+		`{}`,
+		`[1,2]`,
+		`"x"`,
+		`{"K":1,"k":2}`,
+	} {
+		f.Add(s, "user", int64(1795541027894))
+	}
+	f.Fuzz(func(t *testing.T, metadata, user string, tm int64) {
+		body, err := json.Marshal(map[string]any{"events": []any{
+			map[string]any{"eventName": "e", "user": map[string]any{"userID": user, "customIDs": map[string]string{"b": "1", "a": user}}, "time": tm, "metadata": json.RawMessage(metadata)},
+			map[string]any{"eventName": "e", "user": map[string]any{"userID": user, "customIDs": map[string]string{"b": "1", "a": user}}, "time": tm, "metadata": json.RawMessage(metadata)},
+		}})
+		if err != nil {
+			return // metadata is not JSON
+		}
+		b, _, err := DecodeRequest(body, RequestInfo{SDKKey: "k", ClientTime: 5})
+		if err != nil {
+			return
+		}
+		// Marshal compacts RawMessage; put the fuzzed bytes back as sent.
+		for i := range b.Events {
+			if len(b.Events[i].Metadata) > 0 {
+				b.Events[i].Metadata = json.RawMessage(metadata)
+			}
+		}
+		b.assignIDs(body)
+		checkReferenceIDs(t, "fuzz", b)
+	})
+}
