@@ -70,6 +70,9 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 	start := time.Now()
 	attempt := 0
 	for {
+		if !r.waitTurn(ctx) {
+			return
+		}
 		if err := r.limiter.Wait(ctx); err != nil {
 			return
 		}
@@ -89,9 +92,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 				r.cfg.Metrics.Paused.WithLabelValues(r.cfg.Name).Set(1)
 				r.log.Error("destination paused: credentials refused; fix them (the bridge retries every "+r.cfg.Retry.PauseProbe.String()+")", "err", err)
 			}
-			if !r.hold(ctx, items, r.cfg.Retry.PauseProbe) {
-				return
-			}
+			r.holdOff(r.cfg.Retry.PauseProbe)
 			continue
 		}
 		r.unpause()
@@ -110,6 +111,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		var bo *BackOffError
 		if errors.As(err, &bo) {
 			wait = max(wait, bo.Wait)
+			r.holdOff(bo.Wait)
 		}
 		if time.Since(start)+wait > r.cfg.Retry.MaxElapsed {
 			r.deadLetter(ctx, items, "retries_exhausted", err.Error())
@@ -119,7 +121,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		if attempt == 0 || attempt%10 == 0 {
 			r.log.Warn("delivery failed; retrying", "events", len(items), "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "err", err)
 		}
-		if !r.hold(ctx, items, wait) {
+		if !sleep(ctx, wait) {
 			return
 		}
 		attempt++
@@ -133,35 +135,44 @@ func (r *Runner) unpause() {
 	}
 }
 
-// hold waits d while telling the log that the batch's messages are still
-// in progress, so they are not redelivered to another worker or process.
-func (r *Runner) hold(ctx context.Context, items []item, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	tick := max(r.cfg.AckWait/3, 100*time.Millisecond)
+// sleep waits d or until ctx is done. The batch's log messages are kept
+// in progress meanwhile by keepAlive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// waitTurn waits until the destination may send again. A 429's
+// Retry-After and a 401/403 pause hold back every worker, not only the one
+// that got the answer: the limit is the target's, not the batch's.
+func (r *Runner) waitTurn(ctx context.Context) bool {
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
+		d := time.Until(time.Unix(0, r.notBefore.Load()))
+		if d <= 0 {
 			return true
 		}
-		t := time.NewTimer(min(left, tick))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, d) {
 			return false
-		case <-t.C:
-		}
-		if time.Until(deadline) > 0 || d >= tick {
-			r.touch(items)
 		}
 	}
 }
 
-func (r *Runner) touch(items []item) {
-	var last *logMessage
-	for _, it := range items {
-		if it.lm != last {
-			last = it.lm
-			_ = it.lm.msg.InProgress()
+// holdOff makes every worker wait until now+d.
+func (r *Runner) holdOff(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := r.notBefore.Load()
+		if cur >= until || r.notBefore.CompareAndSwap(cur, until) {
+			return
 		}
 	}
 }

@@ -73,6 +73,13 @@ type Runner struct {
 
 	paused    atomic.Bool
 	lastError atomic.Pointer[string]
+	// notBefore (Unix ns) holds every worker back after a 429 or a 401.
+	notBefore atomic.Int64
+
+	// inflight holds every log message fetched and not yet acked, so that
+	// keepAlive can tell the log they are still being worked on.
+	mu       sync.Mutex
+	inflight map[*logMessage]struct{}
 }
 
 // NewRunner checks cfg, fills defaults and returns a Runner.
@@ -104,10 +111,11 @@ func NewRunner(cfg Config) *Runner {
 		lim.MaxItems = cfg.MaxBatchItems
 	}
 	return &Runner{
-		cfg:     cfg,
-		limits:  lim,
-		limiter: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), max(1, int(cfg.RequestsPerSecond/10))),
-		log:     cfg.Logger.With("destination", cfg.Name),
+		cfg:      cfg,
+		limits:   lim,
+		limiter:  rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), max(1, int(cfg.RequestsPerSecond/10))),
+		log:      cfg.Logger.With("destination", cfg.Name),
+		inflight: map[*logMessage]struct{}{},
 	}
 }
 
@@ -127,6 +135,7 @@ func (r *Runner) Status() (paused bool, lastError string) {
 type logMessage struct {
 	msg       *queue.Message
 	batch     *statsig.Batch
+	fetched   time.Time
 	remaining atomic.Int32
 }
 
@@ -158,6 +167,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer wg.Done()
 		r.watchLag(lagCtx)
 	}()
+	aliveCtx, stopAlive := context.WithCancel(deliverCtx)
+	var alive sync.WaitGroup
+	alive.Add(1)
+	go func() {
+		defer alive.Done()
+		r.keepAlive(aliveCtx)
+	}()
+	defer func() {
+		stopAlive()
+		alive.Wait()
+	}()
 
 	err := r.fetchLoop(ctx, work)
 	close(work)
@@ -181,22 +201,10 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		curBytes int
 		opened   time.Time
 	)
-	touch := time.NewTicker(max(r.cfg.AckWait/3, 100*time.Millisecond))
-	defer touch.Stop()
 	flush := func() {
-		if len(cur) == 0 {
-			return
-		}
-		// While every worker is busy (a slow or paused target), keep the
-		// waiting batch's log messages from being handed out again.
-		for {
-			select {
-			case work <- cur:
-				cur, curBytes = nil, 0
-				return
-			case <-touch.C:
-				r.touch(cur)
-			}
+		if len(cur) > 0 {
+			work <- cur // blocks while every worker is busy: back-pressure
+			cur, curBytes = nil, 0
 		}
 	}
 	wait := min(r.cfg.FlushInterval/4, 250*time.Millisecond)
@@ -215,7 +223,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			}
 		}
 		for _, m := range msgs {
-			lm := &logMessage{msg: m}
+			lm := &logMessage{msg: m, fetched: time.Now()}
 			var b statsig.Batch
 			if err := json.Unmarshal(m.Data(), &b); err != nil {
 				r.deadLetterRaw(ctx, m, err)
@@ -223,6 +231,9 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			}
 			lm.batch = &b
 			lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
+			r.mu.Lock()
+			r.inflight[lm] = struct{}{}
+			r.mu.Unlock()
 			for i := range b.Events {
 				ev := &b.Events[i]
 				enc := r.cfg.Encoder.Encode(&b, ev)
@@ -275,10 +286,42 @@ func (r *Runner) done(lm *logMessage) {
 	if lm.remaining.Add(-1) != 0 {
 		return
 	}
+	r.mu.Lock()
+	delete(r.inflight, lm)
+	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := lm.msg.Ack(ctx); err != nil {
 		r.log.Warn("acking a log message; it will be redelivered and deduplicated by messageId", "seq", lm.msg.Seq(), "err", err)
+	}
+}
+
+// keepAlive tells the log, every third of the ack wait, that each fetched
+// and unfinished message is still in progress: batches waiting for a worker
+// or retrying through a long outage are not handed out a second time.
+func (r *Runner) keepAlive(ctx context.Context) {
+	every := max(r.cfg.AckWait/3, 50*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var batch []*logMessage
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cutoff := time.Now().Add(-every)
+		batch = batch[:0]
+		r.mu.Lock()
+		for lm := range r.inflight {
+			if lm.fetched.Before(cutoff) {
+				batch = append(batch, lm)
+			}
+		}
+		r.mu.Unlock()
+		for _, lm := range batch {
+			_ = lm.msg.InProgress()
+		}
 	}
 }
 
