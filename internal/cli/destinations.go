@@ -73,6 +73,9 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 			RequestsPerSecond: d.Delivery.RequestsPerSecond,
 			Retry:             d.Delivery.Retry,
 			AckWait:           cfg.Log.AckWait,
+			// Leave room within the shutdown timeout for the HTTP drain
+			// before and closing the log after.
+			DrainTimeout: cfg.ShutdownTimeout * 4 / 10,
 		}))
 	}
 	return runners, nil

@@ -54,16 +54,17 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelStart()
 	log, err := queue.Open(startCtx, queue.Config{
-		URL:               cfg.Log.NATSURL,
-		DataDir:           cfg.DataDir,
-		MaxBytes:          cfg.Log.MaxBytes,
-		Replicas:          cfg.Log.Replicas,
-		SyncAlways:        cfg.Log.SyncAlways,
-		DeadLetterMaxAge:  cfg.Log.DeadLetterMaxAge,
-		Stream:            cfg.Log.Stream,
-		Subject:           cfg.Log.Subject,
-		DeadLetterStream:  cfg.Log.DeadLetterStream,
-		DeadLetterSubject: cfg.Log.DeadLetterSubject,
+		URL:                cfg.Log.NATSURL,
+		DataDir:            cfg.DataDir,
+		MaxBytes:           cfg.Log.MaxBytes,
+		Replicas:           cfg.Log.Replicas,
+		SyncAlways:         cfg.Log.SyncAlways,
+		DeadLetterMaxAge:   cfg.Log.DeadLetterMaxAge,
+		DeadLetterMaxBytes: cfg.Log.DeadLetterMaxBytes,
+		Stream:             cfg.Log.Stream,
+		Subject:            cfg.Log.Subject,
+		DeadLetterStream:   cfg.Log.DeadLetterStream,
+		DeadLetterSubject:  cfg.Log.DeadLetterSubject,
 	}, logger)
 	if err != nil {
 		return fmt.Errorf("opening the log: %w", err)

@@ -70,6 +70,10 @@ type Log struct {
 	AckWait time.Duration `yaml:"ack_wait" json:"ack_wait"`
 	// DeadLetterMaxAge is how long dead letters are kept.
 	DeadLetterMaxAge time.Duration `yaml:"dead_letter_max_age" json:"dead_letter_max_age"`
+	// DeadLetterMaxBytes caps the dead-letter stream (default 1 GiB). When
+	// it is full, events that fail stay unacked in the log rather than
+	// being dropped.
+	DeadLetterMaxBytes int64 `yaml:"dead_letter_max_bytes" json:"dead_letter_max_bytes"`
 	// Stream and Subject name the events stream and the subject it
 	// captures; DeadLetterStream and DeadLetterSubject the dead-letter
 	// stream and its subject prefix. Empty takes the queue's defaults

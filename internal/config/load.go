@@ -146,6 +146,9 @@ func (c *Config) applyDefaults() {
 	if c.Log.AckWait <= 0 {
 		c.Log.AckWait = DefaultAckWait
 	}
+	if c.Log.DeadLetterMaxBytes <= 0 {
+		c.Log.DeadLetterMaxBytes = 1 << 30
+	}
 	if c.Log.DeadLetterMaxAge <= 0 {
 		c.Log.DeadLetterMaxAge = 30 * 24 * time.Hour
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -153,6 +154,7 @@ func (s *sink) Respond(f func(r *http.Request, attempt int) (int, http.Header)) 
 
 func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body)) // Respond may read it too
 	s.mu.Lock()
 	n := len(s.requests)
 	respond := s.respond
