@@ -201,18 +201,35 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		curBytes int
 		opened   time.Time
 	)
-	flush := func() {
-		if len(cur) > 0 {
-			work <- cur // blocks while every worker is busy: back-pressure
-			cur, curBytes = nil, 0
+	// flush hands the open batch to a worker, blocking while every worker
+	// is busy (back-pressure) until stop is closed: a shutdown while the
+	// workers retry against a target that is down must not wait for them
+	// forever. A batch not handed over stays unacked in the log.
+	flush := func(stop <-chan struct{}) bool {
+		if len(cur) == 0 {
+			return true
 		}
+		select {
+		case work <- cur:
+			cur, curBytes = nil, 0
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	// finish sends what is batched if a worker frees up within the drain
+	// timeout.
+	finish := func() error {
+		drain, cancel := context.WithTimeout(context.Background(), r.cfg.DrainTimeout)
+		defer cancel()
+		flush(drain.Done())
+		return nil
 	}
 	wait := min(r.cfg.FlushInterval/4, 250*time.Millisecond)
 	wait = max(wait, 20*time.Millisecond)
 	for {
 		if ctx.Err() != nil {
-			flush()
-			return nil
+			return finish()
 		}
 		msgs, err := r.cfg.Consumer.Fetch(ctx, 256, wait)
 		if err != nil && ctx.Err() == nil {
@@ -255,7 +272,9 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				}
 				n := len(enc.Payload)
 				if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {
-					flush()
+					if !flush(ctx.Done()) {
+						return finish()
+					}
 				}
 				if len(cur) == 0 {
 					opened = time.Now()
@@ -266,7 +285,9 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			r.done(lm)
 		}
 		if len(cur) > 0 && (len(msgs) == 0 || time.Since(opened) >= r.cfg.FlushInterval) {
-			flush()
+			if !flush(ctx.Done()) {
+				return finish()
+			}
 		}
 	}
 }
