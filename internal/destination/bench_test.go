@@ -145,27 +145,29 @@ func loadTransformFixture(tb testing.TB) *transformFixture {
 	}
 }
 
-// intake does what the HTTP intake does with a decompressed body.
+// intake does what the HTTP intake does with a decompressed body: decode
+// it and encode the Batch for the log.
 func (fx *transformFixture) intake(tb testing.TB) []byte {
 	batch, _, err := statsig.DecodeRequest(fx.body, fx.info)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	data, err := json.Marshal(batch)
+	data, err := batch.AppendJSON(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return data
 }
 
-// deliver does what a destination's Runner does with one log message.
+// deliver does what a destination's Runner does with one log message:
+// decode the Batch, map and encode each event, build the /v1/batch body.
 func (fx *transformFixture) deliver(tb testing.TB, enc destination.TrackEncoder, stored []byte, payloads [][]byte, out []byte) []byte {
-	var batch statsig.Batch
-	if err := json.Unmarshal(stored, &batch); err != nil {
+	batch, err := statsig.DecodeBatch(stored)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := range batch.Events {
-		e := enc.Encode(&batch, &batch.Events[i])
+		e := enc.Encode(batch, &batch.Events[i])
 		if e.Filtered || e.Invalid {
 			continue
 		}

@@ -2,7 +2,6 @@ package destination
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -241,26 +240,26 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		}
 		for _, m := range msgs {
 			lm := &logMessage{msg: m, fetched: time.Now()}
-			var b statsig.Batch
-			if err := json.Unmarshal(m.Data(), &b); err != nil {
+			b, err := statsig.DecodeBatch(m.Data())
+			if err != nil {
 				r.deadLetterRaw(ctx, m, err)
 				continue
 			}
-			lm.batch = &b
+			lm.batch = b
 			lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
 			r.mu.Lock()
 			r.inflight[lm] = struct{}{}
 			r.mu.Unlock()
 			for i := range b.Events {
 				ev := &b.Events[i]
-				enc := r.cfg.Encoder.Encode(&b, ev)
+				enc := r.cfg.Encoder.Encode(b, ev)
 				if enc.Note != "" && strings.HasPrefix(enc.Note, "no config specs") {
 					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
 				}
 				switch {
 				case enc.Filtered:
 					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind)).Inc()
-					r.observe(Outcome{Status: "filtered", Batch: &b, Event: ev, Reason: enc.Reason, Note: enc.Note})
+					r.observe(Outcome{Status: "filtered", Batch: b, Event: ev, Reason: enc.Reason, Note: enc.Note})
 					r.done(lm)
 					continue
 				case enc.Invalid:
@@ -268,7 +267,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					continue
 				}
 				if r.cfg.Observer != nil && enc.Note != "" {
-					r.observe(Outcome{Status: "note", Batch: &b, Event: ev, Note: enc.Note, Payload: enc.Payload})
+					r.observe(Outcome{Status: "note", Batch: b, Event: ev, Note: enc.Note, Payload: enc.Payload})
 				}
 				n := len(enc.Payload)
 				if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {

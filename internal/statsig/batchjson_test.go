@@ -6,6 +6,7 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,4 +184,123 @@ func FuzzEventIDs(f *testing.F) {
 		b.assignIDs(body)
 		checkReferenceIDs(t, "fuzz", b)
 	})
+}
+
+// checkSameDecode decodes input with the fast decoders and with plain
+// encoding/json and fails on any difference in result or error.
+func checkSameDecode(t *testing.T, input []byte) {
+	t.Helper()
+	var fastReq, slowReq wireRequest
+	fastErr, slowErr := fastReq.decode(input), json.Unmarshal(input, &slowReq)
+	if (fastErr == nil) != (slowErr == nil) || (slowErr == nil && !reflect.DeepEqual(fastReq, slowReq)) {
+		t.Fatalf("wireRequest of %q:\nfast %+v (%v)\njson %+v (%v)", input, fastReq, fastErr, slowReq, slowErr)
+	}
+	var fastMD, slowMD requestMetadata
+	fastErr, slowErr = fastMD.decode(input), json.Unmarshal(input, &slowMD)
+	if (fastErr == nil) != (slowErr == nil) || (slowErr == nil && fastMD != slowMD) {
+		t.Fatalf("requestMetadata of %q:\nfast %+v (%v)\njson %+v (%v)", input, fastMD, fastErr, slowMD, slowErr)
+	}
+	var fastEvs, slowEvs []wireEvent
+	fastErr, slowErr = decodeWireEvents(input, &fastEvs), json.Unmarshal(input, &slowEvs)
+	if (fastErr == nil) != (slowErr == nil) || (slowErr == nil && !reflect.DeepEqual(fastEvs, slowEvs)) {
+		t.Fatalf("events of %q:\nfast %+v (%v)\njson %+v (%v)", input, fastEvs, fastErr, slowEvs, slowErr)
+	}
+	fastBatch, fastErr := DecodeBatch(input)
+	var slowBatch Batch
+	slowErr = json.Unmarshal(input, &slowBatch)
+	if (fastErr == nil) != (slowErr == nil) || (slowErr == nil && !reflect.DeepEqual(*fastBatch, slowBatch)) {
+		t.Fatalf("Batch of %q:\nfast %+v (%v)\njson %+v (%v)", input, fastBatch, fastErr, slowBatch, slowErr)
+	}
+	if slowErr == nil {
+		checkSameEncode(t, &slowBatch)
+	}
+}
+
+// checkSameEncode compares Batch.AppendJSON with json.Marshal.
+func checkSameEncode(t *testing.T, b *Batch) {
+	t.Helper()
+	fast, fastErr := b.AppendJSON([]byte("prefix"))
+	slow, slowErr := json.Marshal(b)
+	if (fastErr == nil) != (slowErr == nil) {
+		t.Fatalf("encoding %+v: AppendJSON error %v, json.Marshal error %v", b, fastErr, slowErr)
+	}
+	if slowErr == nil && string(fast) != "prefix"+string(slow) {
+		t.Fatalf("encoding %+v:\nAppendJSON   %s\njson.Marshal %s", b, fast[len("prefix"):], slow)
+	}
+	if slowErr != nil && string(fast) != "prefix" {
+		t.Fatalf("AppendJSON left %q behind after an error", fast)
+	}
+}
+
+func TestFastJSONMatchesEncodingJSONOnFixtures(t *testing.T) {
+	for name, body := range hotPathFixtureBodies(t) {
+		checkSameDecode(t, body)
+		if strings.HasPrefix(name, "webhook/") {
+			continue
+		}
+		// The fixtures must take the fast paths, or this test proves nothing.
+		var req wireRequest
+		if !req.scan(body) {
+			t.Fatalf("%s: the scanner declined the request", name)
+		}
+		if _, ok := scanWireEvents(req.Events); !ok {
+			t.Fatalf("%s: the scanner declined the events", name)
+		}
+		checkSameDecode(t, req.Events)
+		b, _, err := DecodeRequest(body, RequestInfo{ReceivedAt: time.UnixMilli(1795541030000), SDKKey: "k", SDKType: "t"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		checkSameEncode(t, b)
+		stored, err := b.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again Batch
+		if !again.scan(stored) {
+			t.Fatalf("%s: the scanner declined the stored batch", name)
+		}
+		checkSameDecode(t, stored)
+	}
+}
+
+var fastJSONSeeds = []string{
+	`{"events":[{"eventName":"a","user":{"userID":12,"customIDs":{"stableID":"s","b":true}},"time":"2026-01-02T03:04:05Z"}],"statsigMetadata":{"sdkType":"x","sessionID":null}}`,
+	`{"EVENTS":[],"events":[]}`,
+	`{"events":[],"events":[1]}`,
+	`{"events":[{"eventName":"a","eventName":"b"}]}`,
+	`{"events":[{"eventname":"a"}]}`,
+	`{"events":[{"eventName":"a\u0000\"<>&\u2028","user":null,"value":" x ","metadata":{ "a" : [ 1 , 2 ] }}]}`,
+	`{"events":[null,{"eventName":1},{"eventName":"ok","user":{"customIDs":{"\u00e9":"v","k":null}}}]}`,
+	`{"events":[{"eventName":"\xff\xfe","user":{"userID":"\xe2\x80\xa8","email":{}}}]}`,
+	"{\"events\":[{\"eventName\":\"é\",\"metadata\":{\"x\":\"\xe2\x80\xa9\"}}]}",
+	`{"id":"x","source":"sdk","receivedAt":1,"clientTime":-2,"events":[{"id":"i","eventName":"e","time":1.5}]}`,
+	`{"id":"x","source":"sdk","receivedAt":1,"events":[{"id":"i","eventName":"e","time":12,"user":{"custom":{"a" :1}},"value":"<b>"}]}`,
+	`{"id":null,"receivedAt":null,"events":null,"statsigMetadata":null}`,
+	`{"id":"x","events":[{"id":"i","eventName":"e","timeUUID":"u","unitID":"userID","statsigMetadata":{"stableID":"s"}}],"unknown":{"deep":[[[]]]}}`,
+	`[{"eventName":"bare"}]`,
+	`{"events":[1e400]}`,
+	`{"events":[{"eventName":"a","time":01}]}`,
+	`{"a":"\ud800"}`,
+	` {"events" : [ ] } `,
+	`{"events":[]} x`,
+	`{"events":[{"eventName":"a","user":{"userID":"u","userID":"v"}}]}`,
+}
+
+func FuzzFastJSON(f *testing.F) {
+	for _, s := range fastJSONSeeds {
+		f.Add([]byte(s))
+	}
+	for _, body := range hotPathFixtureBodies(f) {
+		f.Add(body)
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		checkSameDecode(t, input)
+	})
+}
+
+func TestFastJSONSeeds(t *testing.T) {
+	for _, s := range fastJSONSeeds {
+		checkSameDecode(t, []byte(s))
+	}
 }

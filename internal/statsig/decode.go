@@ -90,7 +90,7 @@ func DecodeRequest(body []byte, info RequestInfo) (*Batch, []Rejection, error) {
 	if len(body) > 0 && body[0] == '[' {
 		// A bare array of events: accepted for convenience (backfill files).
 		req.Events = body
-	} else if err := json.Unmarshal(body, &req); err != nil {
+	} else if err := req.decode(body); err != nil {
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) {
 			return nil, nil, fmt.Errorf("%w: %s", ErrNotJSON, jsonErrText(err))
@@ -112,7 +112,7 @@ func DecodeRequest(body []byte, info RequestInfo) (*Batch, []Rejection, error) {
 	if !isNull(req.StatsigMetadata) {
 		b.StatsigMetadata = req.StatsigMetadata
 		var md requestMetadata
-		if json.Unmarshal(req.StatsigMetadata, &md) == nil {
+		if md.decode(req.StatsigMetadata) == nil {
 			b.SDKType = firstNonEmpty(string(md.SDKType), b.SDKType)
 			b.SDKVersion = firstNonEmpty(string(md.SDKVersion), b.SDKVersion)
 			b.SessionID = firstNonEmpty(string(md.SessionID), b.SessionID)
@@ -154,7 +154,7 @@ type indexedEvent struct {
 // that a bad event costs only itself.
 func decodeEvents(raw json.RawMessage, max int) ([]indexedEvent, []Rejection, error) {
 	var all []wireEvent
-	if err := json.Unmarshal(raw, &all); err == nil {
+	if err := decodeWireEvents(raw, &all); err == nil {
 		if max > 0 && len(all) > max {
 			return nil, nil, fmt.Errorf("%w: %d events, at most %d", ErrTooManyEvents, len(all), max)
 		}

@@ -18,9 +18,14 @@ import (
 // encoding/json instead: errors, and every odd corner of the format, keep
 // encoding/json's behaviour.
 type scanner struct {
-	data  []byte
+	data []byte
+	// text is data as a string, when the caller made one: string values
+	// are then substrings of it instead of an allocation each.
+	text  string
 	pos   int
 	depth int
+	// spaced records that whitespace was skipped between tokens.
+	spaced bool
 }
 
 // maxDepth is encoding/json's nesting limit.
@@ -31,6 +36,7 @@ func (s *scanner) skipSpace() {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
 			s.pos++
+			s.spaced = true
 		default:
 			return
 		}
@@ -235,6 +241,9 @@ func (s *scanner) stringValue() (string, bool) {
 	}
 	tok := s.data[start:s.pos]
 	if kind != strEscaped {
+		if s.text != "" {
+			return s.text[start+1 : s.pos-1], true
+		}
 		return string(tok[1 : len(tok)-1]), true
 	}
 	var v string
