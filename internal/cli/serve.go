@@ -109,6 +109,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		WebhookTolerance: cfg.Intake.WebhookTolerance,
 		MaxBodyBytes:     cfg.Intake.MaxBodyBytes,
 		MaxEvents:        cfg.Intake.MaxEvents,
+		CORSOrigins:      cfg.Intake.CORSOrigins,
 	}, log, reg, logger)
 
 	ln, err := net.Listen("tcp", cfg.Listen)

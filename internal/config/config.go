@@ -51,6 +51,9 @@ type Intake struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
 	// MaxEvents bounds the events of one request.
 	MaxEvents int `yaml:"max_events" json:"max_events"`
+	// CORSOrigins are the browser origins allowed to post events (the JS
+	// client from web pages); "*" allows any, [] none (BRIDGE_CORS_ORIGINS).
+	CORSOrigins []string `yaml:"cors_origins" json:"cors_origins"`
 }
 
 // Log configures the durable log.

@@ -76,6 +76,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		}
 		c.Intake.MaxBodyBytes = n
 	}
+	switch v := getenv("BRIDGE_CORS_ORIGINS"); v {
+	case "":
+	case "none":
+		c.Intake.CORSOrigins = []string{}
+	default:
+		c.Intake.CORSOrigins = splitList(v)
+	}
 	if v := getenv("BRIDGE_LOG_MAX_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -133,6 +140,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Intake.MaxBodyBytes <= 0 {
 		c.Intake.MaxBodyBytes = 10 << 20
+	}
+	if c.Intake.CORSOrigins == nil {
+		c.Intake.CORSOrigins = []string{"*"}
 	}
 	if c.Intake.MaxEvents <= 0 {
 		c.Intake.MaxEvents = 10_000

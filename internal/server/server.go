@@ -36,6 +36,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxEvents bounds the events of one request.
 	MaxEvents int
+	// CORSOrigins are the browser origins allowed to post events ("*" for
+	// any); empty turns CORS off.
+	CORSOrigins []string
 	// Now is the clock (tests inject it to accept old signed fixtures).
 	Now func() time.Time
 }
@@ -99,10 +102,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 func (s *Server) routes() {
 	intake := func(endpoint string) http.Handler {
-		return s.instrument(endpoint, s.requireKey(http.HandlerFunc(s.handleEvents)))
+		return s.cors(s.instrument(endpoint, s.requireKey(http.HandlerFunc(s.handleEvents))))
 	}
 	s.mux.Handle("POST /v1/log_event", intake("log_event"))
 	s.mux.Handle("POST /v1/rgstr", intake("rgstr"))
+	s.mux.Handle("OPTIONS /v1/log_event", s.cors(http.NotFoundHandler()))
+	s.mux.Handle("OPTIONS /v1/rgstr", s.cors(http.NotFoundHandler()))
 	s.mux.Handle("POST /v1/sdk_exception", s.instrument("sdk_exception", http.HandlerFunc(s.handleSDKException)))
 	s.mux.Handle("POST /webhooks/statsig", s.instrument("webhook", http.HandlerFunc(s.handleWebhook)))
 	for _, p := range []string{"/v1/initialize", "/v1/download_config_specs/", "/v1/get_id_lists", "/v1/get_id_list"} {
