@@ -109,8 +109,9 @@ func DecodeRequest(body []byte, info RequestInfo) (*Batch, []Rejection, error) {
 		SDKVersion: info.SDKVersion,
 		SessionID:  info.SessionID,
 	}
+	req.User.compact()
 	if !isNull(req.StatsigMetadata) {
-		b.StatsigMetadata = req.StatsigMetadata
+		b.StatsigMetadata = compact(req.StatsigMetadata)
 		var md requestMetadata
 		if md.decode(req.StatsigMetadata) == nil {
 			b.SDKType = firstNonEmpty(string(md.SDKType), b.SDKType)
@@ -208,11 +209,12 @@ func (w *wireEvent) normalise() (Event, string, string) {
 		User:               w.User,
 		TimeUUID:           string(w.TimeUUID),
 		UnitID:             string(w.UnitID),
-		Value:              nonNull(w.Value),
-		Metadata:           nonNull(w.Metadata),
-		SecondaryExposures: nonNull(w.SecondaryExposures),
-		StatsigMetadata:    nonNull(w.StatsigMetadata),
+		Value:              compact(nonNull(w.Value)),
+		Metadata:           compact(nonNull(w.Metadata)),
+		SecondaryExposures: compact(nonNull(w.SecondaryExposures)),
+		StatsigMetadata:    compact(nonNull(w.StatsigMetadata)),
 	}
+	ev.User.compact()
 	if ev.User == nil && w.UserID != "" {
 		ev.User = &User{UserID: w.UserID}
 	} else if ev.User != nil && ev.User.UserID == "" && w.UserID != "" {
@@ -261,6 +263,33 @@ func parseTime(raw json.RawMessage) (int64, error) {
 		return 0, fmt.Errorf("time %s is neither Unix milliseconds nor an RFC 3339 time", truncate(s, 40))
 	}
 	return int64(f), nil
+}
+
+// compact strips the whitespace of pretty-printed JSON, which would
+// otherwise travel verbatim into the log and every Segment message (newlines
+// inside properties, bytes counted against the 32 KB limit). A raw newline,
+// tab or CR can only be whitespace between tokens, because JSON strings must
+// escape them, so compact input costs three vectorised byte searches and
+// no allocation.
+func compact(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 && bytes.IndexByte(raw, '\t') < 0 {
+		return raw
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if json.Compact(&buf, raw) != nil {
+		return raw
+	}
+	return buf.Bytes()
+}
+
+// compact strips pretty-printing from the user's raw JSON fields.
+func (u *User) compact() {
+	if u == nil {
+		return
+	}
+	u.Custom = compact(u.Custom)
+	u.StatsigEnvironment = compact(u.StatsigEnvironment)
 }
 
 func nonNull(b json.RawMessage) json.RawMessage {
