@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"regexp"
@@ -22,37 +21,82 @@ var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
 
 // Load reads a YAML config file, replacing ${VAR} from the environment.
 // Unknown keys are errors naming the key.
+//
+// ${VAR} is replaced inside each parsed value, not in the file's text: a
+// value from the environment is data, so a secret holding '#', ': ' or a
+// quote arrives whole, and a ${VAR} in a comment needs no variable.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	var missing []string
-	expanded := varRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := varRef.FindSubmatch(m)
-		v := getenv(string(sub[1]))
-		if v == "" && len(sub[2]) > 0 {
-			v = string(sub[2])
-		}
-		if v == "" && !bytes.Contains(m, []byte(":-")) {
-			missing = append(missing, string(sub[1]))
-		}
-		return []byte(v)
-	})
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s is empty", path)
-		}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("config %s is empty", path)
+	}
+	if unknown := unknownKeys(raw); len(unknown) > 0 {
+		return nil, fmt.Errorf("config %s: %s", path, strings.Join(unknown, "; "))
+	}
+	var missing []string
+	expandNode(&doc, getenv, &missing)
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("config %s: environment variable(s) %s not set (use ${VAR:-default} for optional ones)", path, strings.Join(missing, ", "))
 	}
+	var c Config
+	if err := doc.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
 	c.applyDefaults()
 	return &c, nil
+}
+
+// unknownKeys decodes the file as written, before expansion, only to find
+// keys the configuration does not have ("line N: field X not found in type
+// …"); a ${VAR} standing where a number belongs is no problem here.
+func unknownKeys(raw []byte) []string {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var c Config
+	var te *yaml.TypeError
+	if err := dec.Decode(&c); !errors.As(err, &te) {
+		return nil
+	}
+	var unknown []string
+	for _, e := range te.Errors {
+		if strings.Contains(e, " not found in type ") {
+			unknown = append(unknown, e)
+		}
+	}
+	return unknown
+}
+
+// expandNode replaces ${VAR} and ${VAR:-default} in every scalar under n.
+func expandNode(n *yaml.Node, getenv func(string) string, missing *[]string) {
+	for _, c := range n.Content {
+		expandNode(c, getenv, missing)
+	}
+	if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
+		return
+	}
+	n.Value = varRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+		sub := varRef.FindStringSubmatch(m)
+		v := getenv(sub[1])
+		if v == "" {
+			v = sub[2]
+		}
+		if v == "" && !strings.Contains(m, ":-") {
+			*missing = append(*missing, sub[1])
+		}
+		return v
+	})
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		// A plain value takes the type its expanded text reads as: a
+		// number for max_bytes, a duration string for ack_wait.
+		n.Tag = ""
+	}
 }
 
 // FromEnv builds the configuration with no file: environment variables and
