@@ -238,7 +238,7 @@ intake:
 specs:
   server_secret: secret-cccccccccccccccccccc
 log:
-  nats_url: nats://bridge:nats-password-dddd@nats.internal:4222
+  nats_url: nats://bridge:nats-password-dddd@nats1.internal:4222,nats://bridge:nats-password-hhhh@nats2.internal:4222,nats://nats-token-iiii@nats3.internal:4222
 destinations:
   - name: us
     segment:
@@ -255,7 +255,9 @@ destinations:
 	}
 	secrets := cfg.Secrets()
 	want := []string{"sdk-key-aaaaaaaaaaaaaaaa", "short-key", "webhook-secret-bbbbbbbbbbbb",
-		"secret-cccccccccccccccccccc", "write-key-eeeeeeeeeeeeeeee", "wk2"}
+		"secret-cccccccccccccccccccc", "write-key-eeeeeeeeeeeeeeee", "wk2",
+		// credentials inside URLs, each URL of a cluster list
+		"nats-password-dddd", "nats-password-hhhh", "nats-token-iiii", "endpoint-password-ffff", "endpoint-token-gggg"}
 	for _, w := range want {
 		if !slices.Contains(secrets, w) {
 			t.Errorf("Secrets() %q lacks %q", secrets, w)
@@ -266,13 +268,13 @@ destinations:
 		t.Fatal(err)
 	}
 	text := string(out)
-	for _, s := range append(secrets, "nats-password-dddd", "endpoint-password-ffff", "endpoint-token-gggg") {
+	for _, s := range secrets {
 		if strings.Contains(text, s) {
 			t.Errorf("masked config shows the secret %q:\n%s", s, text)
 		}
 	}
 	// Masking keeps what an operator needs to tell things apart.
-	for _, keep := range []string{"nats.internal:4222", "proxy.example.com", "events.eu1.segmentapis.com", "aaaa"} {
+	for _, keep := range []string{"****@nats1.internal:4222", "****@nats2.internal:4222", "nats3.internal:4222", "proxy.example.com", "events.eu1.segmentapis.com", "aaaa"} {
 		if !strings.Contains(text, keep) {
 			t.Errorf("masked config lost %q:\n%s", keep, text)
 		}

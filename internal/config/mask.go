@@ -43,29 +43,77 @@ func maskSecret(s string) string {
 	return "****"
 }
 
+// maskURL hides the credentials of a URL, or of each URL in a
+// comma-separated list (a NATS cluster): the userinfo, and query values
+// whose name says key, token, secret or password.
 func maskURL(s string) string {
+	if strings.Contains(s, ",") {
+		parts := strings.Split(s, ",")
+		for i, p := range parts {
+			parts[i] = maskURL(strings.TrimSpace(p))
+		}
+		return strings.Join(parts, ",")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "****"
 	}
-	if u.User != nil {
-		u.User = url.User("****")
+	masked := u.User != nil
+	if masked {
+		u.User = url.User("MASKED")
 	}
 	q := u.Query()
 	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") || strings.Contains(lk, "password") {
+		if sensitiveParam(k) {
 			q.Set(k, "****")
 		}
 	}
 	u.RawQuery = q.Encode()
-	return u.String()
+	out := u.String()
+	if masked {
+		out = strings.Replace(out, "MASKED@", "****@", 1)
+	}
+	return out
+}
+
+func sensitiveParam(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "key") || strings.Contains(n, "token") || strings.Contains(n, "secret") || strings.Contains(n, "password")
+}
+
+// urlSecrets returns the credentials in a URL or comma-separated URLs.
+func urlSecrets(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			continue
+		}
+		if u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				out = append(out, pw)
+			} else if name := u.User.Username(); name != "" {
+				out = append(out, name) // nats://TOKEN@host
+			}
+		}
+		for k, vs := range u.Query() {
+			if sensitiveParam(k) {
+				for _, v := range vs {
+					if v != "" {
+						out = append(out, v)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // YAML renders the configuration (mask it first).
 func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }
 
-// Secrets returns every secret value in c, for tests and log scrubbing.
+// Secrets returns every secret value in c, for tests and log scrubbing:
+// the secret fields, and the credentials inside URLs.
 func (c *Config) Secrets() []string {
 	var out []string
 	collect(reflect.ValueOf(c).Elem(), &out)
@@ -86,6 +134,10 @@ func collect(v reflect.Value, out *[]string) {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := v.Field(i)
+			if t.Field(i).Tag.Get("secret") == "url" && f.Kind() == reflect.String {
+				*out = append(*out, urlSecrets(f.String())...)
+				continue
+			}
 			if t.Field(i).Tag.Get("secret") == "true" {
 				switch f.Kind() {
 				case reflect.String:
