@@ -3,19 +3,12 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strings"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
-
-// exposureMetadata holds the metadata fields experiment resolution reads.
-type exposureMetadata struct {
-	Config              statsig.FlexString `json:"config"`
-	RuleID              statsig.FlexString `json:"ruleID"`
-	AllocatedExperiment statsig.FlexString `json:"allocatedExperiment"`
-	IsExplicitParameter statsig.FlexString `json:"isExplicitParameter"`
-	ExperimentGroupName statsig.FlexString `json:"experimentGroupName"`
-}
 
 // Notes on experiment resolution, shown in the debugger and counted.
 const (
@@ -40,8 +33,8 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 	if len(metadata) == 0 || metadata[0] != '{' {
 		return name, kind, metadata, ""
 	}
-	var md exposureMetadata
-	if json.Unmarshal(metadata, &md) != nil {
+	md, err := statsig.DecodeExposureMetadata(metadata)
+	if err != nil {
 		return name, kind, metadata, ""
 	}
 	specs := m.specs()
@@ -91,23 +84,43 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		} else {
 			note = "no config specs: experiment group unknown"
 		}
-		var all map[string]json.RawMessage
-		if json.Unmarshal(metadata, &all) != nil {
+		// Rewritten as json.Marshal writes a map: members sorted by name.
+		all, err := statsig.ObjectMembers(metadata)
+		if err != nil {
 			return name, kind, metadata, ""
 		}
-		all["layer"] = all["config"]
-		all["config"] = quote(expName)
-		all["allocatedExperiment"] = quote(expName)
+		all = setMember(all, "layer", memberValue(all, "config"))
+		all = setMember(all, "config", quote(expName))
+		all = setMember(all, "allocatedExperiment", quote(expName))
 		if group != "" {
-			all["experimentGroupName"] = quote(group)
+			all = setMember(all, "experimentGroupName", quote(group))
 		}
-		out, err := json.Marshal(all)
+		out, err := statsig.AppendObject(make([]byte, 0, len(metadata)+len(expName)*2+64), all)
 		if err != nil {
 			return name, kind, metadata, ""
 		}
 		return statsig.ExperimentExposure, statsig.KindExperiment, out, note
 	}
 	return name, kind, metadata, ""
+}
+
+// memberValue returns the value of the named member, nil if there is none.
+func memberValue(members []statsig.Member, name string) json.RawMessage {
+	i, found := slices.BinarySearchFunc(members, name, func(m statsig.Member, name string) int { return strings.Compare(m.Name, name) })
+	if !found {
+		return nil
+	}
+	return members[i].Value
+}
+
+// setMember sets the named member of a sorted member list, in order.
+func setMember(members []statsig.Member, name string, value json.RawMessage) []statsig.Member {
+	i, found := slices.BinarySearchFunc(members, name, func(m statsig.Member, name string) int { return strings.Compare(m.Name, name) })
+	if found {
+		members[i].Value = value
+		return members
+	}
+	return slices.Insert(members, i, statsig.Member{Name: name, Value: value})
 }
 
 func quote(s string) json.RawMessage { return segment.AppendString(nil, s) }

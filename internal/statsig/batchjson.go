@@ -3,7 +3,9 @@ package statsig
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -616,4 +618,107 @@ func hasLineSeparator(b []byte) bool {
 		}
 		b = b[i+1:]
 	}
+}
+
+// ExposureMetadata holds the fields of an exposure's metadata that say which
+// config, rule and experiment it is about.
+type ExposureMetadata struct {
+	Config              FlexString `json:"config"`
+	RuleID              FlexString `json:"ruleID"`
+	AllocatedExperiment FlexString `json:"allocatedExperiment"`
+	IsExplicitParameter FlexString `json:"isExplicitParameter"`
+	ExperimentGroupName FlexString `json:"experimentGroupName"`
+}
+
+var exposureFields = []string{"config", "ruleID", "allocatedExperiment", "isExplicitParameter", "experimentGroupName"}
+
+// DecodeExposureMetadata decodes an exposure's metadata object, with
+// json.Unmarshal's result and errors.
+func DecodeExposureMetadata(raw json.RawMessage) (ExposureMetadata, error) {
+	var md ExposureMetadata
+	s := scanner{data: raw}
+	var seen uint32
+	ok := s.members(func(name []byte) bool {
+		var dst *FlexString
+		var bit uint32
+		switch string(name) {
+		case "config":
+			dst, bit = &md.Config, 1<<0
+		case "ruleID":
+			dst, bit = &md.RuleID, 1<<1
+		case "allocatedExperiment":
+			dst, bit = &md.AllocatedExperiment, 1<<2
+		case "isExplicitParameter":
+			dst, bit = &md.IsExplicitParameter, 1<<3
+		case "experimentGroupName":
+			dst, bit = &md.ExperimentGroupName, 1<<4
+		default:
+			return s.unknown(name, exposureFields)
+		}
+		var ok bool
+		*dst, ok = s.flexString()
+		return ok && once(&seen, bit)
+	})
+	if ok && s.atEnd() {
+		return md, nil
+	}
+	md = ExposureMetadata{}
+	err := json.Unmarshal(raw, &md)
+	return md, err
+}
+
+// Member is one member of a JSON object.
+type Member struct {
+	Name  string
+	Value json.RawMessage
+}
+
+// ObjectMembers decodes a JSON object as json.Unmarshal does into a
+// map[string]json.RawMessage, but into a slice sorted by name, the order in
+// which json.Marshal writes a map.
+func ObjectMembers(obj json.RawMessage) ([]Member, error) {
+	if raw, ok := objectMembers(nil, obj); ok {
+		slices.SortStableFunc(raw, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+		out := make([]Member, 0, len(raw))
+		for i, m := range raw {
+			if i+1 < len(raw) && bytes.Equal(m.name, raw[i+1].name) {
+				continue // of repeated names the last wins, as in a map
+			}
+			out = append(out, Member{Name: string(m.name), Value: m.value})
+		}
+		return out, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil {
+		return nil, err
+	}
+	out := make([]Member, 0, len(m))
+	for k, v := range m {
+		out = append(out, Member{Name: k, Value: v})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// AppendObject appends members (sorted by name, no name twice) exactly as
+// json.Marshal writes a map[string]json.RawMessage holding them.
+func AppendObject(dst []byte, members []Member) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, '{')
+	var err error
+	for i, m := range members {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, m.Name)
+		dst = append(dst, ':')
+		if m.Value == nil {
+			dst = append(dst, "null"...)
+			continue
+		}
+		if dst, err = appendRaw(dst, m.Value); err != nil {
+			return dst[:start], err
+		}
+	}
+	return append(dst, '}'), nil
 }

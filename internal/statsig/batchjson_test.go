@@ -214,6 +214,30 @@ func checkSameDecode(t *testing.T, input []byte) {
 	if slowErr == nil {
 		checkSameEncode(t, &slowBatch)
 	}
+	fastExp, fastErr := DecodeExposureMetadata(input)
+	var slowExp ExposureMetadata
+	slowErr = json.Unmarshal(input, &slowExp)
+	if (fastErr == nil) != (slowErr == nil) || (slowErr == nil && fastExp != slowExp) {
+		t.Fatalf("ExposureMetadata of %q:\nfast %+v (%v)\njson %+v (%v)", input, fastExp, fastErr, slowExp, slowErr)
+	}
+	members, fastErr := ObjectMembers(input)
+	var slowMap map[string]json.RawMessage
+	slowErr = json.Unmarshal(input, &slowMap)
+	if (fastErr == nil) != (slowErr == nil) || len(members) != len(slowMap) {
+		t.Fatalf("ObjectMembers of %q:\nfast %q (%v)\njson %q (%v)", input, members, fastErr, slowMap, slowErr)
+	}
+	for i, m := range members {
+		if v, ok := slowMap[m.Name]; !ok || string(v) != string(m.Value) || (i > 0 && members[i-1].Name >= m.Name) {
+			t.Fatalf("ObjectMembers of %q: %q, json has %q", input, members, slowMap)
+		}
+	}
+	if slowMap != nil { // an object, not null
+		fast, fastErr := AppendObject(nil, members)
+		slow, slowErr := json.Marshal(slowMap)
+		if (fastErr == nil) != (slowErr == nil) || string(fast) != string(slow) {
+			t.Fatalf("AppendObject of %q:\nfast %s (%v)\njson %s (%v)", input, fast, fastErr, slow, slowErr)
+		}
+	}
 }
 
 // checkSameEncode compares Batch.AppendJSON with json.Marshal.
@@ -285,6 +309,11 @@ var fastJSONSeeds = []string{
 	` {"events" : [ ] } `,
 	`{"events":[]} x`,
 	`{"events":[{"eventName":"a","user":{"userID":"u","userID":"v"}}]}`,
+	`{"config":"layer","ruleID":5,"allocatedExperiment":"exp","isExplicitParameter":"true","parameterName":"p"}`,
+	`{"config":{"x":1}}`,
+	`{"Config":"c"}`,
+	`{"b":"<x>","a":1,"b":" y ","c":[ 1 ],"\u0061":2}`,
+	`null`,
 }
 
 func FuzzFastJSON(f *testing.F) {
