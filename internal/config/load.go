@@ -279,7 +279,7 @@ func (c *Config) Validate() []string {
 				add("%s.segment.write_key: missing (SEGMENT_WRITE_KEY)", p)
 			}
 			if d.Segment != nil && !strings.HasPrefix(d.Segment.Endpoint, "http://") && !strings.HasPrefix(d.Segment.Endpoint, "https://") {
-				add("%s.segment.endpoint: %q is not an http(s) URL", p, d.Segment.Endpoint)
+				add("%s.segment.endpoint: %q is not an http(s) URL", p, maskURL(d.Segment.Endpoint)) // the URL may carry credentials
 			}
 		case "":
 			add("%s.type: missing (segment)", p)
