@@ -189,6 +189,13 @@ func (s *scanner) str() (strKind, bool) {
 	kind := strPlain
 	i := s.pos + 1
 	for i < len(d) {
+		// Most bytes are plain: skip them in a tight loop.
+		for i < len(d) && plainByte[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
 		c := d[i]
 		switch {
 		case c == '"':
@@ -226,6 +233,15 @@ func (s *scanner) str() (strKind, bool) {
 	}
 	return 0, false
 }
+
+// plainByte marks the bytes that stand for themselves inside a string:
+// printable ASCII except the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
