@@ -14,6 +14,7 @@ import (
 const (
 	NoteNoSpecs          = "no config specs: experiment resolved by configured name, group unknown"
 	NoteUnknownConfig    = "config not in the config specs: reported as a config exposure"
+	NoteNotInExperiment  = "user is in none of the experiment's groups (targeting, holdout or override rule): not an experiment exposure"
 	NoteUnresolvedNoSpec = "no config specs: cannot tell experiments from configs"
 )
 
@@ -62,7 +63,14 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		if !c.IsExperiment() {
 			return name, kind, metadata, ""
 		}
-		if r, ok := c.Rules[string(md.RuleID)]; ok && r.GroupName != "" && r.IsExperimentGroup && md.ExperimentGroupName == "" {
+		r, ok := c.Rules[string(md.RuleID)]
+		if !ok || !r.IsExperimentGroup {
+			// Targeting gate failed, holdout, override, not started: the user
+			// saw the experiment's config but is in none of its groups, and
+			// Statsig's analysis does not count them.
+			return name, kind, metadata, NoteNotInExperiment
+		}
+		if r.GroupName != "" && md.ExperimentGroupName == "" {
 			metadata = addField(metadata, "experimentGroupName", r.GroupName)
 		}
 		return statsig.ExperimentExposure, statsig.KindExperiment, metadata, ""
@@ -75,9 +83,11 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		if specs != nil {
 			if c := specs.Config(expName); c != nil {
 				expName = c.Name
-				if r, ok := c.Rules[string(md.RuleID)]; ok && r.IsExperimentGroup {
-					group = r.GroupName
+				r, ok := c.Rules[string(md.RuleID)]
+				if !ok || !r.IsExperimentGroup {
+					return name, kind, metadata, NoteNotInExperiment
 				}
+				group = r.GroupName
 			} else {
 				note = NoteUnknownConfig
 			}

@@ -406,10 +406,16 @@ func TestMapExperimentResolution(t *testing.T) {
 			wantMeta: map[string]string{"config": experiment, "experimentGroupName": "Control", "ruleID": control},
 		},
 		{
-			name: "a user who failed targeting: experiment exposure without a group", specs: specs,
+			name: "a user who failed targeting is in no group: still a config exposure", specs: specs,
 			body:      ev(statsig.ConfigExposure, `{"config":"bridge_button_experiment","ruleID":"targetingGate"}`),
-			wantEvent: statsig.ExperimentExposure, wantKind: statsig.KindExperiment,
+			wantEvent: statsig.ConfigExposure, wantKind: statsig.KindConfig, wantNote: mapping.NoteNotInExperiment,
 			wantMeta: map[string]string{"experimentGroupName": ""},
+		},
+		{
+			name: "a layer parameter of a user outside the experiment's groups stays a layer exposure", specs: specs,
+			body:      ev(statsig.LayerExposure, `{"config":"bridge_button_layer","ruleID":"targetingGate","allocatedExperiment":"bridge_button_experiment","isExplicitParameter":"true"}`),
+			wantEvent: statsig.LayerExposure, wantKind: statsig.KindLayer, wantNote: mapping.NoteNotInExperiment,
+			wantMeta: map[string]string{"experimentGroupName": "", "config": "bridge_button_layer"},
 		},
 		{
 			name: "dynamic config stays a config exposure", specs: specs,
