@@ -68,7 +68,8 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		size += len(it.payload)
 	}
 	start := time.Now()
-	attempt := 0
+	attempt := 0 // failed attempts that count towards the backoff
+	tries := 0   // every write, pause probes included
 	for {
 		if !r.waitTurn(ctx) {
 			return
@@ -77,8 +78,9 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 			return
 		}
 		err := r.cfg.Writer.Write(ctx, payloads)
+		tries++
 		if err == nil {
-			r.delivered(items, attempt, r.limits.size(len(items), size))
+			r.delivered(items, tries-1, r.limits.size(len(items), size))
 			return
 		}
 		if ctx.Err() != nil {
