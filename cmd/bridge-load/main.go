@@ -53,6 +53,7 @@ type options struct {
 	cpuProfile  string
 	memProfile  string
 	delivery    int
+	parallelism int
 	logLevel    string
 }
 
@@ -69,6 +70,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (bridge included when in-process) to `file`")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to `file` at the end")
 	flag.IntVar(&o.delivery, "delivery-concurrency", 0, "in-process bridge: batches in flight to the sink (0: the bridge's default)")
+	flag.IntVar(&o.parallelism, "delivery-parallelism", 0, "in-process bridge: goroutines decoding and mapping (0: the bridge's default)")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "in-process bridge's log level")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -189,6 +191,7 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		if o.delivery > 0 {
 			cfg.Destinations[i].Delivery.Concurrency = o.delivery
 		}
+		cfg.Destinations[i].Delivery.Parallelism = o.parallelism
 	}
 	if problems := cfg.Validate(); len(problems) > 0 {
 		return "", nil, fmt.Errorf("invalid bridge config: %s", strings.Join(problems, "; "))

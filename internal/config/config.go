@@ -124,7 +124,10 @@ type Segment struct {
 
 // Delivery tunes batching, concurrency and retries.
 type Delivery struct {
-	Concurrency    int           `yaml:"concurrency" json:"concurrency"`
+	Concurrency int `yaml:"concurrency" json:"concurrency"`
+	// Parallelism is the number of goroutines decoding and mapping events
+	// (0: GOMAXPROCS, at most 4).
+	Parallelism    int           `yaml:"parallelism" json:"parallelism"`
 	FlushInterval  time.Duration `yaml:"flush_interval" json:"flush_interval"`
 	MaxBatchEvents int           `yaml:"max_batch_events" json:"max_batch_events"`
 	// RequestsPerSecond caps requests to the target: Segment's workspace

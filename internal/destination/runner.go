@@ -2,7 +2,9 @@ package destination
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,9 @@ type Config struct {
 
 	// Concurrency bounds the batches in flight.
 	Concurrency int
+	// Parallelism is the number of goroutines decoding and mapping events
+	// (default GOMAXPROCS, at most 4).
+	Parallelism int
 	// FlushInterval is the longest an event waits for its batch to fill.
 	FlushInterval time.Duration
 	// MaxBatchItems caps items per batch below the writer's own limit.
@@ -72,6 +77,8 @@ type Runner struct {
 
 	paused    atomic.Bool
 	lastError atomic.Pointer[string]
+	stopOnce  sync.Once
+	stoppedAt time.Time
 	// notBefore (Unix ns) holds every worker back after a 429 or a 401.
 	notBefore atomic.Int64
 
@@ -85,6 +92,9 @@ type Runner struct {
 func NewRunner(cfg Config) *Runner {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second
@@ -178,19 +188,39 @@ func (r *Runner) Run(ctx context.Context) error {
 		alive.Wait()
 	}()
 
-	err := r.fetchLoop(ctx, work)
+	// Several fetch loops share the durable consumer: decoding and mapping
+	// are CPU work that one goroutine would serialise.
+	var loops sync.WaitGroup
+	errs := make([]error, r.cfg.Parallelism)
+	for i := range r.cfg.Parallelism {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			errs[i] = r.fetchLoop(ctx, work)
+		}()
+	}
+	loops.Wait()
 	close(work)
 	stopLag()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	// One drain budget from the moment shutdown began, shared with the
+	// fetch loops' last flush.
+	drainLeft := time.Until(r.stopping().Add(r.cfg.DrainTimeout))
 	select {
 	case <-done:
-	case <-time.After(r.cfg.DrainTimeout):
+	case <-time.After(drainLeft):
 		r.log.Warn("drain timeout: leaving undelivered events in the log for the next start")
 		cancelDeliver()
 		<-done
 	}
-	return err
+	return errors.Join(errs...)
+}
+
+// stopping returns when shutdown began (the first caller's clock).
+func (r *Runner) stopping() time.Time {
+	r.stopOnce.Do(func() { r.stoppedAt = time.Now() })
+	return r.stoppedAt
 }
 
 // fetchLoop reads the log, encodes events and fills batches.
@@ -219,7 +249,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 	// finish sends what is batched if a worker frees up within the drain
 	// timeout.
 	finish := func() error {
-		drain, cancel := context.WithTimeout(context.Background(), r.cfg.DrainTimeout)
+		drain, cancel := context.WithDeadline(context.Background(), r.stopping().Add(r.cfg.DrainTimeout))
 		defer cancel()
 		flush(drain.Done())
 		return nil
