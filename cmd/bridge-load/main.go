@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -135,6 +136,7 @@ func run(o options) error {
 	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d\n",
 		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0))
 	ld := &load{opts: o, url: strings.TrimRight(base, "/") + "/v1/log_event"}
+	cpuStart := processCPU()
 	res := ld.run()
 	loadEnd := time.Now()
 	var deliveredAtEnd int64
@@ -145,6 +147,7 @@ func run(o options) error {
 	if sk != nil && res.events > 0 {
 		drainEnd = waitDrained(sk, res.events, o.drain)
 	}
+	cpuUsed := processCPU() - cpuStart
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -154,7 +157,7 @@ func run(o options) error {
 		}
 	}
 
-	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, stopBridge != nil)
+	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
 	if stopBridge != nil {
 		if err := stopBridge(); err != nil {
 			return fmt.Errorf("stopping the bridge: %w", err)
@@ -388,7 +391,7 @@ func waitDrained(s *sink, want int64, max time.Duration) time.Time {
 	return time.Now()
 }
 
-func report(w io.Writer, o options, r *loadResult, s *sink, loadEnd, drainEnd time.Time, deliveredAtEnd int64, inProcess bool) {
+func report(w io.Writer, o options, r *loadResult, s *sink, loadEnd, drainEnd time.Time, deliveredAtEnd int64, cpu time.Duration, inProcess bool) {
 	secs := r.elapsed.Seconds()
 	fmt.Fprintf(w, "\nintake\n")
 	fmt.Fprintf(w, "  requests            %d in %.1fs (%d accepted, %d failed; statuses %v)\n", r.requests, secs, r.ok, r.failed, r.statuses)
@@ -410,6 +413,14 @@ func report(w io.Writer, o options, r *loadResult, s *sink, loadEnd, drainEnd ti
 		fmt.Fprintf(w, "  backlog             %d events when sending stopped, %d after waiting %.1fs\n",
 			r.events-deliveredAtEnd, max(r.events-n, 0), drainEnd.Sub(loadEnd).Seconds())
 	}
+	if inProcess && r.events > 0 {
+		// CPU time moves far less than wall time when other work shares
+		// the cores; it includes the load generator and the sink.
+		wall := r.elapsed + drainEnd.Sub(loadEnd)
+		fmt.Fprintf(w, "cpu (whole process: bridge, load generator and sink; sending and draining)\n")
+		fmt.Fprintf(w, "  cpu time            %.1fs in %.1fs (%.2f cores)\n", cpu.Seconds(), wall.Seconds(), cpu.Seconds()/wall.Seconds())
+		fmt.Fprintf(w, "  cpu-µs/event        %.2f (per accepted event)\n", float64(cpu.Microseconds())/float64(r.events))
+	}
 	if inProcess {
 		fmt.Fprintf(w, "memory (whole process: bridge, load generator and sink)\n")
 		fmt.Fprintf(w, "  RSS peak / now      %s / %s\n", procStatus("VmHWM"), procStatus("VmRSS"))
@@ -425,6 +436,15 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	}
 	i := min(len(sorted)*p/100, len(sorted)-1)
 	return sorted[i].Round(10 * time.Microsecond)
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procStatus reads a field of /proc/self/status ("VmHWM": peak RSS).
