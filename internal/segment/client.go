@@ -68,11 +68,16 @@ func (e *StatusError) Unauthorized() bool {
 	return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
 }
 
-// URL returns the batch URL for an endpoint base.
+// URL returns the batch URL for an endpoint base. A query string (a proxy's
+// token) stays a query string after the path.
 func URL(endpoint string) string {
-	e := strings.TrimRight(endpoint, "/")
+	e, query, hasQuery := strings.Cut(endpoint, "?")
+	e = strings.TrimRight(e, "/")
 	e = strings.TrimSuffix(e, "/v1/batch")
 	e = strings.TrimSuffix(e, "/v1")
+	if hasQuery {
+		return e + "/v1/batch?" + query
+	}
 	return e + "/v1/batch"
 }
 

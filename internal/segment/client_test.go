@@ -122,6 +122,10 @@ func TestURLJoinsBatchPathOnce(t *testing.T) {
 		"http://127.0.0.1:9000/proxy":             "http://127.0.0.1:9000/proxy/v1/batch",
 		"http://127.0.0.1:9000/proxy/v1/batch":    "http://127.0.0.1:9000/proxy/v1/batch",
 		"http://127.0.0.1:9000/proxy/v1/batch///": "http://127.0.0.1:9000/proxy/v1/batch",
+		// A proxy's token in the query stays in the query.
+		"https://proxy.example.com/v1?token=t0k":       "https://proxy.example.com/v1/batch?token=t0k",
+		"https://proxy.example.com/?token=t0k":         "https://proxy.example.com/v1/batch?token=t0k",
+		"https://proxy.example.com/v1/batch?token=t0k": "https://proxy.example.com/v1/batch?token=t0k",
 	} {
 		if got := segment.URL(base); got != want {
 			t.Errorf("URL(%q) = %q, want %q", base, got, want)
