@@ -26,8 +26,15 @@ var (
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 )
 
+// maxZstdWindow is the largest zstd window a body may declare. The decoder
+// allocates the declared window up front, so without a cap a 100-byte frame
+// declaring 512 MiB costs 512 MiB per request. Encoders declare at most 8 MiB
+// (the format's recommended decoder minimum) unless asked for long-distance
+// mode, and node-core sends single-segment frames sized to their content.
+const maxZstdWindow = 16 << 20
+
 var zstdPool = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
 	if err != nil {
 		panic(err) // only on invalid options
 	}

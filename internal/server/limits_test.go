@@ -91,6 +91,47 @@ func TestIntakeRefusesGzipBombWithoutInflatingIt(t *testing.T) {
 	}
 }
 
+// TestIntakeRefusesZstdWindowBomb posts a 100-byte zstd frame that declares
+// a 512 MiB window: the decoder would allocate the window before inflating
+// anything, so the frame is refused instead.
+func TestIntakeRefusesZstdWindowBomb(t *testing.T) {
+	in := startIntake(t, server.Config{AllowAnyKey: true, MaxBodyBytes: 10 << 20}, queue.Config{})
+	frame := zstdFrame(0x98, []byte(`{"events":[]}`)) // window descriptor 0x98: 2^(10+19) bytes
+	req := post(t, in.URL+"/v1/log_event", frame, map[string]string{"Content-Encoding": "zstd", "STATSIG-API-KEY": "k"})
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	a := do(t, req)
+	runtime.ReadMemStats(&after)
+
+	if a.Code != http.StatusBadRequest {
+		t.Errorf("%d-byte zstd frame declaring a 512 MiB window: %d %s, want 400", len(frame), a.Code, a.Raw)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %.1f MB while handling the frame", float64(alloc)/1e6)
+	if alloc > 100<<20 {
+		t.Errorf("handling a %d-byte frame allocated %d MB", len(frame), alloc>>20)
+	}
+
+	// An 8 MiB window, what zstd's highest regular levels declare, is fine.
+	body := eventsBody("zstd", 2, 0)
+	a = do(t, post(t, in.URL+"/v1/log_event", zstdFrame(0x68, body), map[string]string{"Content-Encoding": "zstd", "STATSIG-API-KEY": "k"}))
+	if a.Code != http.StatusAccepted {
+		t.Errorf("zstd frame with an 8 MiB window: %d %s, want 202", a.Code, a.Raw)
+	}
+}
+
+// zstdFrame writes content as a zstd frame with the given window
+// descriptor and no content size (as a streaming encoder does), in one raw
+// block.
+func zstdFrame(windowDescriptor byte, content []byte) []byte {
+	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, windowDescriptor}
+	h := uint32(1) | uint32(len(content))<<3 // last block, raw, size
+	frame = append(frame, byte(h), byte(h>>8), byte(h>>16))
+	return append(frame, content...)
+}
+
 // gzipBomb returns n zero bytes as gzip, about n/1000 bytes on the wire.
 // A streaming gzip writer compresses 8 MiB of zeros once; the bomb is that
 // member repeated (RFC 1952 allows any number of members, and every gzip
