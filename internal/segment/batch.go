@@ -32,6 +32,6 @@ func AppendBatch(b []byte, items [][]byte, sentAt time.Time) []byte {
 		b = append(b, it...)
 	}
 	b = append(b, `],"sentAt":"`...)
-	b = sentAt.UTC().AppendFormat(b, TimeFormat)
+	b = appendTime(b, sentAt)
 	return append(b, `"}`...)
 }

@@ -74,12 +74,12 @@ func (t *Track) AppendJSON(b []byte) []byte {
 	b = AppendString(b, t.MessageID)
 	if !t.Timestamp.IsZero() {
 		b = append(b, `,"timestamp":"`...)
-		b = t.Timestamp.UTC().AppendFormat(b, TimeFormat)
+		b = appendTime(b, t.Timestamp)
 		b = append(b, '"')
 	}
 	if !t.OriginalTimestamp.IsZero() {
 		b = append(b, `,"originalTimestamp":"`...)
-		b = t.OriginalTimestamp.UTC().AppendFormat(b, TimeFormat)
+		b = appendTime(b, t.OriginalTimestamp)
 		b = append(b, '"')
 	}
 	if len(t.Properties) > 0 {
@@ -95,6 +95,28 @@ func (t *Track) AppendJSON(b []byte) []byte {
 		b = append(b, t.Integrations...)
 	}
 	return append(b, '}')
+}
+
+// appendTime appends t in TimeFormat: the bytes of
+// t.UTC().AppendFormat(b, TimeFormat) (milliseconds truncated), written
+// without interpreting the layout. Years outside 0–9999, which AppendFormat
+// writes differently, take AppendFormat.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 const hexDigits = "0123456789abcdef"
