@@ -153,7 +153,15 @@ type indexedEvent struct {
 // decodeEvents decodes an events array. The fast path decodes it in one go;
 // if any event is malformed it falls back to decoding one event at a time so
 // that a bad event costs only itself.
+//
+// An array that holds more than max elements is refused before anything is
+// decoded: a 10 MB body of "{}," would otherwise decode into millions of
+// events (gigabytes) only to be refused afterwards. Fewer than 2*max+3
+// bytes cannot hold more than max elements, so small bodies skip the count.
 func decodeEvents(raw json.RawMessage, max int) ([]indexedEvent, []Rejection, error) {
+	if max > 0 && len(raw) >= 2*max+3 && topLevelCommas(raw, max) >= max {
+		return nil, nil, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, max)
+	}
 	var all []wireEvent
 	if err := decodeWireEvents(raw, &all); err == nil {
 		if max > 0 && len(all) > max {
@@ -193,6 +201,46 @@ func decodeEvents(raw json.RawMessage, max int) ([]indexedEvent, []Rejection, er
 		out = append(out, indexedEvent{index: i, ev: &w})
 	}
 	return out, rejects, nil
+}
+
+// topLevelCommas counts the commas between the elements of the JSON array
+// raw (elements − 1), stopping at stop. It looks only at brackets, commas
+// and strings, so it costs a fraction of decoding; malformed JSON is left to
+// the decoder.
+func topLevelCommas(raw []byte, stop int) int {
+	depth, n := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for { // to the closing quote, past escaped ones
+				j := bytes.IndexByte(raw[i+1:], '"')
+				if j < 0 {
+					return n
+				}
+				i += j + 1
+				k := i
+				for raw[k-1] == '\\' {
+					k--
+				}
+				if (i-k)%2 == 0 {
+					break
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth--; depth <= 0 {
+				return n
+			}
+		case ',':
+			if depth == 1 {
+				if n++; n >= stop {
+					return n
+				}
+			}
+		}
+	}
+	return n
 }
 
 // normalise turns a decoded wire event into an Event, or names why it can't.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,6 +200,25 @@ func checkBatchInvariants(t testing.TB, b *Batch) {
 	}
 }
 
+// TestDecodeRequestRefusesTooManyEventsBeforeDecoding posts 3 MB of empty
+// objects (a million events, a few KB gzipped) against the default bound:
+// the refusal must not decode them first (about 1 GB).
+func TestDecodeRequestRefusesTooManyEventsBeforeDecoding(t *testing.T) {
+	const n = 1 << 20
+	body := []byte(`{"events":[` + strings.Repeat(`{},`, n-1) + `{}]}`)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _, err := DecodeRequest(body, RequestInfo{ReceivedAt: time.Now(), MaxEvents: 10_000})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooManyEvents) {
+		t.Fatalf("err = %v, want ErrTooManyEvents", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("refusing %d events of a %d-byte body allocated %d MB", n, len(body), alloc>>20)
+	}
+}
+
 func TestDecodeRequestTable(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -219,6 +239,9 @@ func TestDecodeRequestTable(t *testing.T) {
 		{name: "too many", body: `{"events":[{"eventName":"a"},{"eventName":"b"},{"eventName":"c"}]}`, max: 2, err: ErrTooManyEvents},
 		{name: "too many, slow path", body: `{"events":[{"eventName":"a"},1,2]}`, max: 2, err: ErrTooManyEvents},
 		{name: "at the bound", body: `{"events":[{"eventName":"a"},{"eventName":"b"}]}`, max: 2, events: 2},
+		{name: "at the bound, commas and brackets in strings and nested values", max: 2, events: 2,
+			body: `{"events":[{"eventName":"a,b],{","metadata":{"x":[1,2,3],"y":"\\"}},{"eventName":"c\",d","value":"\\\",["}]}`},
+		{name: "too many, short elements", body: `{"events":[1,2,3]}`, max: 2, err: ErrTooManyEvents},
 		{name: "blank name", body: `{"events":[{"eventName":"  "},{"eventName":"ok"}]}`, events: 1, reasons: []string{ReasonNameMissing}},
 		{name: "null name", body: `{"events":[{"eventName":null}]}`, reasons: []string{ReasonNameMissing}},
 		{name: "non-object elements", body: `{"events":[null,[],"x",3,{"eventName":"ok"}]}`, events: 1,
