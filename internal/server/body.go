@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,41 +49,108 @@ var gzipPool sync.Pool
 // sends no header), or by the magic bytes, so a missing header is no failure.
 // The limit applies to the decompressed size, and decompression stops there:
 // a gzip bomb is never inflated past it.
+//
+// A compressed body is read into a pooled buffer, which goes back to the
+// pool once inflated: only the inflated copy outlives the call.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	raw, err := readRaw(r, limit)
+	bp, _ := rawPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	raw, err := readRawInto((*bp)[:0], r, limit)
 	if err != nil {
+		putRaw(bp, raw)
 		return nil, err
 	}
-	return Decompress(raw, r.Header.Get("Content-Encoding"), r.URL.Query().Get("gz") == "1", limit)
+	body, inflated, err := decompress(raw, r.Header.Get("Content-Encoding"), r.URL.Query().Get("gz") == "1", limit)
+	if inflated || err != nil {
+		putRaw(bp, raw)
+	}
+	return body, err
+}
+
+// rawPool holds buffers for compressed request bodies.
+var rawPool sync.Pool
+
+// maxPooledRaw bounds the buffers kept in rawPool.
+const maxPooledRaw = 1 << 20
+
+func putRaw(bp *[]byte, raw []byte) {
+	if cap(raw) <= maxPooledRaw {
+		*bp = raw[:0]
+		rawPool.Put(bp)
+	}
 }
 
 // readRaw reads the body as sent, at most limit bytes.
 func readRaw(r *http.Request, limit int64) ([]byte, error) {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	return readRawInto(nil, r, limit)
+}
+
+// readRawInto reads the body as sent, at most limit bytes, appending to
+// buf; Content-Length sizes the buffer so that it is read without growing.
+func readRawInto(buf []byte, r *http.Request, limit int64) ([]byte, error) {
+	if cl := r.ContentLength; cl > 0 && int64(cap(buf)) <= min(cl, limit) {
+		// One byte more than the body, so that the read ending it finds
+		// room and no growth is needed to see EOF.
+		buf = make([]byte, 0, min(cl, limit)+1)
+	}
+	raw, err := readAllInto(buf, io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading request body: %w", err)
+		return raw, fmt.Errorf("reading request body: %w", err)
 	}
 	if int64(len(raw)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", errTooLarge, limit)
+		return raw, fmt.Errorf("%w: more than %d bytes", errTooLarge, limit)
 	}
 	return raw, nil
+}
+
+// readAllInto is io.ReadAll appending to buf.
+func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 512)
+	}
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+	}
 }
 
 // Decompress decodes raw by its Content-Encoding, the gz=1 flag or its
 // magic bytes.
 func Decompress(raw []byte, encoding string, gzFlag bool, limit int64) ([]byte, error) {
+	out, _, err := decompress(raw, encoding, gzFlag, limit)
+	return out, err
+}
+
+// decompress is Decompress, also reporting whether the result is a new
+// buffer (inflated) rather than raw itself.
+func decompress(raw []byte, encoding string, gzFlag bool, limit int64) ([]byte, bool, error) {
 	enc := strings.ToLower(strings.TrimSpace(encoding))
+	var out []byte
+	var err error
 	switch {
 	case enc == "gzip" || enc == "x-gzip" || bytes.HasPrefix(raw, gzipMagic) || (enc == "" && gzFlag):
-		return inflateGzip(raw, limit)
+		out, err = inflateGzip(raw, limit)
 	case enc == "zstd" || bytes.HasPrefix(raw, zstdMagic):
-		return inflateZstd(raw, limit)
+		out, err = inflateZstd(raw, limit)
 	case enc == "deflate":
-		return inflateDeflate(raw, limit)
+		out, err = inflateDeflate(raw, limit)
 	case enc == "" || enc == "identity":
-		return raw, nil
+		return raw, false, nil
+	default:
+		return nil, false, fmt.Errorf("%w: unsupported Content-Encoding %q (gzip, zstd, deflate or none)", errBadEncoding, enc)
 	}
-	return nil, fmt.Errorf("%w: unsupported Content-Encoding %q (gzip, zstd, deflate or none)", errBadEncoding, enc)
+	return out, true, err
 }
 
 func inflateGzip(raw []byte, limit int64) ([]byte, error) {
@@ -97,7 +165,7 @@ func inflateGzip(raw []byte, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: gzip: %v", errBadEncoding, err)
 	}
 	defer gzipPool.Put(zr)
-	return readLimited(zr, limit, "gzip", len(raw))
+	return readLimitedHint(zr, limit, "gzip", len(raw), gzipSize(raw))
 }
 
 func inflateZstd(raw []byte, limit int64) ([]byte, error) {
@@ -120,8 +188,30 @@ func inflateDeflate(raw []byte, limit int64) ([]byte, error) {
 	return readLimited(r, limit, "deflate", len(raw))
 }
 
+// gzipSize reads the inflated size a gzip stream declares in its trailer
+// (ISIZE, of the last member, modulo 4 GiB): a hint for the buffer only.
+func gzipSize(raw []byte) int64 {
+	if len(raw) < 18 {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+}
+
 func readLimited(r io.Reader, limit int64, name string, compressed int) ([]byte, error) {
-	out := bytes.NewBuffer(make([]byte, 0, min(int64(compressed)*8, limit)+512))
+	return readLimitedHint(r, limit, name, compressed, 0)
+}
+
+// readLimitedHint reads at most limit bytes of r. hint, the size the
+// stream declares, sizes the buffer when it is plausible (at most 64 times
+// the compressed size: a lying trailer cannot make a small request
+// allocate much); otherwise the buffer starts at 8 times.
+func readLimitedHint(r io.Reader, limit int64, name string, compressed int, hint int64) ([]byte, error) {
+	size := int64(compressed) * 8
+	if hint > 0 && hint <= int64(compressed)*64 {
+		size = hint
+	}
+	// bytes.Buffer.ReadFrom keeps 512 bytes free before each read.
+	out := bytes.NewBuffer(make([]byte, 0, min(size, limit)+512))
 	n, err := io.Copy(out, io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errBadEncoding, name, err)

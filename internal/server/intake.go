@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
@@ -54,7 +55,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.refuseBody(w, err)
 		return
 	}
-	s.store(w, r, batch, rejects)
+	s.store(w, r, batch, rejects, len(body))
 }
 
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +87,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.refuseBody(w, err)
 		return
 	}
-	s.store(w, r, batch, rejects)
+	s.store(w, r, batch, rejects, len(body))
 }
 
 // body reads and decompresses the body, answering the error itself.
@@ -115,9 +116,17 @@ func (s *Server) refuseBody(w http.ResponseWriter, err error) {
 	writeError(w, code, err.Error())
 }
 
+// storePool holds buffers for the stored encoding of batches. A buffer goes
+// back only after the log acked its publish: until then the NATS client may
+// still send it.
+var storePool sync.Pool
+
+// maxPooledStore bounds the buffers kept in storePool.
+const maxPooledStore = 2 << 20
+
 // store appends the batch to the durable log and answers only after the log
-// has stored it.
-func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch, rejects []statsig.Rejection) {
+// has stored it. bodyLen, the size of the decoded body, sizes the buffer.
+func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch, rejects []statsig.Rejection, bodyLen int) {
 	for _, rj := range rejects {
 		s.metrics.rejectedEvents.WithLabelValues(rj.Reason).Inc()
 	}
@@ -136,8 +145,16 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 		writeJSON(w, http.StatusAccepted, accepted{Success: true})
 		return
 	}
-	// The same bytes as json.Marshal(b), written without reflection.
-	data, err := b.AppendJSON(make([]byte, 0, 1024+512*len(b.Events)))
+	// The same bytes as json.Marshal(b), written without reflection. The
+	// stored form is about the body plus each event's ID.
+	bp, _ := storePool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if want := bodyLen + 64*len(b.Events) + 1024; cap(*bp) < want {
+		*bp = make([]byte, 0, want)
+	}
+	data, err := b.AppendJSON((*bp)[:0])
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "encoding the batch failed")
 		return
@@ -157,6 +174,10 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 		s.logger.Warn("storing a batch in the log failed", "err", err)
 		writeRetryLater(w, time.Second, "the bridge's log is unavailable; retry later")
 		return
+	}
+	if cap(data) <= maxPooledStore {
+		*bp = data[:0]
+		storePool.Put(bp)
 	}
 	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())
 	s.metrics.receivedEvents.WithLabelValues(string(b.Source)).Add(float64(len(b.Events)))
