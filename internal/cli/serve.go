@@ -110,6 +110,8 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		MaxBodyBytes:     cfg.Intake.MaxBodyBytes,
 		MaxEvents:        cfg.Intake.MaxEvents,
 		CORSOrigins:      cfg.Intake.CORSOrigins,
+		StoreTimeout:     cfg.Intake.StoreTimeout,
+		MaxConcurrent:    cfg.Intake.MaxConcurrentRequests,
 	}, log, reg, logger)
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -51,6 +51,10 @@ type Intake struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
 	// MaxEvents bounds the events of one request.
 	MaxEvents int `yaml:"max_events" json:"max_events"`
+	// StoreTimeout bounds the wait for the log to store a batch (then 503).
+	StoreTimeout time.Duration `yaml:"store_timeout" json:"store_timeout"`
+	// MaxConcurrentRequests bounds the intake requests handled at once.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests" json:"max_concurrent_requests"`
 	// CORSOrigins are the browser origins allowed to post events (the JS
 	// client from web pages); "*" allows any, [] none (BRIDGE_CORS_ORIGINS).
 	CORSOrigins []string `yaml:"cors_origins" json:"cors_origins"`

@@ -185,6 +185,12 @@ func (c *Config) applyDefaults() {
 	if c.Intake.MaxBodyBytes <= 0 {
 		c.Intake.MaxBodyBytes = 10 << 20
 	}
+	if c.Intake.StoreTimeout <= 0 {
+		c.Intake.StoreTimeout = 5 * time.Second
+	}
+	if c.Intake.MaxConcurrentRequests <= 0 {
+		c.Intake.MaxConcurrentRequests = 256
+	}
 	if c.Intake.CORSOrigins == nil {
 		c.Intake.CORSOrigins = []string{"*"}
 	}

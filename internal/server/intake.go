@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,7 +161,13 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 		return
 	}
 	start := time.Now()
-	if _, err := s.log.Publish(r.Context(), data, b.ID); err != nil {
+	// A log that does not answer must not hold SDKs for a minute: the Go
+	// SDK gives up after 3 s anyway. A store that completes after this
+	// answer is deduplicated when the SDK resends (same batch ID).
+	pctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	_, err = s.log.Publish(pctx, data, b.ID)
+	cancel()
+	if err != nil {
 		if errors.Is(err, queue.ErrFull) {
 			s.metrics.backpressure.Inc()
 			writeRetryLater(w, 5*time.Second, "the bridge's log is full: destinations are behind; retry later")

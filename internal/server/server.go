@@ -20,6 +20,8 @@ const (
 	DefaultMaxBodyBytes     = 10 << 20
 	DefaultMaxEvents        = 10_000
 	DefaultWebhookTolerance = 5 * time.Minute
+	DefaultStoreTimeout     = 5 * time.Second
+	DefaultMaxConcurrent    = 256
 )
 
 // Config configures the HTTP server.
@@ -36,6 +38,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxEvents bounds the events of one request.
 	MaxEvents int
+	// StoreTimeout bounds the wait for the log to store a batch; past it
+	// the request is answered 503 with Retry-After.
+	StoreTimeout time.Duration
+	// MaxConcurrent bounds the intake requests handled at once (each holds
+	// its body in memory); more are answered 503 with Retry-After.
+	MaxConcurrent int
 	// CORSOrigins are the browser origins allowed to post events ("*" for
 	// any); empty turns CORS off.
 	CORSOrigins []string
@@ -64,6 +72,8 @@ type Server struct {
 	keys     [][32]byte
 	observer Observer
 	mux      *http.ServeMux
+	// slots bounds concurrent intake requests.
+	slots chan struct{}
 }
 
 // New returns a Server storing batches in log and registering its metrics
@@ -81,7 +91,14 @@ func New(cfg Config, log Publisher, reg *prometheus.Registry, logger *slog.Logge
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: log, logger: logger, metrics: newMetrics(reg), gatherer: reg, mux: http.NewServeMux()}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultStoreTimeout
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	s := &Server{cfg: cfg, log: log, logger: logger, metrics: newMetrics(reg), gatherer: reg, mux: http.NewServeMux(),
+		slots: make(chan struct{}, cfg.MaxConcurrent)}
 	for _, k := range cfg.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {
 			s.keys = append(s.keys, sha256.Sum256([]byte(k)))
@@ -102,14 +119,14 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 func (s *Server) routes() {
 	intake := func(endpoint string) http.Handler {
-		return s.cors(s.instrument(endpoint, s.requireKey(http.HandlerFunc(s.handleEvents))))
+		return s.cors(s.instrument(endpoint, s.limit(s.requireKey(http.HandlerFunc(s.handleEvents)))))
 	}
 	s.mux.Handle("POST /v1/log_event", intake("log_event"))
 	s.mux.Handle("POST /v1/rgstr", intake("rgstr"))
 	s.mux.Handle("OPTIONS /v1/log_event", s.cors(http.NotFoundHandler()))
 	s.mux.Handle("OPTIONS /v1/rgstr", s.cors(http.NotFoundHandler()))
 	s.mux.Handle("POST /v1/sdk_exception", s.instrument("sdk_exception", http.HandlerFunc(s.handleSDKException)))
-	s.mux.Handle("POST /webhooks/statsig", s.instrument("webhook", http.HandlerFunc(s.handleWebhook)))
+	s.mux.Handle("POST /webhooks/statsig", s.instrument("webhook", s.limit(http.HandlerFunc(s.handleWebhook))))
 	for _, p := range []string{"/v1/initialize", "/v1/download_config_specs/", "/v1/get_id_lists", "/v1/get_id_list"} {
 		s.mux.HandleFunc(p, s.handleNotServed)
 	}
@@ -147,6 +164,21 @@ func (s *Server) requireKey(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// limit answers 503 with Retry-After when MaxConcurrent requests are
+// already being handled: memory stays bounded and SDKs retry later.
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+			next.ServeHTTP(w, r)
+		default:
+			s.metrics.rejectedRequests.WithLabelValues("too_many_concurrent_requests").Inc()
+			writeRetryLater(w, time.Second, "the bridge is busy; retry later")
+		}
 	})
 }
 
