@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -80,4 +81,29 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 		}))
 	}
 	return runners, nil
+}
+
+// pruneStaleDestinations deals with log positions of destinations that are
+// no longer configured: they hold back trimming, so the log would fill.
+func pruneStaleDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, logger *slog.Logger) {
+	known, err := log.Destinations(ctx)
+	if err != nil {
+		logger.Warn("listing the log's destinations", "err", err)
+		return
+	}
+	for _, name := range known {
+		if slices.ContainsFunc(cfg.Destinations, func(d config.Destination) bool { return d.Name == name }) {
+			continue
+		}
+		if !cfg.Log.RemoveStaleDestinations {
+			logger.Warn("the log keeps a position for a destination that is not configured: it holds every later batch, so the log will fill and intake answer 503; configure it again, or set log.remove_stale_destinations: true to drop its position",
+				"destination", name)
+			continue
+		}
+		if err := log.RemoveDestination(ctx, name); err != nil {
+			logger.Warn("removing a stale destination's position", "destination", name, "err", err)
+			continue
+		}
+		logger.Info("removed the log position of a destination no longer configured", "destination", name)
+	}
 }

@@ -98,6 +98,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	if err != nil {
 		return err
 	}
+	pruneStaleDestinations(startCtx, cfg, log, logger)
 	if len(runners) == 0 {
 		logger.Warn("no destination configured (set SEGMENT_WRITE_KEY): events are kept in the log, and a destination added later starts from them")
 	}

@@ -77,6 +77,12 @@ type Log struct {
 	AckWait time.Duration `yaml:"ack_wait" json:"ack_wait"`
 	// DeadLetterMaxAge is how long dead letters are kept.
 	DeadLetterMaxAge time.Duration `yaml:"dead_letter_max_age" json:"dead_letter_max_age"`
+	// RemoveStaleDestinations deletes, at start, the log positions of
+	// destinations no longer configured. Such a position holds every batch
+	// after it in the log (it was never delivered there), so the log fills
+	// and intake answers 503. Off by default: a destination removed by
+	// mistake keeps its place until someone decides.
+	RemoveStaleDestinations bool `yaml:"remove_stale_destinations" json:"remove_stale_destinations"`
 	// DeadLetterMaxBytes caps the dead-letter stream (default 1 GiB). When
 	// it is full, events that fail stay unacked in the log rather than
 	// being dropped.

@@ -258,3 +258,27 @@ func testDeadLettersRoundTrip(t *testing.T, b backend) {
 		t.Fatalf("events stream holds %d messages after dead-lettering, want 0", msgs)
 	}
 }
+
+// TestRemovedDestinationStopsHoldingTheLog: a destination that has a
+// consumer but is gone from the config holds back trimming until its
+// consumer is removed.
+func TestRemovedDestinationStopsHoldingTheLog(t *testing.T) {
+	ctx := testContext(t)
+	l := openLog(t, embeddedBackend(t))
+	if _, err := l.Consumer(ctx, "kept", ConsumerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Consumer(ctx, "gone", ConsumerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Destinations(ctx)
+	if err != nil || len(got) != 2 || got[0] != "gone" || got[1] != "kept" {
+		t.Fatalf("Destinations = %v, %v", got, err)
+	}
+	if err := l.RemoveDestination(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := l.Destinations(ctx); len(got) != 1 || got[0] != "kept" {
+		t.Fatalf("after removal: %v", got)
+	}
+}
