@@ -55,7 +55,12 @@ func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail st
 		}
 		data, err := json.Marshal(dl)
 		if err != nil {
-			continue
+			// Keep what can be kept rather than leave the batch unacked
+			// forever: the event's identity, name and the reason.
+			r.log.Error("encoding a dead letter; storing it without the event's raw fields", "err", err)
+			data, _ = json.Marshal(DeadLetter{Destination: r.cfg.Name, Reason: code,
+				Detail: detail + " (event not encodable: " + err.Error() + ")", At: dl.At,
+				Event: &statsig.Event{ID: it.ev.ID, EventName: it.ev.EventName, Time: it.ev.Time}, Batch: &meta})
 		}
 		if !r.storeDeadLetter(ctx, data) {
 			return

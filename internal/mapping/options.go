@@ -84,7 +84,14 @@ func (o Options) Validate() []string {
 		}
 	}
 	switch o.Email {
-	case "", EmailTrait, EmailHash, EmailDrop:
+	case "", EmailTrait, EmailHash:
+	case EmailDrop:
+		for _, s := range append(append([]string{}, o.UserID...), o.AnonymousID...) {
+			if s == "email" {
+				errs = append(errs, `email: "drop" keeps the address out of traits, but "email" is also an identifier source (user_id/anonymous_id), which would send it anyway; use email: hash`)
+				break
+			}
+		}
 	default:
 		errs = append(errs, fmt.Sprintf("email: unknown mode %q (trait, hash or drop)", o.Email))
 	}

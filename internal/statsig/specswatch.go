@@ -59,6 +59,13 @@ func (w *SpecsWatcher) Run(ctx context.Context) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if w.Current() != nil { // fetched at start already
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 	for {
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := w.Refresh(fctx)
