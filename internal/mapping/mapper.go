@@ -169,7 +169,7 @@ func (m *Mapper) properties(e *statsig.Event, metadata json.RawMessage) json.Raw
 			p = append(p, ',')
 		}
 		p = append(p, `"secondaryExposures":`...)
-		p = append(p, e.SecondaryExposures...)
+		p = append(p, m.secondaryExposures(e.SecondaryExposures)...)
 	}
 	return append(p, '}')
 }
@@ -256,4 +256,36 @@ func (m *Mapper) traits(c []byte, u *statsig.User) []byte {
 		return c[:start]
 	}
 	return append(c, '}')
+}
+
+// secondaryExposures returns the gates evaluated on the way with the
+// js-client's djb2-hashed gate names resolved from the config specs.
+func (m *Mapper) secondaryExposures(raw json.RawMessage) json.RawMessage {
+	specs := m.specs()
+	if specs == nil {
+		return raw
+	}
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return raw
+	}
+	changed := false
+	for _, x := range list {
+		var gate string
+		if json.Unmarshal(x["gate"], &gate) != nil {
+			continue
+		}
+		if name := specs.Resolve(gate); name != gate {
+			x["gate"] = quote(name)
+			changed = true
+		}
+	}
+	if !changed {
+		return raw
+	}
+	out, err := json.Marshal(list)
+	if err != nil {
+		return raw
+	}
+	return out
 }
