@@ -39,14 +39,26 @@ func (r *wireRequest) decode(body []byte) error {
 }
 
 func (r *wireRequest) scan(body []byte) bool {
-	s := scanner{data: body}
+	_, _, ok := r.scanRequest(body, false, 0)
+	return ok
+}
+
+// scanRequest is scan; withEvents also reads the events array in the same
+// pass when the scanner can and it holds at most max events (max > 0), as
+// scanned, with the result scanWireEvents would give on r.Events.
+func (r *wireRequest) scanRequest(body []byte, withEvents bool, max int) (events []wireEvent, scanned, ok bool) {
+	s := scanner{data: body, text: unsafeString(body)}
 	var out wireRequest
 	var seen uint32
-	ok := s.members(func(name []byte) bool {
+	ok = s.members(func(name []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "events":
-			out.Events, ok = s.value()
+			if withEvents {
+				out.Events, events, scanned, ok = s.requestEvents(max)
+			} else {
+				out.Events, ok = s.value()
+			}
 			return ok && once(&seen, 1<<0)
 		case "statsigMetadata":
 			out.StatsigMetadata, ok = s.value()
@@ -58,10 +70,62 @@ func (r *wireRequest) scan(body []byte) bool {
 		return s.unknown(name, requestFields)
 	})
 	if !ok || !s.atEnd() {
-		return false
+		return nil, false, false
 	}
 	*r = out
-	return true
+	return events, scanned, true
+}
+
+// requestEvents reads a request's events member: its raw value and, when
+// it is an array of at most max (if max > 0) events the scanner can read,
+// its events, read in the same pass (with the results of scanWireEvents on
+// the raw value). Otherwise it only skips the value, as value does, and
+// decodeEvents decides, refusals of too many events included.
+func (s *scanner) requestEvents(max int) (raw []byte, events []wireEvent, scanned, ok bool) {
+	if s.peek() == '[' {
+		start, depth := s.pos, s.depth
+		if evs, ok := s.wireEventArray(max); ok {
+			return s.data[start:s.pos], evs, true, true
+		}
+		s.pos, s.depth = start, depth
+	}
+	raw, ok = s.value()
+	return raw, nil, false, ok
+}
+
+// wireEventArray reads the array of events that is next, counting its
+// nesting as skipContainer does; it fails after max events (if max > 0).
+func (s *scanner) wireEventArray(max int) ([]wireEvent, bool) {
+	s.depth++
+	if s.depth > maxDepth {
+		return nil, false
+	}
+	s.pos++ // '['
+	n := (len(s.data)-s.pos)/512 + 1
+	if max > 0 {
+		n = min(n, max)
+	}
+	out := make([]wireEvent, 0, n)
+	if s.consume(']') {
+		s.depth--
+		return out, true
+	}
+	for {
+		if max > 0 && len(out) == max {
+			return nil, false
+		}
+		out = append(out, wireEvent{})
+		if !s.wireEvent(&out[len(out)-1]) {
+			return nil, false
+		}
+		if s.consume(']') {
+			s.depth--
+			return out, true
+		}
+		if !s.consume(',') {
+			return nil, false
+		}
+	}
 }
 
 // decode decodes a request's statsigMetadata.
@@ -114,7 +178,7 @@ func decodeWireEvents(raw []byte, all *[]wireEvent) error {
 }
 
 func scanWireEvents(raw []byte) ([]wireEvent, bool) {
-	s := scanner{data: raw, text: string(raw)}
+	s := scanner{data: raw, text: unsafeString(raw)}
 	if !s.consume('[') {
 		return nil, false
 	}
@@ -282,7 +346,7 @@ func DecodeBatch(data []byte) (*Batch, error) {
 }
 
 func (b *Batch) scan(data []byte) bool {
-	s := scanner{data: data, text: string(data)}
+	s := scanner{data: data, text: unsafeString(data)}
 	var seen uint32
 	ok := s.members(func(name []byte) bool {
 		var ok bool

@@ -86,10 +86,18 @@ type requestMetadata struct {
 // is unusable as a whole.
 func DecodeRequest(body []byte, info RequestInfo) (*Batch, []Rejection, error) {
 	body = bytes.TrimSpace(body)
-	var req wireRequest
+	var (
+		req wireRequest
+		// scanned: the scanner read the events in the same pass as the
+		// request, into events.
+		events      []wireEvent
+		scanned, ok bool
+	)
 	if len(body) > 0 && body[0] == '[' {
 		// A bare array of events: accepted for convenience (backfill files).
 		req.Events = body
+	} else if events, scanned, ok = req.scanRequest(body, true, info.MaxEvents); ok {
+		// The scanner read the request (and maybe its events).
 	} else if err := req.decode(body); err != nil {
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) {
@@ -120,7 +128,16 @@ func DecodeRequest(body []byte, info RequestInfo) (*Batch, []Rejection, error) {
 			b.StableID = string(md.StableID)
 		}
 	}
-	wire, rejects, err := decodeEvents(req.Events, info.MaxEvents)
+	var (
+		wire    []indexedEvent
+		rejects []Rejection
+		err     error
+	)
+	if scanned {
+		wire, err = indexEvents(events, info.MaxEvents)
+	} else {
+		wire, rejects, err = decodeEvents(req.Events, info.MaxEvents)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,14 +181,8 @@ func decodeEvents(raw json.RawMessage, max int) ([]indexedEvent, []Rejection, er
 	}
 	var all []wireEvent
 	if err := decodeWireEvents(raw, &all); err == nil {
-		if max > 0 && len(all) > max {
-			return nil, nil, fmt.Errorf("%w: %d events, at most %d", ErrTooManyEvents, len(all), max)
-		}
-		out := make([]indexedEvent, len(all))
-		for i := range all {
-			out[i] = indexedEvent{index: i, ev: &all[i]}
-		}
-		return out, nil, nil
+		out, err := indexEvents(all, max)
+		return out, nil, err
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
@@ -241,6 +252,18 @@ func topLevelCommas(raw []byte, stop int) int {
 		}
 	}
 	return n
+}
+
+// indexEvents numbers events decoded in one go, refusing more than max.
+func indexEvents(all []wireEvent, max int) ([]indexedEvent, error) {
+	if max > 0 && len(all) > max {
+		return nil, fmt.Errorf("%w: %d events, at most %d", ErrTooManyEvents, len(all), max)
+	}
+	out := make([]indexedEvent, len(all))
+	for i := range all {
+		out[i] = indexedEvent{index: i, ev: &all[i]}
+	}
+	return out, nil
 }
 
 // normalise turns a decoded wire event into an Event, or names why it can't.

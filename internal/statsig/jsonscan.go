@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // scanner reads JSON for the hot paths: SDK request bodies at intake and
@@ -26,6 +27,18 @@ type scanner struct {
 	depth int
 	// spaced records that whitespace was skipped between tokens.
 	spaced bool
+}
+
+// unsafeString returns b as a string without copying it. The decoders'
+// results share memory with their input already (raw values are
+// sub-slices of it) and their callers must not modify it afterwards
+// (intake bodies and log messages are never written again); strings
+// sharing it too save a copy of every request and stored batch.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // maxDepth is encoding/json's nesting limit.
