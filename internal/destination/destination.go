@@ -47,6 +47,10 @@ type Encoder interface {
 // Encoded is an event as a destination will send it, or why it will not.
 type Encoded struct {
 	Payload []byte
+	// Extra is a second message for the same event (Segment's A/B spec
+	// "Experiment Viewed" sent alongside the exposure), or nil. Both must be
+	// delivered (or dead-lettered) before the event counts as done.
+	Extra []byte
 	// Status, Reason and Note as in mapping.Result.
 	Filtered bool
 	Invalid  bool

@@ -299,17 +299,26 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				if r.cfg.Observer != nil && enc.Note != "" {
 					r.observe(Outcome{Status: "note", Batch: b, Event: ev, Note: enc.Note, Payload: enc.Payload})
 				}
-				n := len(enc.Payload)
-				if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {
-					if !flush(ctx.Done()) {
-						return finish()
+				payloads := [2][]byte{enc.Payload, enc.Extra}
+				if enc.Extra != nil {
+					lm.remaining.Add(1) // two messages, two outcomes
+				}
+				for _, p := range payloads {
+					if p == nil {
+						continue
 					}
+					n := len(p)
+					if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {
+						if !flush(ctx.Done()) {
+							return finish()
+						}
+					}
+					if len(cur) == 0 {
+						opened = time.Now()
+					}
+					cur = append(cur, item{payload: p, lm: lm, ev: ev})
+					curBytes += n
 				}
-				if len(cur) == 0 {
-					opened = time.Now()
-				}
-				cur = append(cur, item{payload: enc.Payload, lm: lm, ev: ev})
-				curBytes += n
 			}
 			r.done(lm)
 		}
