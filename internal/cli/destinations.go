@@ -17,17 +17,56 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
-// writerFactories is the closed set of destination types.
-var writerFactories = map[string]func(d config.Destination) (destination.Writer, error){
-	"segment": func(d config.Destination) (destination.Writer, error) {
-		return segmentapi.New(segmentapi.Config{
-			Endpoint:  d.Segment.Endpoint,
-			WriteKey:  d.Segment.WriteKey,
-			Gzip:      d.Segment.Gzip,
-			Timeout:   d.Segment.Timeout,
-			UserAgent: "statsig-bridge/" + version(),
-		}), nil
-	},
+// factory builds a destination type's two halves: how an event becomes an
+// item (the mapping, which preview and validate use alone), and where items
+// go (the writer, which may connect to something).
+type factory struct {
+	Encoder func(env buildEnv, d config.Destination) (destination.Encoder, error)
+	// Writer returns the writer and what releases its resources (or nil).
+	Writer func(env buildEnv, d config.Destination) (destination.Writer, func() error, error)
+}
+
+// buildEnv is what a destination factory may use.
+type buildEnv struct {
+	Cfg    *config.Config
+	Specs  func() *statsig.Specs
+	Logger *slog.Logger
+}
+
+// factories is the closed set of destination types.
+var factories = map[string]factory{
+	"segment": {Encoder: trackEncoder, Writer: segmentWriter},
+}
+
+func segmentWriter(_ buildEnv, d config.Destination) (destination.Writer, func() error, error) {
+	return segmentapi.New(segmentapi.Config{
+		Endpoint:  d.Segment.Endpoint,
+		WriteKey:  d.Segment.WriteKey,
+		Gzip:      d.Segment.Gzip,
+		Timeout:   d.Segment.Timeout,
+		UserAgent: "statsig-bridge/" + version(),
+	}), nil, nil
+}
+
+func factoryFor(d config.Destination) (factory, error) {
+	f, ok := factories[d.Type]
+	if !ok {
+		return factory{}, fmt.Errorf("destination %s: unknown type %q", d.Name, d.Type)
+	}
+	return f, nil
+}
+
+// buildEncoder builds one destination's mapping step.
+func buildEncoder(env buildEnv, d config.Destination) (destination.Encoder, error) {
+	f, err := factoryFor(d)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := f.Encoder(env, d)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+	}
+	return enc, nil
 }
 
 func library() mapping.Library { return mapping.Library{Name: "statsig-bridge", Version: version()} }
@@ -39,31 +78,48 @@ func specsFunc(w *statsig.SpecsWatcher) func() *statsig.Specs {
 	return w.Current
 }
 
-// newEncoder builds a destination's mapping step.
-func newEncoder(d config.Destination, specs func() *statsig.Specs) destination.Encoder {
-	return destination.TrackEncoder{Mapper: mapping.New(d.Mapping, specs, library()), MaxItemBytes: segment.MaxMessageBytes}
+// trackEncoder is the mapping step of a destination that receives Segment
+// Track messages.
+func trackEncoder(env buildEnv, d config.Destination) (destination.Encoder, error) {
+	return destination.TrackEncoder{Mapper: mapping.New(d.Mapping, env.Specs, library()), MaxItemBytes: segment.MaxMessageBytes}, nil
 }
 
-func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *statsig.SpecsWatcher, logger *slog.Logger) ([]*destination.Runner, error) {
+// buildDestinations builds a Runner per destination. The returned closers
+// release the writers' resources once the runners have stopped.
+func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *statsig.SpecsWatcher, logger *slog.Logger) ([]*destination.Runner, []func() error, error) {
 	metrics := destination.NewMetrics(reg)
-	var runners []*destination.Runner
-	for _, d := range cfg.Destinations {
-		factory, ok := writerFactories[d.Type]
-		if !ok {
-			return nil, fmt.Errorf("destination %s: unknown type %q", d.Name, d.Type)
+	env := buildEnv{Cfg: cfg, Specs: specsFunc(specs), Logger: logger}
+	var (
+		runners []*destination.Runner
+		closers []func() error
+	)
+	fail := func(err error) ([]*destination.Runner, []func() error, error) {
+		for _, c := range closers {
+			_ = c()
 		}
-		w, err := factory(d)
+		return nil, nil, err
+	}
+	for _, d := range cfg.Destinations {
+		enc, err := buildEncoder(env, d)
 		if err != nil {
-			return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+			return fail(err)
+		}
+		f, _ := factoryFor(d)
+		w, closeWriter, err := f.Writer(env, d)
+		if err != nil {
+			return fail(fmt.Errorf("destination %s: %w", d.Name, err))
+		}
+		if closeWriter != nil {
+			closers = append(closers, closeWriter)
 		}
 		consumer, err := log.Consumer(ctx, d.Name, queue.ConsumerOptions{AckWait: cfg.Log.AckWait, MaxAckPending: 1024})
 		if err != nil {
-			return nil, fmt.Errorf("destination %s: %w", d.Name, err)
+			return fail(fmt.Errorf("destination %s: %w", d.Name, err))
 		}
 		runners = append(runners, destination.NewRunner(destination.Config{
 			Name:              d.Name,
 			Writer:            w,
-			Encoder:           newEncoder(d, specsFunc(specs)),
+			Encoder:           enc,
 			Consumer:          consumer,
 			Log:               log,
 			Metrics:           metrics,
@@ -80,7 +136,7 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 			DrainTimeout: cfg.ShutdownTimeout * 4 / 10,
 		}))
 	}
-	return runners, nil
+	return runners, closers, nil
 }
 
 // pruneStaleDestinations deals with log positions of destinations that are

@@ -93,7 +93,11 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 	}
 	encoders := make([]destination.Encoder, len(cfg.Destinations))
 	for i, d := range cfg.Destinations {
-		encoders[i] = newEncoder(d, func() *statsig.Specs { return specs })
+		enc, err := buildEncoder(buildEnv{Cfg: cfg, Specs: func() *statsig.Specs { return specs }, Logger: newLogger(env.Stderr, "error")}, d)
+		if err != nil {
+			return &configError{problems: []string{err.Error()}}
+		}
+		encoders[i] = enc
 	}
 	out := bufio.NewWriter(env.Stdout)
 	defer out.Flush()

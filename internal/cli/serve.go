@@ -94,10 +94,17 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		logger.Info("no STATSIG_SERVER_SECRET: experiments cannot be told from dynamic configs; config exposures are reported as such unless their name is listed in a destination's mapping.experiments")
 	}
 
-	runners, err := buildDestinations(startCtx, cfg, log, reg, specs, logger)
+	runners, closers, err := buildDestinations(startCtx, cfg, log, reg, specs, logger)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, c := range closers {
+			if err := c(); err != nil {
+				logger.Warn("closing a destination", "err", err)
+			}
+		}
+	}()
 	pruneStaleDestinations(startCtx, cfg, log, logger)
 	if len(runners) == 0 {
 		logger.Warn("no destination configured (set SEGMENT_WRITE_KEY): events are kept in the log, and a destination added later starts from them")

@@ -18,11 +18,11 @@ func runValidate(_ context.Context, env *Env, args []string) error {
 		return err
 	}
 	// Build every component as serve would, starting nothing.
+	benv := buildEnv{Cfg: cfg, Logger: newLogger(env.Stderr, "error")}
 	for _, d := range cfg.Destinations {
-		if _, err := writerFactories[d.Type](d); err != nil {
-			return &configError{problems: []string{fmt.Sprintf("destination %s: %v", d.Name, err)}}
+		if _, err := buildEncoder(benv, d); err != nil {
+			return &configError{problems: []string{err.Error()}}
 		}
-		_ = newEncoder(d, nil)
 	}
 	out, err := cfg.Masked().YAML()
 	if err != nil {
