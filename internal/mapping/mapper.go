@@ -106,8 +106,12 @@ func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
 	t.AnonymousID = m.identifier(m.opts.AnonymousID, b, e)
 	t.Timestamp = time.UnixMilli(corrected)
 	t.OriginalTimestamp = time.UnixMilli(original)
-	t.Properties = m.properties(e, metadata)
-	t.Context = m.context(b, e)
+	// Properties and context share one buffer, sized to hold both.
+	buf := make([]byte, 0, propertiesSize(e, metadata)+m.contextSize(b, e))
+	props := m.properties(buf, e, metadata)
+	// Capped, so that the context appended after it cannot change it.
+	t.Properties = props[:len(props):len(props)]
+	t.Context = m.context(props[len(props):], b, e)
 	if err := t.Validate(); err != nil {
 		res.Status, res.Reason = Invalid, err.Error()
 	}
@@ -149,9 +153,27 @@ func hashEmail(email string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// properties builds {"value":…, "metadata":{…}}: the seed's property table.
-func (m *Mapper) properties(e *statsig.Event, metadata json.RawMessage) json.RawMessage {
-	p := make([]byte, 0, 64+len(e.Value)+len(metadata))
+// propertiesSize is room for properties (more if secondary exposures are
+// rewritten).
+func propertiesSize(e *statsig.Event, metadata json.RawMessage) int {
+	return 64 + len(e.Value) + len(metadata) + len(e.SecondaryExposures)
+}
+
+// contextSize is room for the context, unless strings need escapes.
+func (m *Mapper) contextSize(b *statsig.Batch, e *statsig.Event) int {
+	n := len(m.contextHead) + 200 + len(b.Source) + len(b.SDKType) + len(b.SDKVersion) + len(e.UnitID)
+	if u := e.User; u != nil {
+		n += len(u.Email) + len(u.Country) + 2*len(u.Locale) + len(u.AppVersion) + len(u.Custom) + len(u.StatsigEnvironment)
+		if m.opts.IPAndUserAgent {
+			n += len(u.IP) + len(u.UserAgent)
+		}
+	}
+	return n
+}
+
+// properties appends {"value":…, "metadata":{…}} (the seed's property
+// table) to the empty p.
+func (m *Mapper) properties(p []byte, e *statsig.Event, metadata json.RawMessage) json.RawMessage {
 	p = append(p, '{')
 	if v := e.Value; len(v) > 0 && string(v) != `""` {
 		p = append(p, `"value":`...)
@@ -174,10 +196,9 @@ func (m *Mapper) properties(e *statsig.Event, metadata json.RawMessage) json.Raw
 	return append(p, '}')
 }
 
-// context builds the message context: library, integration, traits, and
-// where the event came from under context.statsig.
-func (m *Mapper) context(b *statsig.Batch, e *statsig.Event) json.RawMessage {
-	c := make([]byte, 0, len(m.contextHead)+160)
+// context appends the message context to the empty c: library,
+// integration, traits, and where the event came from under context.statsig.
+func (m *Mapper) context(c []byte, b *statsig.Batch, e *statsig.Event) json.RawMessage {
 	c = append(c, m.contextHead...)
 	if u := e.User; u != nil {
 		c = m.traits(c, u)

@@ -700,7 +700,7 @@ var exposureFields = []string{"config", "ruleID", "allocatedExperiment", "isExpl
 // json.Unmarshal's result and errors.
 func DecodeExposureMetadata(raw json.RawMessage) (ExposureMetadata, error) {
 	var md ExposureMetadata
-	s := scanner{data: raw}
+	s := scanner{data: raw, text: unsafeString(raw)}
 	var seen uint32
 	ok := s.members(func(name []byte) bool {
 		var dst *FlexString
@@ -741,14 +741,17 @@ type Member struct {
 // map[string]json.RawMessage, but into a slice sorted by name, the order in
 // which json.Marshal writes a map.
 func ObjectMembers(obj json.RawMessage) ([]Member, error) {
-	if raw, ok := objectMembers(nil, obj); ok {
+	var scratch [16]member
+	if raw, ok := objectMembers(scratch[:0], obj); ok {
 		slices.SortStableFunc(raw, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+		text := unsafeString(obj)
 		out := make([]Member, 0, len(raw))
 		for i, m := range raw {
 			if i+1 < len(raw) && bytes.Equal(m.name, raw[i+1].name) {
 				continue // of repeated names the last wins, as in a map
 			}
-			out = append(out, Member{Name: string(m.name), Value: m.value})
+			off := cap(obj) - cap(m.name) // names are plain: no unescaping
+			out = append(out, Member{Name: text[off : off+len(m.name)], Value: m.value})
 		}
 		return out, nil
 	}
