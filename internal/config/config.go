@@ -15,11 +15,13 @@ const (
 	DefaultSpecsRefresh    = time.Minute
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSegmentEndpoint = "https://api.segment.io"
-	DefaultLogMaxBytes     = 8 << 30
-	DefaultAckWait         = 30 * time.Second
-	DefaultConcurrency     = 4
-	DefaultFlushInterval   = time.Second
-	DefaultRequestsPerSec  = 1000
+	// DefaultStatsigEventsAPI is where Statsig's server SDKs log events.
+	DefaultStatsigEventsAPI = "https://events.statsigapi.net/v1"
+	DefaultLogMaxBytes      = 8 << 30
+	DefaultAckWait          = 30 * time.Second
+	DefaultConcurrency      = 4
+	DefaultFlushInterval    = time.Second
+	DefaultRequestsPerSec   = 1000
 )
 
 // Config is the whole configuration.
@@ -112,11 +114,55 @@ type Specs struct {
 // Destination is one delivery target with its own filter and mapping.
 type Destination struct {
 	Name string `yaml:"name" json:"name"`
-	// Type is "segment".
-	Type     string          `yaml:"type" json:"type"`
-	Segment  *Segment        `yaml:"segment" json:"segment,omitempty"`
-	Mapping  mapping.Options `yaml:"mapping" json:"mapping"`
-	Delivery Delivery        `yaml:"delivery" json:"delivery"`
+	// Type is "segment", "warehouse", "webhook" or "statsig"; the section of
+	// the same name configures it.
+	Type      string          `yaml:"type" json:"type"`
+	Segment   *Segment        `yaml:"segment" json:"segment,omitempty"`
+	Warehouse *Warehouse      `yaml:"warehouse" json:"warehouse,omitempty"`
+	Webhook   *Webhook        `yaml:"webhook" json:"webhook,omitempty"`
+	Statsig   *StatsigTee     `yaml:"statsig" json:"statsig,omitempty"`
+	Mapping   mapping.Options `yaml:"mapping" json:"mapping"`
+	Delivery  Delivery        `yaml:"delivery" json:"delivery"`
+}
+
+// Warehouse configures a SQL warehouse loaded with Segment's schema.
+type Warehouse struct {
+	// Driver is "sqlite" (embedded, a database file per source in
+	// data_dir/warehouse) or "postgres".
+	Driver string `yaml:"driver" json:"driver"`
+	// DSN is the Postgres connection string (BRIDGE_WAREHOUSE_DSN), or the
+	// SQLite file path (default data_dir/warehouse/<schema>.db).
+	DSN string `yaml:"dsn" json:"dsn" secret:"url"`
+	// Schema is the source's schema (Postgres) or database name (SQLite),
+	// as Segment names it after the source: default "statsig".
+	Schema string `yaml:"schema" json:"schema"`
+}
+
+// Webhook configures a destination that POSTs JSON batches of mapped Track
+// messages to a URL (Segment's "streaming destinations").
+type Webhook struct {
+	// URL receives the batches.
+	URL string `yaml:"url" json:"url" secret:"url"`
+	// Secret, when set, signs each request like Statsig signs its webhook:
+	// X-Statsig-Request-Timestamp and X-Statsig-Signature "v0=" + hex
+	// HMAC-SHA256 of "v0:<timestamp>:<body>".
+	Secret string `yaml:"secret" json:"secret" secret:"true"`
+	// Headers are added to every request (e.g. Authorization).
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty" secret:"values"`
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// StatsigTee forwards the original events to Statsig's event API, so the
+// bridge can sit in front of the SDKs without Statsig losing any data.
+type StatsigTee struct {
+	// API is the event API base; the bridge POSTs {api}/log_event
+	// (STATSIG_EVENTS_API, default https://events.statsigapi.net/v1).
+	API string `yaml:"api" json:"api" secret:"url"`
+	// ServerSecret authenticates (default: specs.server_secret).
+	ServerSecret string `yaml:"server_secret" json:"server_secret" secret:"true"`
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
 }
 
 // Segment configures a Segment (or Segment-compatible) destination.

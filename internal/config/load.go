@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,6 +148,30 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 			Segment: &Segment{WriteKey: key, Endpoint: getenv("SEGMENT_ENDPOINT")},
 		})
 	}
+	switch w := getenv("BRIDGE_WAREHOUSE"); w {
+	case "", "off", "none":
+	case "sqlite", "postgres":
+		c.Destinations = append(c.Destinations, Destination{
+			Name: "warehouse", Type: "warehouse",
+			Warehouse: &Warehouse{Driver: w, DSN: getenv("BRIDGE_WAREHOUSE_DSN"), Schema: getenv("BRIDGE_WAREHOUSE_SCHEMA")},
+		})
+	default:
+		return nil, fmt.Errorf("BRIDGE_WAREHOUSE: %q is not sqlite, postgres or off", w)
+	}
+	if u := getenv("WEBHOOK_URL"); u != "" {
+		c.Destinations = append(c.Destinations, Destination{
+			Name: "webhook", Type: "webhook", Webhook: &Webhook{URL: u, Secret: getenv("WEBHOOK_SECRET")},
+		})
+	}
+	switch v := getenv("STATSIG_TEE"); v {
+	case "", "off", "false", "0":
+	case "on", "true", "1":
+		c.Destinations = append(c.Destinations, Destination{
+			Name: "statsig", Type: "statsig", Statsig: &StatsigTee{API: getenv("STATSIG_EVENTS_API")},
+		})
+	default:
+		return nil, fmt.Errorf("STATSIG_TEE: %q is not on or off", v)
+	}
 	if v := getenv("STATSIG_EXPERIMENTS"); v != "" {
 		for i := range c.Destinations {
 			c.Destinations[i].Mapping.Experiments = splitList(v)
@@ -217,8 +242,34 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
-		if d.Type == "" && d.Segment != nil {
-			d.Type = "segment"
+		if d.Type == "" {
+			switch {
+			case d.Segment != nil:
+				d.Type = "segment"
+			case d.Warehouse != nil:
+				d.Type = "warehouse"
+			case d.Webhook != nil:
+				d.Type = "webhook"
+			case d.Statsig != nil:
+				d.Type = "statsig"
+			}
+		}
+		if w := d.Warehouse; w != nil {
+			def(&w.Driver, "sqlite")
+			def(&w.Schema, "statsig")
+			if w.Driver == "sqlite" && w.DSN == "" {
+				w.DSN = filepath.Join(c.DataDir, "warehouse", w.Schema+".db")
+			}
+		}
+		if w := d.Webhook; w != nil && w.Timeout <= 0 {
+			w.Timeout = 10 * time.Second
+		}
+		if st := d.Statsig; st != nil {
+			def(&st.API, DefaultStatsigEventsAPI)
+			def(&st.ServerSecret, c.Specs.ServerSecret)
+			if st.Timeout <= 0 {
+				st.Timeout = 10 * time.Second
+			}
 		}
 		if d.Segment != nil {
 			def(&d.Segment.Endpoint, DefaultSegmentEndpoint)
@@ -287,10 +338,35 @@ func (c *Config) Validate() []string {
 			if d.Segment != nil && !strings.HasPrefix(d.Segment.Endpoint, "http://") && !strings.HasPrefix(d.Segment.Endpoint, "https://") {
 				add("%s.segment.endpoint: %q is not an http(s) URL", p, maskURL(d.Segment.Endpoint)) // the URL may carry credentials
 			}
+		case "warehouse":
+			w := d.Warehouse
+			switch {
+			case w == nil:
+				add("%s.warehouse: missing", p)
+			case w.Driver != "sqlite" && w.Driver != "postgres":
+				add("%s.warehouse.driver: %q is not sqlite or postgres", p, w.Driver)
+			case w.Driver == "postgres" && w.DSN == "":
+				add("%s.warehouse.dsn: missing (BRIDGE_WAREHOUSE_DSN), e.g. postgres://user@host:5432/db", p)
+			}
+			if w != nil && !schemaName.MatchString(w.Schema) {
+				add("%s.warehouse.schema: %q must be a lower-case slug ([a-z_][a-z0-9_]*, at most 63 bytes)", p, w.Schema)
+			}
+		case "webhook":
+			if d.Webhook == nil || (!strings.HasPrefix(d.Webhook.URL, "http://") && !strings.HasPrefix(d.Webhook.URL, "https://")) {
+				add("%s.webhook.url: missing or not an http(s) URL (WEBHOOK_URL)", p)
+			}
+		case "statsig":
+			st := d.Statsig
+			if st == nil || st.ServerSecret == "" {
+				add("%s.statsig.server_secret: missing (STATSIG_SERVER_SECRET)", p)
+			}
+			if st != nil && !strings.HasPrefix(st.API, "http://") && !strings.HasPrefix(st.API, "https://") {
+				add("%s.statsig.api: %q is not an http(s) URL", p, maskURL(st.API))
+			}
 		case "":
-			add("%s.type: missing (segment)", p)
+			add("%s.type: missing (segment, warehouse, webhook or statsig)", p)
 		default:
-			add("%s.type: unknown destination type %q (segment)", p, d.Type)
+			add("%s.type: unknown destination type %q (segment, warehouse, webhook or statsig)", p, d.Type)
 		}
 		for _, e := range d.Mapping.Validate() {
 			add("%s.mapping.%s", p, e)
@@ -304,6 +380,8 @@ func (c *Config) Validate() []string {
 	}
 	return errs
 }
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 func validName(s string) bool {
 	for _, r := range s {

@@ -28,9 +28,47 @@ func (c *Config) Masked() *Config {
 			s.Endpoint = maskURL(s.Endpoint)
 			d.Segment = &s
 		}
+		if d.Warehouse != nil {
+			w := *d.Warehouse
+			w.DSN = maskDSN(w.DSN)
+			d.Warehouse = &w
+		}
+		if d.Webhook != nil {
+			w := *d.Webhook
+			w.URL = maskURL(w.URL)
+			w.Secret = maskSecret(w.Secret)
+			if len(w.Headers) > 0 {
+				w.Headers = make(map[string]string, len(d.Webhook.Headers))
+				for k, v := range d.Webhook.Headers {
+					w.Headers[k] = maskSecret(v)
+				}
+			}
+			d.Webhook = &w
+		}
+		if d.Statsig != nil {
+			st := *d.Statsig
+			st.API = maskURL(st.API)
+			st.ServerSecret = maskSecret(st.ServerSecret)
+			d.Statsig = &st
+		}
 		m.Destinations[i] = d
 	}
 	return &m
+}
+
+// maskDSN hides a database DSN's password: URL form, or key=value form
+// (password=…).
+func maskDSN(s string) string {
+	if strings.Contains(s, "://") {
+		return maskURL(s)
+	}
+	fields := strings.Fields(s)
+	for i, f := range fields {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
+			fields[i] = k + "=****"
+		}
+	}
+	return strings.Join(fields, " ")
 }
 
 func maskSecret(s string) string {
@@ -136,6 +174,19 @@ func collect(v reflect.Value, out *[]string) {
 			f := v.Field(i)
 			if t.Field(i).Tag.Get("secret") == "url" && f.Kind() == reflect.String {
 				*out = append(*out, urlSecrets(f.String())...)
+				for _, kv := range strings.Fields(f.String()) {
+					if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, "password") && v != "" {
+						*out = append(*out, v)
+					}
+				}
+				continue
+			}
+			if t.Field(i).Tag.Get("secret") == "values" && f.Kind() == reflect.Map {
+				for _, k := range f.MapKeys() {
+					if v := f.MapIndex(k).String(); v != "" {
+						*out = append(*out, v)
+					}
+				}
 				continue
 			}
 			if t.Field(i).Tag.Get("secret") == "true" {
