@@ -36,6 +36,8 @@ type buildEnv struct {
 // factories is the closed set of destination types.
 var factories = map[string]factory{
 	"segment": {Encoder: trackEncoder, Writer: segmentWriter},
+	"webhook": {Encoder: webhookEncoder, Writer: webhookWriter},
+	"statsig": {Encoder: teeEncoder, Writer: teeWriter},
 }
 
 func segmentWriter(_ buildEnv, d config.Destination) (destination.Writer, func() error, error) {

@@ -277,7 +277,12 @@ func (c *Config) applyDefaults() {
 				d.Segment.Timeout = 10 * time.Second
 			}
 		}
-		d.Mapping = d.Mapping.WithDefaults()
+		// The tee forwards events as the SDKs sent them: the mapping's default
+		// types would drop the SDK-internal events Statsig gets from the SDKs
+		// too, so only types, include and exclude set by the user apply.
+		if d.Type != "statsig" {
+			d.Mapping = d.Mapping.WithDefaults()
+		}
 		dl := &d.Delivery
 		if dl.Concurrency <= 0 {
 			dl.Concurrency = DefaultConcurrency

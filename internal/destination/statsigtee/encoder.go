@@ -1,0 +1,169 @@
+package statsigtee
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Encoder re-serialises the log's events as a Statsig SDK sends them. It
+// forwards every event as sent: SDK-internal events included (Statsig
+// receives them from the SDKs too) and experiments not renamed (Statsig
+// wants statsig::config_exposure, as the SDK logged it).
+type Encoder struct {
+	types            map[statsig.Kind]bool
+	include, exclude []string
+}
+
+var _ destination.Encoder = (*Encoder)(nil)
+
+// NewEncoder returns an Encoder with a destination's filter. Only the
+// filter of the options applies, and only what is set: no types means every
+// type (not mapping.DefaultTypes, which leaves out SDK-internal events).
+// Types are read from the event name as sent, so an experiment exposure is
+// a config_exposure here; include and exclude globs match that name too.
+func NewEncoder(opts mapping.Options) *Encoder {
+	e := &Encoder{include: opts.Include, exclude: opts.Exclude}
+	if len(opts.Types) > 0 {
+		e.types = map[statsig.Kind]bool{}
+		for _, k := range opts.Types {
+			e.types[k] = true
+		}
+	}
+	return e
+}
+
+// Encode implements destination.Encoder.
+func (enc *Encoder) Encode(b *statsig.Batch, e *statsig.Event) destination.Encoded {
+	kind := statsig.KindOf(e.EventName)
+	out := destination.Encoded{Kind: kind, Event: e.EventName}
+	switch {
+	case b.Source == statsig.SourceWebhook:
+		// Statsig sent it: forwarding it back would count it twice.
+		out.Filtered, out.Reason = true, "received from Statsig's webhook"
+		return out
+	case enc.types != nil && !enc.types[kind]:
+		out.Filtered, out.Reason = true, "event type "+string(kind)+" not selected"
+		return out
+	case len(enc.include) > 0 && !matchAny(enc.include, e.EventName):
+		out.Filtered, out.Reason = true, "event name not in include list"
+		return out
+	case matchAny(enc.exclude, e.EventName):
+		out.Filtered, out.Reason = true, "event name excluded"
+		return out
+	}
+	p, err := AppendEvent(nil, b, e)
+	if err != nil {
+		out.Invalid, out.Reason = true, "unencodable_event: "+err.Error()
+		return out
+	}
+	out.Payload = p
+	if len(p) > MaxEventBytes {
+		out.Invalid = true
+		out.Reason = "message_too_big: " + strconv.Itoa(len(p)) + " bytes, limit " + strconv.Itoa(MaxEventBytes)
+	}
+	return out
+}
+
+// wireEvent is an event as the SDKs send it to log_event (formats §3.2).
+type wireEvent struct {
+	EventName string        `json:"eventName"`
+	User      *statsig.User `json:"user"`
+	// Value, Metadata, SecondaryExposures and StatsigMetadata are the raw
+	// JSON the SDK sent; the log keeps null as absent, and so does this.
+	Value              json.RawMessage `json:"value,omitempty"`
+	Metadata           json.RawMessage `json:"metadata,omitempty"`
+	SecondaryExposures json.RawMessage `json:"secondaryExposures,omitempty"`
+	Time               int64           `json:"time"`
+	StatsigMetadata    json.RawMessage `json:"statsigMetadata,omitempty"`
+}
+
+// AppendEvent appends e as a Statsig SDK event object.
+//
+//   - time is the time the SDK gave the event; an event sent without one
+//     (Go's LogImmediate sends 0) gets the request's client time, as the
+//     bridge recorded it, or else its arrival time (statsig.Batch.EventTime).
+//     Statsig corrects clock skew by STATSIG-CLIENT-TIME, which is now the
+//     bridge's clock: a device's skew is not corrected again.
+//   - user is the user as stored (privateAttributes never reach the log), or
+//     null. A js-client sends its stableID once per request, not per event;
+//     events of many requests share one outgoing request, so the request's
+//     stableID goes into user.customIDs.stableID when the user has none.
+func AppendEvent(dst []byte, b *statsig.Batch, e *statsig.Event) ([]byte, error) {
+	original, _ := b.EventTime(e)
+	w := wireEvent{
+		EventName:          e.EventName,
+		User:               e.User,
+		Value:              e.Value,
+		Metadata:           e.Metadata,
+		SecondaryExposures: e.SecondaryExposures,
+		Time:               original,
+		StatsigMetadata:    e.StatsigMetadata,
+	}
+	if id := b.StableIDOf(e); id != "" && e.User.StableID() == "" {
+		u := statsig.User{}
+		if e.User != nil {
+			u = *e.User
+		}
+		ids := make(map[string]statsig.FlexString, len(u.CustomIDs)+1)
+		for k, v := range u.CustomIDs {
+			ids[k] = v
+		}
+		ids["stableID"] = statsig.FlexString(id)
+		u.CustomIDs = ids
+		w.User = &u
+	}
+	p, err := json.Marshal(&w)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, p...), nil
+}
+
+// matchAny reports whether name matches one of the globs, with the
+// semantics of the mapping's include/exclude (mapping/glob.go): * is any
+// run of characters (":" and "/" included), ? is one byte.
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if match(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func match(pattern, name string) bool {
+	px, nx := 0, 0
+	nextPx, nextNx := 0, 0
+	for px < len(pattern) || nx < len(name) {
+		if px < len(pattern) {
+			switch c := pattern[px]; c {
+			case '*':
+				nextPx, nextNx = px, nx+1
+				px++
+				continue
+			case '?':
+				if nx < len(name) {
+					px++
+					nx++
+					continue
+				}
+			default:
+				if nx < len(name) && name[nx] == c {
+					px++
+					nx++
+					continue
+				}
+			}
+		}
+		if 0 < nextNx && nextNx <= len(name) {
+			px, nx = nextPx, nextNx
+			continue
+		}
+		return false
+	}
+	return true
+}
