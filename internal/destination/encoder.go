@@ -15,9 +15,11 @@ type TrackEncoder struct {
 	MaxItemBytes int
 }
 
-// Encode implements Encoder.
+// Encode implements Encoder. With the mapping's experiment_viewed option,
+// Extra is Segment's "Experiment Viewed" sent alongside an experiment
+// exposure (with "instead", Payload is Experiment Viewed and Extra nil).
 func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
-	r := t.Mapper.Map(b, e)
+	r, extra := t.Mapper.MapAll(b, e)
 	out := Encoded{Kind: r.Kind, Reason: r.Reason, Note: r.Note, Event: r.Track.Event}
 	switch r.Status {
 	case mapping.Filtered:
@@ -32,6 +34,17 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 	if t.MaxItemBytes > 0 && len(out.Payload) > t.MaxItemBytes {
 		out.Invalid = true
 		out.Reason = "message_too_big: " + strconv.Itoa(len(out.Payload)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)
+		return out
+	}
+	if extra != nil && extra.Status == mapping.Mapped {
+		out.Extra = extra.Track.AppendJSON(make([]byte, 0, trackSize(&extra.Track)))
+		if t.MaxItemBytes > 0 && len(out.Extra) > t.MaxItemBytes {
+			// The whole event is dead-lettered rather than half of it
+			// delivered: nothing is lost without a record.
+			out.Invalid = true
+			out.Reason = "message_too_big: " + extra.Track.Event + " " + strconv.Itoa(len(out.Extra)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)
+			out.Extra = nil
+		}
 	}
 	return out
 }

@@ -35,6 +35,11 @@ type Options struct {
 	// Experiments are config-name globs treated as experiments when the
 	// project's config specs are not available (no STATSIG_SERVER_SECRET).
 	Experiments []string `yaml:"experiments" json:"experiments,omitempty"`
+	// ExperimentViewed sends Segment's A/B spec event "Experiment Viewed"
+	// for every experiment exposure whose group is known: "off" (default),
+	// "alongside" the statsig::experiment_exposure Track, or "instead" of
+	// it. See abspec.go.
+	ExperimentViewed string `yaml:"experiment_viewed" json:"experiment_viewed"`
 }
 
 // DefaultTypes are the kinds sent when a destination names none: every user
@@ -46,6 +51,13 @@ const (
 	EmailTrait = "trait"
 	EmailHash  = "hash"
 	EmailDrop  = "drop"
+)
+
+// ExperimentViewed modes.
+const (
+	ExperimentViewedOff       = "off"
+	ExperimentViewedAlongside = "alongside"
+	ExperimentViewedInstead   = "instead"
 )
 
 // WithDefaults returns o with empty fields set to their documented defaults.
@@ -61,6 +73,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.Email == "" {
 		o.Email = EmailTrait
+	}
+	if o.ExperimentViewed == "" {
+		o.ExperimentViewed = ExperimentViewedOff
 	}
 	return o
 }
@@ -94,6 +109,11 @@ func (o Options) Validate() []string {
 		}
 	default:
 		errs = append(errs, fmt.Sprintf("email: unknown mode %q (trait, hash or drop)", o.Email))
+	}
+	switch o.ExperimentViewed {
+	case "", ExperimentViewedOff, ExperimentViewedAlongside, ExperimentViewedInstead:
+	default:
+		errs = append(errs, fmt.Sprintf("experiment_viewed: unknown mode %q (off, alongside or instead)", o.ExperimentViewed))
 	}
 	return errs
 }
