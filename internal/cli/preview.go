@@ -122,6 +122,13 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 				if err := enc.Encode(line); err != nil {
 					return err
 				}
+				if r.Extra != nil && line.Status == "send" {
+					// A second message for the same event (Experiment Viewed).
+					line.Message = r.Extra
+					if err := enc.Encode(line); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
