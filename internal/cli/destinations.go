@@ -35,9 +35,10 @@ type buildEnv struct {
 
 // factories is the closed set of destination types.
 var factories = map[string]factory{
-	"segment": {Encoder: trackEncoder, Writer: segmentWriter},
-	"webhook": {Encoder: webhookEncoder, Writer: webhookWriter},
-	"statsig": {Encoder: teeEncoder, Writer: teeWriter},
+	"segment":   {Encoder: trackEncoder, Writer: segmentWriter},
+	"webhook":   {Encoder: webhookEncoder, Writer: webhookWriter},
+	"statsig":   {Encoder: teeEncoder, Writer: teeWriter},
+	"warehouse": {Encoder: warehouseEncoder, Writer: warehouseWriter},
 }
 
 func segmentWriter(_ buildEnv, d config.Destination) (destination.Writer, func() error, error) {

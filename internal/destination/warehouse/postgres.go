@@ -1,0 +1,200 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	wh "github.com/statsig-bridge/statsig-bridge/internal/warehouse"
+)
+
+// postgres loads through COPY into a temporary table per target table, then
+// INSERT … SELECT … ON CONFLICT (id) DO NOTHING, all in one transaction.
+type postgres struct {
+	pool   *pgxpool.Pool
+	schema string
+}
+
+func openPostgres(dsn, schema string) (*postgres, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse dsn: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	return &postgres{pool: pool, schema: schema}, nil
+}
+
+func (p *postgres) close() error { p.pool.Close(); return nil }
+
+// quote quotes an identifier; every identifier is quoted, so reserved
+// words ("order", "user") work as column names.
+func quote(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+func (p *postgres) qualified(table string) string { return quote(p.schema) + "." + quote(table) }
+
+func pgType(t wh.Type) string { return t.String() }
+
+func (p *postgres) setup(ctx context.Context) error {
+	_, err := p.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(p.schema))
+	return err
+}
+
+func (p *postgres) columns(ctx context.Context, table string) (map[string]wh.Type, error) {
+	rows, err := p.pool.Query(ctx,
+		`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+		p.schema, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols map[string]wh.Type
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		if cols == nil {
+			cols = map[string]wh.Type{}
+		}
+		cols[name] = pgTypeOf(typ)
+	}
+	return cols, rows.Err()
+}
+
+// pgTypeOf reads a catalogue type back, including ones a user changed a
+// column to (as Segment support does: integer → float, … → varchar).
+func pgTypeOf(t string) wh.Type {
+	switch t {
+	case "boolean":
+		return wh.Bool
+	case "bigint", "integer", "smallint":
+		return wh.Int
+	case "double precision", "real", "numeric":
+		return wh.Float
+	case "timestamp with time zone", "timestamp without time zone":
+		return wh.Timestamp
+	}
+	return wh.Text
+}
+
+func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Column) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", p.qualified(table))
+	for i, c := range append(append([]wh.Column(nil), wh.StandardColumns...), cols...) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(c.Name) + " " + pgType(c.Type))
+		if c.Name == "id" {
+			b.WriteString(" PRIMARY KEY")
+		}
+	}
+	b.WriteString(")")
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, b.String()); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (received_at)",
+		quote(indexName(table)), p.qualified(table))); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// indexName is the received_at index of a table: "__" never appears in a
+// table name, so it cannot be another table's name.
+func indexName(table string) string { return wh.Ident(table + "__received_at") }
+
+func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Column) error {
+	var b strings.Builder
+	b.WriteString("ALTER TABLE " + p.qualified(table))
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(" ADD COLUMN IF NOT EXISTS " + quote(c.Name) + " " + pgType(c.Type))
+	}
+	_, err := p.pool.Exec(ctx, b.String())
+	return err
+}
+
+func (p *postgres) load(ctx context.Context, batches []tableBatch) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	for i, b := range batches {
+		for _, row := range b.rows {
+			stripNUL(row)
+		}
+		tmp := fmt.Sprintf("_bridge_load_%d", i)
+		cols := make([]string, len(b.cols))
+		for j, c := range b.cols {
+			cols[j] = quote(c)
+		}
+		list := strings.Join(cols, ", ")
+		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
+			tmp, list, p.qualified(b.table))); err != nil {
+			return fmt.Errorf("loading %s: %w", b.table, err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, b.cols, pgx.CopyFromRows(b.rows)); err != nil {
+			return fmt.Errorf("loading %s: %w", b.table, err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING",
+			p.qualified(b.table), list, list, tmp)); err != nil {
+			return fmt.Errorf("loading %s: %w", b.table, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// stripNUL removes NUL characters, which Postgres text cannot hold (the
+// batch would be refused for one character).
+func stripNUL(row []any) {
+	for i, v := range row {
+		if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
+			row[i] = strings.ReplaceAll(s, "\x00", "")
+		}
+	}
+}
+
+// classify: refused credentials or privileges pause the destination; data
+// the database refuses (class 22 data exception, 23 constraint, 54 limits)
+// is permanent, so the runner bisects to the bad event; a missing table or
+// column means the catalogue changed under us; anything else (connection,
+// shutdown, lock, serialisation) is retried.
+func (p *postgres) classify(err error) (error, bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err, false
+	}
+	switch {
+	case strings.HasPrefix(pe.Code, "28"), pe.Code == "42501":
+		return &destination.AuthError{Err: err}, false
+	case pe.Code == "42P01", pe.Code == "42703", pe.Code == "3F000":
+		return err, true
+	case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"), strings.HasPrefix(pe.Code, "54"):
+		return &destination.PermanentError{Err: err, Response: pe.Code + " " + pe.Message}, false
+	}
+	return err, false
+}

@@ -1,0 +1,241 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	wh "github.com/statsig-bridge/statsig-bridge/internal/warehouse"
+)
+
+// sqliteDB is one database file per source. Timestamps are stored as ISO
+// 8601 text in UTC with milliseconds ("2025-01-02T03:04:05.000Z"), which
+// sorts as time and which SQLite's date functions read; booleans as 0/1.
+// Declared types read like Postgres's (BIGINT, DOUBLE PRECISION, TIMESTAMP,
+// BOOLEAN, TEXT) and give the matching affinities.
+type sqliteDB struct {
+	db *sql.DB
+}
+
+// sqliteMaxVars is SQLite's default bound on the parameters of a statement.
+const sqliteMaxVars = 32766
+
+func openSQLite(path string) (*sqliteDB, error) {
+	if path == "" {
+		return nil, errors.New("warehouse: no SQLite file (dsn)")
+	}
+	file := strings.TrimPrefix(path, "file:")
+	if i := strings.IndexByte(file, '?'); i >= 0 {
+		file = file[:i]
+	}
+	if dir := filepath.Dir(file); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("warehouse: %w", err)
+		}
+	}
+	dsn := path
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("sqlite", dsn+sep+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	// One writer at a time is all SQLite allows; one connection also keeps
+	// DDL and loads in order.
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("warehouse: opening %s: %w", file, err)
+	}
+	return &sqliteDB{db: db}, nil
+}
+
+func (s *sqliteDB) close() error { return s.db.Close() }
+
+func (s *sqliteDB) setup(context.Context) error { return nil }
+
+func sqliteDecl(t wh.Type) string {
+	switch t {
+	case wh.Bool:
+		return "BOOLEAN"
+	case wh.Int:
+		return "BIGINT"
+	case wh.Float:
+		return "DOUBLE PRECISION"
+	case wh.Timestamp:
+		return "TIMESTAMP"
+	}
+	return "TEXT"
+}
+
+func sqliteTypeOf(decl string) wh.Type {
+	switch d := strings.ToUpper(decl); {
+	case d == "BOOLEAN":
+		return wh.Bool
+	case strings.Contains(d, "INT"):
+		return wh.Int
+	case strings.Contains(d, "DOUB"), strings.Contains(d, "REAL"), strings.Contains(d, "FLOA"):
+		return wh.Float
+	case strings.HasPrefix(d, "TIMESTAMP"), d == "DATETIME":
+		return wh.Timestamp
+	}
+	return wh.Text
+}
+
+func (s *sqliteDB) columns(ctx context.Context, table string) (map[string]wh.Type, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?)", table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols map[string]wh.Type
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		if cols == nil {
+			cols = map[string]wh.Type{}
+		}
+		cols[name] = sqliteTypeOf(typ)
+	}
+	return cols, rows.Err()
+}
+
+func (s *sqliteDB) createTable(ctx context.Context, table string, cols []wh.Column) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", quote(table))
+	for i, c := range append(append([]wh.Column(nil), wh.StandardColumns...), cols...) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(c.Name) + " " + sqliteDecl(c.Type))
+		if c.Name == "id" {
+			b.WriteString(" PRIMARY KEY NOT NULL")
+		}
+	}
+	b.WriteString(")")
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, b.String()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (received_at)",
+		quote(indexName(table)), quote(table))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *sqliteDB) addColumns(ctx context.Context, table string, cols []wh.Column) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, c := range cols {
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(table), quote(c.Name), sqliteDecl(c.Type)))
+		if err != nil && !strings.Contains(err.Error(), "duplicate column name") {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *sqliteDB) load(ctx context.Context, batches []tableBatch) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var args []any
+	for _, b := range batches {
+		cols := make([]string, len(b.cols))
+		for j, c := range b.cols {
+			cols[j] = quote(c)
+		}
+		head := fmt.Sprintf("INSERT INTO %s (%s) VALUES ", quote(b.table), strings.Join(cols, ", "))
+		tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(b.cols)), ",") + ")"
+		per := max(1, min(500, sqliteMaxVars/len(b.cols)))
+		for start := 0; start < len(b.rows); start += per {
+			chunk := b.rows[start:min(start+per, len(b.rows))]
+			var q strings.Builder
+			q.Grow(len(head) + len(chunk)*(len(tuple)+1) + 32)
+			q.WriteString(head)
+			args = args[:0]
+			for i, row := range chunk {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString(tuple)
+				for _, v := range row {
+					args = append(args, sqliteValue(v))
+				}
+			}
+			q.WriteString(" ON CONFLICT (id) DO NOTHING")
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return fmt.Errorf("loading %s: %w", b.table, err)
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// sqliteValue stores times as ISO text and booleans as 0/1.
+func sqliteValue(v any) any {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC().Format(timeFormat)
+	case bool:
+		if v {
+			return int64(1)
+		}
+		return int64(0)
+	}
+	return v
+}
+
+// timeFormat is how SQLite holds timestamps (Segment's own format).
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// classify: a full disk, a lock or I/O is retried; a constraint or type the
+// database refuses is permanent; a read-only or unopenable file pauses.
+func (s *sqliteDB) classify(err error) (error, bool) {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err, false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_AUTH, sqlite3.SQLITE_CANTOPEN:
+		return &destination.AuthError{Err: err}, false
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_RANGE:
+		return &destination.PermanentError{Err: err, Response: err.Error()}, false
+	case sqlite3.SQLITE_ERROR:
+		if m := err.Error(); strings.Contains(m, "no such table") || strings.Contains(m, "no such column") || strings.Contains(m, "has no column") {
+			return err, true
+		}
+	}
+	return err, false
+}

@@ -1,0 +1,367 @@
+package warehouse
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Row is one Track message as warehouse rows: the standard columns, the
+// flattened context (columns of both tables) and the flattened properties
+// (columns of the event's table only).
+type Row struct {
+	ID          string
+	AnonymousID string
+	UserID      string
+	// EventText is the event's name as sent; Table its table (the `event`
+	// column).
+	EventText string
+	Table     string
+
+	ReceivedAt, SentAt, Timestamp, OriginalTimestamp time.Time
+
+	Context    []Field
+	Properties []Field
+	// Dropped are property columns refused: a standard column's name, the
+	// context_* space, or a name with nothing left after snake-casing.
+	Dropped []string
+}
+
+// Field is one flattened value and its column.
+type Field struct {
+	Column string
+	Value  Value
+}
+
+// ParseTrack reads a Track message (the Segment JSON the bridge makes, plus
+// receivedAt and sentAt) into a Row. Nested objects in properties and
+// context are flattened with "_" and the joined path snake-cased
+// (properties.metadata.gateValue → metadata_gate_value,
+// context.library.name → context_library_name); arrays are kept as JSON
+// text; nulls make no field. A column met twice in one message (gateValue
+// and gate_value) keeps its first non-null value.
+func ParseTrack(data []byte) (Row, error) {
+	p := parser{data: data}
+	var r Row
+	var ctxRaw, propsRaw []byte
+	err := p.object(func(key string) error {
+		switch key {
+		case "properties", "context":
+			start := p.i
+			if err := p.skip(); err != nil {
+				return err
+			}
+			if key == "properties" {
+				propsRaw = data[start:p.i]
+			} else {
+				ctxRaw = data[start:p.i]
+			}
+			return nil
+		case "messageId", "event", "userId", "anonymousId", "timestamp", "originalTimestamp", "receivedAt", "sentAt":
+			v, err := p.scalar()
+			if err != nil {
+				return err
+			}
+			if v.Kind != String {
+				if v.Kind == Null {
+					return nil
+				}
+				return fmt.Errorf("%s is not a string", key)
+			}
+			switch key {
+			case "messageId":
+				r.ID = v.S
+			case "event":
+				r.EventText = v.S
+			case "userId":
+				r.UserID = v.S
+			case "anonymousId":
+				r.AnonymousID = v.S
+			default:
+				ts, ok := parseTime(v.S)
+				if !ok {
+					return fmt.Errorf("%s: %q is not an RFC 3339 time", key, v.S)
+				}
+				switch key {
+				case "timestamp":
+					r.Timestamp = ts
+				case "originalTimestamp":
+					r.OriginalTimestamp = ts
+				case "receivedAt":
+					r.ReceivedAt = ts
+				case "sentAt":
+					r.SentAt = ts
+				}
+			}
+			return nil
+		}
+		return p.skip()
+	})
+	if err == nil {
+		p.ws()
+		if p.i != len(data) {
+			err = errors.New("data after the message")
+		}
+	}
+	if err != nil {
+		return Row{}, fmt.Errorf("reading the track message: %w", err)
+	}
+	if r.ID == "" {
+		return Row{}, errors.New("reading the track message: no messageId")
+	}
+	r.Table = TableName(r.EventText)
+	seen := map[string]bool{}
+	if len(ctxRaw) > 0 {
+		if err := flatten(ctxRaw, "context", func(col string, v Value) {
+			if col == "" || seen[col] {
+				return
+			}
+			seen[col] = true
+			r.Context = append(r.Context, Field{Column: col, Value: v})
+		}); err != nil {
+			return Row{}, fmt.Errorf("reading the track message's context: %w", err)
+		}
+	}
+	if len(propsRaw) > 0 {
+		if err := flatten(propsRaw, "", func(col string, v Value) {
+			if seen[col] {
+				return
+			}
+			seen[col] = true
+			if col == "" || Reserved(col) {
+				r.Dropped = append(r.Dropped, col)
+				return
+			}
+			r.Properties = append(r.Properties, Field{Column: col, Value: v})
+		}); err != nil {
+			return Row{}, fmt.Errorf("reading the track message's properties: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// flatten walks a JSON object and calls emit with each non-null leaf's
+// column name (Ident(Snake(path joined by "_")) and value.
+func flatten(raw []byte, prefix string, emit func(col string, v Value)) error {
+	p := parser{data: raw}
+	p.ws()
+	if p.i < len(raw) && raw[p.i] == 'n' {
+		return nil // "properties": null
+	}
+	if err := p.flatten(prefix, emit); err != nil {
+		return err
+	}
+	p.ws()
+	if p.i != len(raw) {
+		return errors.New("data after the object")
+	}
+	return nil
+}
+
+func (p *parser) flatten(prefix string, emit func(col string, v Value)) error {
+	return p.object(func(key string) error {
+		path := key
+		if prefix != "" {
+			path = prefix + "_" + key
+		}
+		p.ws()
+		if p.i < len(p.data) && p.data[p.i] == '{' {
+			return p.flatten(path, emit)
+		}
+		v, err := p.scalar()
+		if err != nil {
+			return err
+		}
+		if v.Kind != Null {
+			emit(column(path), v)
+		}
+		return nil
+	})
+}
+
+// column is the column of a flattened path; empty when nothing is left.
+func column(path string) string {
+	s := Snake(path)
+	if s == "" {
+		return ""
+	}
+	return Ident(s)
+}
+
+// parser is a small JSON reader for one message: objects are walked, leaf
+// values read, arrays kept as their bytes.
+type parser struct {
+	data []byte
+	i    int
+}
+
+var errSyntax = errors.New("invalid JSON")
+
+func (p *parser) ws() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// object reads an object, calling field with each key with the position at
+// its value; field must consume the value.
+func (p *parser) object(field func(key string) error) error {
+	p.ws()
+	if p.i >= len(p.data) || p.data[p.i] != '{' {
+		return fmt.Errorf("%w: want an object at byte %d", errSyntax, p.i)
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		return nil
+	}
+	for {
+		p.ws()
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.data) || p.data[p.i] != ':' {
+			return fmt.Errorf("%w: want ':' at byte %d", errSyntax, p.i)
+		}
+		p.i++
+		if err := field(key); err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.data) {
+			return fmt.Errorf("%w: unexpected end", errSyntax)
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return fmt.Errorf("%w: want ',' or '}' at byte %d", errSyntax, p.i)
+		}
+	}
+}
+
+// str reads a string.
+func (p *parser) str() (string, error) {
+	if p.i >= len(p.data) || p.data[p.i] != '"' {
+		return "", fmt.Errorf("%w: want a string at byte %d", errSyntax, p.i)
+	}
+	start := p.i
+	escaped := false
+	for j := p.i + 1; j < len(p.data); j++ {
+		switch p.data[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			p.i = j + 1
+			if !escaped {
+				return string(p.data[start+1 : j]), nil
+			}
+			var s string
+			if err := json.Unmarshal(p.data[start:p.i], &s); err != nil {
+				return "", fmt.Errorf("%w: %v", errSyntax, err)
+			}
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unterminated string", errSyntax)
+}
+
+// scalar reads a leaf value; an array is returned as its compact JSON; an
+// object here is an error (callers flatten objects).
+func (p *parser) scalar() (Value, error) {
+	p.ws()
+	if p.i >= len(p.data) {
+		return Value{}, fmt.Errorf("%w: unexpected end", errSyntax)
+	}
+	switch c := p.data[p.i]; {
+	case c == '"':
+		s, err := p.str()
+		return Value{Kind: String, S: s}, err
+	case c == '[':
+		start := p.i
+		if err := p.skip(); err != nil {
+			return Value{}, err
+		}
+		raw := p.data[start:p.i]
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return Value{}, fmt.Errorf("%w: %v", errSyntax, err)
+		}
+		return Value{Kind: Array, S: buf.String()}, nil
+	case c == 't' || c == 'f' || c == 'n':
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if bytes.HasPrefix(p.data[p.i:], []byte(lit)) {
+				p.i += len(lit)
+				switch lit {
+				case "true":
+					return Value{Kind: Boolean, B: true}, nil
+				case "false":
+					return Value{Kind: Boolean}, nil
+				}
+				return Value{}, nil
+			}
+		}
+	case c == '-' || isDigit(c):
+		start := p.i
+		for p.i < len(p.data) && (isDigit(p.data[p.i]) || bytes.IndexByte([]byte("+-.eE"), p.data[p.i]) >= 0) {
+			p.i++
+		}
+		return Value{Kind: Number, S: string(p.data[start:p.i])}, nil
+	case c == '{':
+		return Value{}, fmt.Errorf("%w: unexpected object at byte %d", errSyntax, p.i)
+	}
+	return Value{}, fmt.Errorf("%w: unexpected %q at byte %d", errSyntax, p.data[p.i], p.i)
+}
+
+// skip passes over any value.
+func (p *parser) skip() error {
+	p.ws()
+	if p.i >= len(p.data) {
+		return fmt.Errorf("%w: unexpected end", errSyntax)
+	}
+	switch p.data[p.i] {
+	case '{':
+		return p.object(func(string) error { return p.skip() })
+	case '[':
+		p.i++
+		p.ws()
+		if p.i < len(p.data) && p.data[p.i] == ']' {
+			p.i++
+			return nil
+		}
+		for {
+			if err := p.skip(); err != nil {
+				return err
+			}
+			p.ws()
+			if p.i >= len(p.data) {
+				return fmt.Errorf("%w: unexpected end", errSyntax)
+			}
+			switch p.data[p.i] {
+			case ',':
+				p.i++
+			case ']':
+				p.i++
+				return nil
+			default:
+				return fmt.Errorf("%w: want ',' or ']' at byte %d", errSyntax, p.i)
+			}
+		}
+	}
+	_, err := p.scalar()
+	return err
+}
