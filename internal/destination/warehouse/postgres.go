@@ -50,8 +50,28 @@ func (p *postgres) qualified(table string) string { return quote(p.schema) + "."
 func pgType(t wh.Type) string { return t.String() }
 
 func (p *postgres) setup(ctx context.Context) error {
-	_, err := p.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(p.schema))
-	return err
+	return p.ddl(ctx, "", "CREATE SCHEMA IF NOT EXISTS "+quote(p.schema))
+}
+
+// ddl runs statements in a transaction holding an advisory lock on the
+// table: "IF NOT EXISTS" alone races between two bridges on one database
+// (both insert the same catalogue row), the lock makes the second see the
+// first's table.
+func (p *postgres) ddl(ctx context.Context, table string, stmts ...string) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "statsig-bridge:"+p.schema+"."+table); err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
 }
 
 func (p *postgres) columns(ctx context.Context, table string) (map[string]wh.Type, error) {
@@ -105,19 +125,8 @@ func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Colu
 		}
 	}
 	b.WriteString(")")
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, b.String()); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (received_at)",
-		quote(indexName(table)), p.qualified(table))); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return p.ddl(ctx, table, b.String(), fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (received_at)",
+		quote(indexName(table)), p.qualified(table)))
 }
 
 // indexName is the received_at index of a table: "__" never appears in a
@@ -133,8 +142,7 @@ func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Colum
 		}
 		b.WriteString(" ADD COLUMN IF NOT EXISTS " + quote(c.Name) + " " + pgType(c.Type))
 	}
-	_, err := p.pool.Exec(ctx, b.String())
-	return err
+	return p.ddl(ctx, table, b.String())
 }
 
 func (p *postgres) load(ctx context.Context, batches []tableBatch) error {
