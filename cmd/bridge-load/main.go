@@ -178,6 +178,8 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 	env := map[string]string{
 		"BRIDGE_LISTEN":   "127.0.0.1:0",
 		"BRIDGE_DATA_DIR": dir,
+		// Measure the Segment path alone (the SQLite warehouse is on by default).
+		"BRIDGE_WAREHOUSE": "off",
 	}
 	if sinkURL != "" {
 		env["SEGMENT_WRITE_KEY"] = "load-write-key"

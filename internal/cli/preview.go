@@ -48,7 +48,11 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(cfg.Destinations) == 0 {
+	// The environment alone gives only the default SQLite warehouse: show
+	// the Segment mapping instead, as before a write key is set.
+	implicitWarehouse := *path == "" && env.Getenv("BRIDGE_WAREHOUSE") == "" && len(cfg.Destinations) == 1 &&
+		cfg.Destinations[0].Type == "warehouse"
+	if len(cfg.Destinations) == 0 || implicitWarehouse {
 		// Show the default mapping even before a write key is set.
 		cfg.Destinations = []config.Destination{{Name: "segment", Type: "segment", Segment: &config.Segment{}}}
 		cfg.Destinations[0].Mapping = cfg.Destinations[0].Mapping.WithDefaults()

@@ -288,7 +288,7 @@ destinations:
 func TestFromEnv(t *testing.T) {
 	cfg, err := config.FromEnv(env{
 		"BRIDGE_LISTEN": "127.0.0.1:7000", "STATSIG_API_KEYS": " k1, k2 ,,", "SEGMENT_WRITE_KEY": "wk",
-		"SEGMENT_ENDPOINT": "http://127.0.0.1:9", "STATSIG_EXPERIMENTS": "exp_*",
+		"SEGMENT_ENDPOINT": "http://127.0.0.1:9", "STATSIG_EXPERIMENTS": "exp_*", "BRIDGE_WAREHOUSE": "off",
 	}.get)
 	if err != nil {
 		t.Fatal(err)
@@ -305,8 +305,18 @@ func TestFromEnv(t *testing.T) {
 			t.Errorf("%s=%q: %v, want an error naming %s", k, v, err, k)
 		}
 	}
+	// No configuration at all: the embedded SQLite warehouse in the data dir.
 	cfg, err = config.FromEnv(env{}.get)
-	if err != nil || len(cfg.Destinations) != 0 || cfg.Listen != config.DefaultListen {
-		t.Errorf("empty env: %v %+v, want defaults and no destination", err, cfg)
+	if err != nil || len(cfg.Destinations) != 1 || cfg.Listen != config.DefaultListen {
+		t.Fatalf("empty env: %v %+v, want defaults and the SQLite warehouse", err, cfg)
+	}
+	if w := cfg.Destinations[0].Warehouse; cfg.Destinations[0].Type != "warehouse" || w == nil || w.Driver != "sqlite" ||
+		w.Schema != "statsig" || w.DSN != filepath.Join(cfg.DataDir, "warehouse", "statsig.db") {
+		t.Errorf("empty env: destination %+v %+v, want the SQLite warehouse in data_dir/warehouse/statsig.db", cfg.Destinations[0], w)
+	}
+	for _, off := range []string{"off", "none"} {
+		if cfg, err := config.FromEnv(env{"BRIDGE_WAREHOUSE": off}.get); err != nil || len(cfg.Destinations) != 0 {
+			t.Errorf("BRIDGE_WAREHOUSE=%s: %v %+v, want no destination", off, err, cfg)
+		}
 	}
 }

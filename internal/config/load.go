@@ -148,9 +148,14 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 			Segment: &Segment{WriteKey: key, Endpoint: getenv("SEGMENT_ENDPOINT")},
 		})
 	}
+	// The embedded SQLite warehouse is on unless turned off, so a first run
+	// already has queryable data.
 	switch w := getenv("BRIDGE_WAREHOUSE"); w {
-	case "", "off", "none":
-	case "sqlite", "postgres":
+	case "off", "none":
+	case "", "sqlite", "postgres":
+		if w == "" {
+			w = "sqlite"
+		}
 		c.Destinations = append(c.Destinations, Destination{
 			Name: "warehouse", Type: "warehouse",
 			Warehouse: &Warehouse{Driver: w, DSN: getenv("BRIDGE_WAREHOUSE_DSN"), Schema: getenv("BRIDGE_WAREHOUSE_SCHEMA")},

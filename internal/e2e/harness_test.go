@@ -47,7 +47,17 @@ func (b *bridge) Stop() { b.stop() }
 // when sinkURL is not empty, one Segment destination pointed at it.
 func testConfig(t testing.TB, sinkURL string) *config.Config {
 	t.Helper()
+	return testConfigEnv(t, sinkURL, map[string]string{"BRIDGE_WAREHOUSE": "off"})
+}
+
+// testConfigEnv is testConfig with more environment: BRIDGE_WAREHOUSE
+// unset turns on the default SQLite warehouse in the data dir.
+func testConfigEnv(t testing.TB, sinkURL string, env map[string]string) *config.Config {
+	t.Helper()
 	getenv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
 		switch k {
 		case "BRIDGE_LISTEN":
 			return "127.0.0.1:0"
