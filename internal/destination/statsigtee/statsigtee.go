@@ -170,7 +170,8 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.endpoint, bytes.NewReader(zb.Bytes()))
 	if err != nil {
-		return &destination.PermanentError{Err: fmt.Errorf("building the log_event request to %s: invalid api URL", w.target)}
+		// Retried, not refused: the events wait in the log until it is fixed.
+		return fmt.Errorf("building the log_event request to %s: invalid api URL", w.target)
 	}
 	h := req.Header
 	h.Set("Content-Type", "application/json")

@@ -112,8 +112,9 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	body := segment.AppendBatch(make([]byte, 0, segment.BatchSize(len(payloads), size(payloads))), payloads, now)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		// url.Parse errors quote the URL, credentials included.
-		return &destination.PermanentError{Err: fmt.Errorf("building the webhook request to %s: invalid URL", w.target)}
+		// url.Parse errors quote the URL, credentials included. Retried, not
+		// refused: the events wait in the log until the URL is fixed.
+		return fmt.Errorf("building the webhook request to %s: invalid URL", w.target)
 	}
 	for k, v := range w.cfg.Headers {
 		req.Header.Set(k, v)
