@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -46,8 +48,8 @@ func ParseTrack(data []byte) (Row, error) {
 	p := parser{data: data}
 	var r Row
 	var ctxRaw, propsRaw []byte
-	err := p.object(func(key string) error {
-		switch key {
+	err := p.object(func(k []byte) error {
+		switch key := string(k); key {
 		case "properties", "context":
 			start := p.i
 			if err := p.skip(); err != nil {
@@ -112,24 +114,28 @@ func ParseTrack(data []byte) (Row, error) {
 		return Row{}, errors.New("reading the track message: no messageId")
 	}
 	r.Table = TableName(r.EventText)
-	seen := map[string]bool{}
+	seen := func(col string) bool {
+		return slices.ContainsFunc(r.Context, func(f Field) bool { return f.Column == col }) ||
+			slices.ContainsFunc(r.Properties, func(f Field) bool { return f.Column == col }) ||
+			slices.Contains(r.Dropped, col)
+	}
 	if len(ctxRaw) > 0 {
+		r.Context = make([]Field, 0, 16)
 		if err := flatten(ctxRaw, "context", func(col string, v Value) {
-			if col == "" || seen[col] {
+			if col == "" || seen(col) {
 				return
 			}
-			seen[col] = true
 			r.Context = append(r.Context, Field{Column: col, Value: v})
 		}); err != nil {
 			return Row{}, fmt.Errorf("reading the track message's context: %w", err)
 		}
 	}
 	if len(propsRaw) > 0 {
+		r.Properties = make([]Field, 0, 16)
 		if err := flatten(propsRaw, "", func(col string, v Value) {
-			if seen[col] {
+			if seen(col) {
 				return
 			}
-			seen[col] = true
 			if col == "" || Reserved(col) {
 				r.Dropped = append(r.Dropped, col)
 				return
@@ -150,7 +156,7 @@ func flatten(raw []byte, prefix string, emit func(col string, v Value)) error {
 	if p.i < len(raw) && raw[p.i] == 'n' {
 		return nil // "properties": null
 	}
-	if err := p.flatten(prefix, emit); err != nil {
+	if err := p.flatten(append(make([]byte, 0, 64), prefix...), emit); err != nil {
 		return err
 	}
 	p.ws()
@@ -160,12 +166,14 @@ func flatten(raw []byte, prefix string, emit func(col string, v Value)) error {
 	return nil
 }
 
-func (p *parser) flatten(prefix string, emit func(col string, v Value)) error {
-	return p.object(func(key string) error {
-		path := key
-		if prefix != "" {
-			path = prefix + "_" + key
+func (p *parser) flatten(path []byte, emit func(col string, v Value)) error {
+	n := len(path)
+	return p.object(func(key []byte) error {
+		path = path[:n]
+		if n > 0 {
+			path = append(path, '_')
 		}
+		path = append(path, key...)
 		p.ws()
 		if p.i < len(p.data) && p.data[p.i] == '{' {
 			return p.flatten(path, emit)
@@ -175,10 +183,39 @@ func (p *parser) flatten(prefix string, emit func(col string, v Value)) error {
 			return err
 		}
 		if v.Kind != Null {
-			emit(column(path), v)
+			emit(columns.get(path), v)
 		}
 		return nil
 	})
+}
+
+// columns caches the column of each flattened path seen: the same few
+// names recur in every message.
+var columns = nameCache{m: map[string]string{}}
+
+// nameCache maps paths to columns; it stops growing at maxCachedNames (a
+// sender inventing names would otherwise fill memory).
+type nameCache struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxCachedNames = 50_000
+
+func (c *nameCache) get(path []byte) string {
+	c.mu.RLock()
+	col, ok := c.m[string(path)]
+	c.mu.RUnlock()
+	if ok {
+		return col
+	}
+	col = column(string(path))
+	c.mu.Lock()
+	if len(c.m) < maxCachedNames {
+		c.m[string(path)] = col
+	}
+	c.mu.Unlock()
+	return col
 }
 
 // column is the column of a flattened path; empty when nothing is left.
@@ -212,7 +249,7 @@ func (p *parser) ws() {
 
 // object reads an object, calling field with each key with the position at
 // its value; field must consume the value.
-func (p *parser) object(field func(key string) error) error {
+func (p *parser) object(field func(key []byte) error) error {
 	p.ws()
 	if p.i >= len(p.data) || p.data[p.i] != '{' {
 		return fmt.Errorf("%w: want an object at byte %d", errSyntax, p.i)
@@ -225,7 +262,7 @@ func (p *parser) object(field func(key string) error) error {
 	}
 	for {
 		p.ws()
-		key, err := p.str()
+		key, err := p.key()
 		if err != nil {
 			return err
 		}
@@ -251,6 +288,26 @@ func (p *parser) object(field func(key string) error) error {
 			return fmt.Errorf("%w: want ',' or '}' at byte %d", errSyntax, p.i)
 		}
 	}
+}
+
+// key reads an object key: the input's bytes when it has no escapes
+// (valid until the next call otherwise).
+func (p *parser) key() ([]byte, error) {
+	if p.i >= len(p.data) || p.data[p.i] != '"' {
+		return nil, fmt.Errorf("%w: want a string at byte %d", errSyntax, p.i)
+	}
+	for j := p.i + 1; j < len(p.data); j++ {
+		switch p.data[j] {
+		case '\\':
+			s, err := p.str()
+			return []byte(s), err
+		case '"':
+			k := p.data[p.i+1 : j]
+			p.i = j + 1
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: unterminated string", errSyntax)
 }
 
 // str reads a string.
@@ -335,7 +392,7 @@ func (p *parser) skip() error {
 	}
 	switch p.data[p.i] {
 	case '{':
-		return p.object(func(string) error { return p.skip() })
+		return p.object(func([]byte) error { return p.skip() })
 	case '[':
 		p.i++
 		p.ws()

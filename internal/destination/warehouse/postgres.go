@@ -15,8 +15,7 @@ import (
 	wh "github.com/statsig-bridge/statsig-bridge/internal/warehouse"
 )
 
-// postgres loads through COPY into a temporary table per target table, then
-// INSERT … SELECT … ON CONFLICT (id) DO NOTHING, all in one transaction.
+// postgres loads a batch in one transaction with COPY (see load).
 type postgres struct {
 	pool   *pgxpool.Pool
 	schema string
@@ -145,16 +144,45 @@ func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Colum
 	return p.ddl(ctx, table, b.String())
 }
 
+// load first COPYs straight into the tables: the usual batch has only new
+// ids. If one is already there (a redelivery: the id's primary key
+// refuses it) the transaction is rolled back and the batch goes through
+// temporary tables and INSERT … SELECT … ON CONFLICT (id) DO NOTHING.
 func (p *postgres) load(ctx context.Context, batches []tableBatch) error {
+	for _, b := range batches {
+		for _, row := range b.rows {
+			stripNUL(row)
+		}
+	}
+	err := p.copyDirect(ctx, batches)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return p.copyMerge(ctx, batches)
+	}
+	return err
+}
+
+func (p *postgres) copyDirect(ctx context.Context, batches []tableBatch) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	for _, b := range batches {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{p.schema, b.table}, b.cols, pgx.CopyFromRows(b.rows)); err != nil {
+			return fmt.Errorf("loading %s: %w", b.table, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
 	for i, b := range batches {
-		for _, row := range b.rows {
-			stripNUL(row)
-		}
 		tmp := fmt.Sprintf("_bridge_load_%d", i)
 		cols := make([]string, len(b.cols))
 		for j, c := range b.cols {

@@ -1,0 +1,109 @@
+package warehouse_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+	"github.com/statsig-bridge/statsig-bridge/internal/warehouse"
+)
+
+// benchPayloads are the fixtures' messages (exposures of every kind and
+// custom events, 11 event tables) as the warehouse encoder makes them.
+func benchPayloads(b *testing.B) [][]byte {
+	var out [][]byte
+	for _, f := range loadFixtureRequests(b) {
+		out = append(out, encodeFixture(b, f, mapping.Options{})...)
+	}
+	return out
+}
+
+// benchLoad loads batches of size messages with fresh messageIds from
+// workers goroutines at once (the runner's delivery.concurrency); each
+// message is two rows (tracks and its event table).
+func benchLoad(b *testing.B, d *db, size, workers int) {
+	base := benchPayloads(b)
+	ids := make([]string, len(base))
+	for i, p := range base {
+		r, err := warehouse.ParseTrack(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	w := d.open(b)
+	ctx := context.Background()
+	// Create the tables and columns first: the benchmark measures loading.
+	if err := w.Write(ctx, base); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	batch := func() [][]byte {
+		out := make([][]byte, size)
+		for i := range out {
+			n := int(seq.Add(1))
+			k := n % len(base)
+			out[i] = bytes.Replace(base[k], []byte(ids[k]), fmt.Appendf(nil, "bench-%012d", n), 1)
+		}
+		return out
+	}
+	// Batches are made before the clock starts: the runner has them from
+	// the log, mapped, when it calls Write.
+	batches := make([][][]byte, b.N)
+	for i := range batches {
+		batches[i] = batch()
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if err := w.Write(ctx, batches[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	events := float64(b.N * size)
+	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(2*events/b.Elapsed().Seconds(), "rows/s")
+}
+
+func BenchmarkLoadSQLite(b *testing.B) {
+	for _, size := range []int{1000, 2500} {
+		for _, workers := range []int{1, 4} {
+			b.Run(fmt.Sprintf("batch=%d/workers=%d", size, workers), func(b *testing.B) { benchLoad(b, sqliteDB(b), size, workers) })
+		}
+	}
+}
+
+func BenchmarkLoadPostgres(b *testing.B) {
+	for _, size := range []int{1000, 2500} {
+		for _, workers := range []int{1, 4} {
+			b.Run(fmt.Sprintf("batch=%d/workers=%d", size, workers), func(b *testing.B) { benchLoad(b, postgresDB(b), size, workers) })
+		}
+	}
+}
+
+// BenchmarkParseTrack is the CPU of reading one message into a row.
+func BenchmarkParseTrack(b *testing.B) {
+	base := benchPayloads(b)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := warehouse.ParseTrack(base[i%len(base)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
