@@ -35,6 +35,11 @@ func match(pattern, name string) bool {
 	return true
 }
 
+// MatchAny reports whether name matches one of the globs, with the
+// semantics of include/exclude: * is any run of characters (":" and "/"
+// included), ? is one byte.
+func MatchAny(patterns []string, name string) bool { return matchAny(patterns, name) }
+
 func matchAny(patterns []string, name string) bool {
 	for _, p := range patterns {
 		if match(p, name) {

@@ -48,10 +48,10 @@ func (enc *Encoder) Encode(b *statsig.Batch, e *statsig.Event) destination.Encod
 	case enc.types != nil && !enc.types[kind]:
 		out.Filtered, out.Reason = true, "event type "+string(kind)+" not selected"
 		return out
-	case len(enc.include) > 0 && !matchAny(enc.include, e.EventName):
+	case len(enc.include) > 0 && !mapping.MatchAny(enc.include, e.EventName):
 		out.Filtered, out.Reason = true, "event name not in include list"
 		return out
-	case matchAny(enc.exclude, e.EventName):
+	case mapping.MatchAny(enc.exclude, e.EventName):
 		out.Filtered, out.Reason = true, "event name excluded"
 		return out
 	}
@@ -121,49 +121,4 @@ func AppendEvent(dst []byte, b *statsig.Batch, e *statsig.Event) ([]byte, error)
 		return dst, err
 	}
 	return append(dst, p...), nil
-}
-
-// matchAny reports whether name matches one of the globs, with the
-// semantics of the mapping's include/exclude (mapping/glob.go): * is any
-// run of characters (":" and "/" included), ? is one byte.
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if match(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func match(pattern, name string) bool {
-	px, nx := 0, 0
-	nextPx, nextNx := 0, 0
-	for px < len(pattern) || nx < len(name) {
-		if px < len(pattern) {
-			switch c := pattern[px]; c {
-			case '*':
-				nextPx, nextNx = px, nx+1
-				px++
-				continue
-			case '?':
-				if nx < len(name) {
-					px++
-					nx++
-					continue
-				}
-			default:
-				if nx < len(name) && name[nx] == c {
-					px++
-					nx++
-					continue
-				}
-			}
-		}
-		if 0 < nextNx && nextNx <= len(name) {
-			px, nx = nextPx, nextNx
-			continue
-		}
-		return false
-	}
-	return true
 }
