@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Browser tests drive a real Chromium (Debian's chromium; .ci/run installs
+// it and sets BRIDGE_TEST_CHROMIUM=/usr/bin/chromium). Without it they skip,
+// so `go test ./...` passes on a laptop with no browser.
+
+// chromiumPath returns the browser to drive, or skips the test.
+func chromiumPath(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("BRIDGE_TEST_CHROMIUM")
+	if p == "" {
+		t.Skip("browser test: set BRIDGE_TEST_CHROMIUM to a Chromium binary (e.g. /usr/bin/chromium) to run it")
+	}
+	if _, err := exec.LookPath(p); err != nil {
+		t.Skipf("browser test: BRIDGE_TEST_CHROMIUM=%s is not an executable: %v", p, err)
+	}
+	return p
+}
+
+// browserFlags are the headless Chromium flags the tests and bridge-load
+// use: no sandbox (CI runs as root), no GPU, nothing that phones home.
+func browserFlags(execPath, userDataDir string, width, height int) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(execPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(userDataDir),
+		chromedp.WindowSize(width, height),
+	}
+}
+
+// newBrowser starts a headless Chromium with a fresh profile and returns a
+// context for its first tab; it is closed when the test ends.
+func newBrowser(t testing.TB, width, height int) context.Context {
+	t.Helper()
+	exe := chromiumPath(t)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserFlags(exe, t.TempDir(), width, height)...)
+	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
+		// cdproto does not know every event of a newer Chromium; not a failure.
+		if os.Getenv("BRIDGE_TEST_LOG") == "debug" {
+			t.Logf("chromedp: "+format, args...)
+		}
+	}))
+	// Start the browser now so a broken install fails here, with its message.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelTab()
+		cancelAlloc()
+		t.Fatalf("starting %s: %v", exe, err)
+	}
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// page runs browser actions with a timeout and fails the test on error,
+// naming what it was doing.
+func page(t testing.TB, ctx context.Context, what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(tctx, actions...); err != nil {
+		t.Fatalf("%s: %v%s", what, err, pageState(ctx))
+	}
+}
+
+// pageState describes the page for a failure message: URL and the start
+// of its visible text.
+func pageState(ctx context.Context) string {
+	tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(tctx, chromedp.Location())
+	text, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if err != nil {
+		return ""
+	}
+	if len(text) > 1500 {
+		text = text[:1500] + "…"
+	}
+	return fmt.Sprintf("\npage %s shows:\n%s", loc, text)
+}
+
+// testid is a CSS selector for an element with that data-testid.
+func testid(id string) string { return `[data-testid="` + id + `"]` }
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v%s", expr, err, pageState(ctx))
+	}
+	return v
+}
+
+// waitPage polls a JavaScript expression in the page until it returns
+// true or the timeout passes (chromedp.Poll runs it in the page, on every
+// animation frame, so no sleeps).
+func waitPage(t testing.TB, ctx context.Context, timeout time.Duration, what, expr string) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
+		t.Fatalf("timed out after %s waiting for %s (%v)%s", timeout, what, err, pageState(ctx))
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// rowNamesJS lists the data-event-name of the rows shown in the live view.
+const rowNamesJS = `Array.from(document.querySelectorAll('[data-testid="event-row"]')).map(r => r.dataset.eventName)`
+
+// rowNames returns the event names of the rows in the live view, top first.
+func rowNames(t testing.TB, ctx context.Context) []string {
+	t.Helper()
+	return eval[[]string](t, ctx, rowNamesJS)
+}
+
+// waitRows waits until the live view shows exactly n rows whose names
+// contain the substring name (n < 0: at least one).
+func waitRows(t testing.TB, ctx context.Context, timeout time.Duration, name string, n int) {
+	t.Helper()
+	count := fmt.Sprintf(`%s.filter(n => (n || "").includes(%s)).length`, rowNamesJS, jsString(name))
+	cond := count + " > 0"
+	if n >= 0 {
+		cond = fmt.Sprintf("%s === %d", count, n)
+	}
+	waitPage(t, ctx, timeout, fmt.Sprintf("%d rows named *%s*", n, name), cond)
+}
+
+// textOf is the innerText of the first element with that data-testid.
+func textOf(t testing.TB, ctx context.Context, id string) string {
+	t.Helper()
+	return eval[string](t, ctx, fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(testid(id))))
+}
+
+// countOf is the number shown in an element with that data-testid inside
+// the delivery card of dest ("1,234" reads 1234; -1 when absent).
+func countJS(dest, id string) string {
+	return fmt.Sprintf(`(() => {
+		const card = document.querySelector('[data-testid="delivery-card"][data-destination=' + %s + ']');
+		const el = card && card.querySelector(%s);
+		if (!el) return -1;
+		const m = el.innerText.replace(/[,\s\u00a0\u202f]/g, "").match(/-?\d+/);
+		return m ? parseInt(m[0], 10) : -1;
+	})()`, jsString(jsString(dest)), jsString(testid(id)))
+}
+
+// countIn reads a count from a destination's delivery card.
+func countIn(t testing.TB, ctx context.Context, dest, id string) int {
+	t.Helper()
+	return eval[int](t, ctx, countJS(dest, id))
+}
+
+// containsAll reports whether s contains every one of subs.
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
