@@ -11,6 +11,12 @@
 //	go run ./cmd/bridge-load -duration 20s
 //	go run ./cmd/bridge-load -mode intake -duration 10s
 //
+// With -browsers N it first opens N headless Chromium browsers on the
+// bridge's debugger live view (#/live) and keeps them watching during the
+// load, then reports their CPU time apart from this process's:
+//
+//	go run ./cmd/bridge-load -mode intake -duration 15s -browsers 2 -chromium /usr/bin/chromium
+//
 // It only talks to loopback addresses and stops by itself.
 package main
 
@@ -56,6 +62,8 @@ type options struct {
 	delivery    int
 	parallelism int
 	logLevel    string
+	browsers    int
+	chromium    string
 }
 
 func main() {
@@ -73,6 +81,8 @@ func main() {
 	flag.IntVar(&o.delivery, "delivery-concurrency", 0, "in-process bridge: batches in flight to the sink (0: the bridge's default)")
 	flag.IntVar(&o.parallelism, "delivery-parallelism", 0, "in-process bridge: goroutines decoding and mapping (0: the bridge's default)")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "in-process bridge's log level")
+	flag.IntVar(&o.browsers, "browsers", 0, "headless Chromium browsers watching the debugger's live view (#/live) during the load")
+	flag.StringVar(&o.chromium, "chromium", os.Getenv("BRIDGE_TEST_CHROMIUM"), "Chromium binary for -browsers (default $BRIDGE_TEST_CHROMIUM)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-load:", err)
@@ -84,7 +94,7 @@ func run(o options) error {
 	if o.mode != "e2e" && o.mode != "intake" {
 		return fmt.Errorf("-mode %q: want e2e or intake", o.mode)
 	}
-	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 {
+	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 {
 		return errors.New("-batch, -concurrency and -duration must be positive")
 	}
 	if !loopback(o.sinkAddr) {
@@ -133,12 +143,31 @@ func run(o options) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d\n",
-		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0))
+	var ws *watchers
+	if o.browsers > 0 {
+		var err error
+		if ws, err = startWatchers(o.browsers, o.chromium, strings.TrimRight(base, "/")); err != nil {
+			return err
+		}
+		defer ws.close()
+	}
+
+	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, %d browsers watching\n",
+		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), o.browsers)
 	ld := &load{opts: o, url: strings.TrimRight(base, "/") + "/v1/log_event"}
+	var browserCPUStart time.Duration
+	if ws != nil {
+		browserCPUStart = ws.cpu()
+	}
 	cpuStart := processCPU()
 	res := ld.run()
 	loadEnd := time.Now()
+	var browserCPU time.Duration
+	var browserRows []int
+	if ws != nil {
+		browserCPU = ws.cpu() - browserCPUStart
+		browserRows = ws.rows()
+	}
 	var deliveredAtEnd int64
 	if sk != nil {
 		deliveredAtEnd = sk.messages.Load()
@@ -158,6 +187,14 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
+	if ws != nil {
+		fmt.Printf("browsers (headless Chromium on #/live, every process of each; while sending)\n")
+		fmt.Printf("  rows shown at end   %v\n", browserRows)
+		fmt.Printf("  cpu time            %.1fs in %.1fs (%.2f cores)\n", browserCPU.Seconds(), res.elapsed.Seconds(), browserCPU.Seconds()/res.elapsed.Seconds())
+		if res.events > 0 {
+			fmt.Printf("  cpu-µs/event        %.2f (browsers' CPU per accepted event)\n", float64(browserCPU.Microseconds())/float64(res.events))
+		}
+	}
 	if stopBridge != nil {
 		if err := stopBridge(); err != nil {
 			return fmt.Errorf("stopping the bridge: %w", err)

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// watchers are headless Chromium browsers that keep the bridge's debugger
+// open on the live view (#/live) while the load runs, as a user watching
+// events arrive would: each holds the event stream open and renders the
+// rows. They run on the same cores as the bridge, so their CPU time is
+// measured apart (from /proc) to tell the bridge's cost from theirs.
+type watchers struct {
+	browsers []*watcher
+	cpuStart time.Duration
+}
+
+type watcher struct {
+	ctx    context.Context
+	cancel func()
+	dir    string
+	pid    int
+}
+
+// startWatchers starts n browsers on base+"/#/live" and waits until each
+// shows the live view.
+func startWatchers(n int, exe, base string) (*watchers, error) {
+	if exe == "" {
+		return nil, errors.New("-browsers needs -chromium (or BRIDGE_TEST_CHROMIUM) naming a Chromium binary")
+	}
+	ws := &watchers{}
+	for i := range n {
+		w, err := startWatcher(exe, base+"/#/live")
+		if err != nil {
+			ws.close()
+			return nil, fmt.Errorf("browser %d: %w", i+1, err)
+		}
+		ws.browsers = append(ws.browsers, w)
+	}
+	ws.cpuStart = ws.cpu()
+	return ws, nil
+}
+
+func startWatcher(exe, pageURL string) (*watcher, error) {
+	dir, err := os.MkdirTemp("", "bridge-load-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1400, 900),
+		chromedp.CombinedOutput(io.Discard),
+	)
+	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	w := &watcher{ctx: ctx, dir: dir, cancel: func() {
+		cancelTab()
+		cancelAlloc()
+		os.RemoveAll(dir)
+	}}
+	if err := chromedp.Do(ctx); err != nil {
+		w.cancel()
+		return nil, fmt.Errorf("starting %s: %w", exe, err)
+	}
+	if p := chromedp.FromContext(ctx).Browser.Process(); p != nil {
+		w.pid = p.Pid
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = chromedp.Do(tctx,
+		chromedp.Navigate(pageURL),
+		chromedp.WaitVisible(`[data-testid="live-toggle"]`),
+	)
+	if err != nil {
+		w.cancel()
+		return nil, fmt.Errorf("opening %s: %w", pageURL, err)
+	}
+	return w, nil
+}
+
+// rows is the number of event rows each browser shows now.
+func (ws *watchers) rows() []int {
+	var out []int
+	for _, w := range ws.browsers {
+		tctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="event-row"]').length`))
+		cancel()
+		if err != nil {
+			n = -1
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// cpu is the CPU time used so far by every process of the browsers.
+func (ws *watchers) cpu() time.Duration {
+	var roots []int
+	for _, w := range ws.browsers {
+		roots = append(roots, w.pid)
+	}
+	return treeCPU(roots)
+}
+
+func (ws *watchers) close() {
+	for _, w := range ws.browsers {
+		w.cancel()
+	}
+}
+
+// treeCPU sums user+system time of the processes under roots (roots
+// included) from /proc/<pid>/stat.
+func treeCPU(roots []int) time.Duration {
+	type proc struct {
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]proc{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces.
+		s := string(raw)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[pid] = proc{ppid: ppid, ticks: ut + st}
+	}
+	in := map[int]bool{}
+	for _, r := range roots {
+		if r > 0 {
+			in[r] = true
+		}
+	}
+	// Parents before children is not guaranteed: repeat until stable.
+	for changed := true; changed; {
+		changed = false
+		for pid, p := range procs {
+			if !in[pid] && in[p.ppid] {
+				in[pid] = true
+				changed = true
+			}
+		}
+	}
+	var ticks int64
+	for pid := range in {
+		ticks += procs[pid].ticks
+	}
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clkTck
+}
