@@ -282,3 +282,42 @@ func TestRemovedDestinationStopsHoldingTheLog(t *testing.T) {
 		t.Fatalf("after removal: %v", got)
 	}
 }
+
+// TestDeadLetterEntriesAndDelete: dead letters come with their sequences,
+// page from a sequence on, and a deleted one is gone (twice is no error).
+func TestDeadLetterEntriesAndDelete(t *testing.T) {
+	l := openLog(t, embeddedBackend(t))
+	ctx := testContext(t)
+	for _, doc := range []string{`{"n":1}`, `{"n":2}`, `{"n":3}`} {
+		if err := l.DeadLetter(ctx, "segment", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.DeadLetter(ctx, "other", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := l.DeadLetterEntries(ctx, "segment", 0, 10)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("DeadLetterEntries = %d, %v; want 3", len(all), err)
+	}
+	if string(all[1].Data) != `{"n":2}` || all[0].Seq >= all[1].Seq {
+		t.Fatalf("entries out of order: %+v", all)
+	}
+	page, err := l.DeadLetterEntries(ctx, "segment", all[0].Seq+1, 1)
+	if err != nil || len(page) != 1 || page[0].Seq != all[1].Seq {
+		t.Fatalf("page from %d = %+v, %v; want the second letter", all[0].Seq+1, page, err)
+	}
+	if err := l.DeleteDeadLetter(ctx, all[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteDeadLetter(ctx, all[1].Seq); err != nil {
+		t.Fatalf("deleting a deleted dead letter: %v", err)
+	}
+	got, err := l.DeadLetters(ctx, "segment", 10)
+	if err != nil || fmt.Sprintf("%s", got) != `[{"n":1} {"n":3}]` {
+		t.Fatalf("after delete: %s, %v", got, err)
+	}
+	if other, _ := l.DeadLetters(ctx, "other", 10); len(other) != 3 {
+		t.Fatalf("another destination's dead letters changed: %d", len(other))
+	}
+}
