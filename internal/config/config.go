@@ -37,6 +37,7 @@ type Config struct {
 	Intake          Intake        `yaml:"intake" json:"intake"`
 	Log             Log           `yaml:"log" json:"log"`
 	Specs           Specs         `yaml:"specs" json:"specs"`
+	UI              UI            `yaml:"ui" json:"ui"`
 	Destinations    []Destination `yaml:"destinations" json:"destinations"`
 }
 
@@ -100,6 +101,22 @@ type Log struct {
 	DeadLetterStream  string `yaml:"dead_letter_stream" json:"dead_letter_stream,omitempty"`
 	DeadLetterSubject string `yaml:"dead_letter_subject" json:"dead_letter_subject,omitempty"`
 }
+
+// UI configures the debugger pages and their API under /. On a loopback
+// listen address they are open; on any other address they need Token or
+// BasicAuth, and are off when neither is set (event payloads carry
+// personal data).
+type UI struct {
+	// Enabled turns the pages on (default true).
+	Enabled *bool `yaml:"enabled" json:"enabled"`
+	// Token is accepted as ?token= or Authorization: Bearer (BRIDGE_UI_TOKEN).
+	Token string `yaml:"token" json:"token" secret:"true"`
+	// BasicAuth is "user:password" for HTTP basic auth.
+	BasicAuth string `yaml:"basic_auth" json:"basic_auth" secret:"true"`
+}
+
+// On reports whether the UI is enabled (unset means yes).
+func (u UI) On() bool { return u.Enabled == nil || *u.Enabled }
 
 // Specs configures fetching the project's config specs.
 type Specs struct {

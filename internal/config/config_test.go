@@ -237,6 +237,9 @@ intake:
   webhook_secret: webhook-secret-bbbbbbbbbbbb
 specs:
   server_secret: secret-cccccccccccccccccccc
+ui:
+  token: ui-token-jjjjjjjjjjjj
+  basic_auth: admin:ui-password-kkkk
 log:
   nats_url: nats://bridge:nats-password-dddd@nats1.internal:4222,nats://bridge:nats-password-hhhh@nats2.internal:4222,nats://nats-token-iiii@nats3.internal:4222
 destinations:
@@ -257,7 +260,8 @@ destinations:
 	want := []string{"sdk-key-aaaaaaaaaaaaaaaa", "short-key", "webhook-secret-bbbbbbbbbbbb",
 		"secret-cccccccccccccccccccc", "write-key-eeeeeeeeeeeeeeee", "wk2",
 		// credentials inside URLs, each URL of a cluster list
-		"nats-password-dddd", "nats-password-hhhh", "nats-token-iiii", "endpoint-password-ffff", "endpoint-token-gggg"}
+		"nats-password-dddd", "nats-password-hhhh", "nats-token-iiii", "endpoint-password-ffff", "endpoint-token-gggg",
+		"ui-token-jjjjjjjjjjjj", "admin:ui-password-kkkk"}
 	for _, w := range want {
 		if !slices.Contains(secrets, w) {
 			t.Errorf("Secrets() %q lacks %q", secrets, w)
@@ -289,9 +293,13 @@ func TestFromEnv(t *testing.T) {
 	cfg, err := config.FromEnv(env{
 		"BRIDGE_LISTEN": "127.0.0.1:7000", "STATSIG_API_KEYS": " k1, k2 ,,", "SEGMENT_WRITE_KEY": "wk",
 		"SEGMENT_ENDPOINT": "http://127.0.0.1:9", "STATSIG_EXPERIMENTS": "exp_*", "BRIDGE_WAREHOUSE": "off",
+		"BRIDGE_UI_TOKEN": "ui-token",
 	}.get)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.UI.Token != "ui-token" || !cfg.UI.On() {
+		t.Errorf("ui from env: %+v", cfg.UI)
 	}
 	if !slices.Equal(cfg.Intake.APIKeys, []string{"k1", "k2"}) || len(cfg.Destinations) != 1 ||
 		cfg.Destinations[0].Segment.WriteKey != "wk" || !slices.Equal(cfg.Destinations[0].Mapping.Experiments, []string{"exp_*"}) {

@@ -113,6 +113,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		},
 		Log:   Log{NATSURL: getenv("BRIDGE_NATS_URL")},
 		Specs: Specs{ServerSecret: getenv("STATSIG_SERVER_SECRET"), API: getenv("STATSIG_SPECS_API")},
+		UI:    UI{Token: getenv("BRIDGE_UI_TOKEN")},
 	}
 	if v := getenv("BRIDGE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -319,6 +320,9 @@ func (c *Config) Validate() []string {
 	}
 	if c.Intake.MaxEvents > 1_000_000 {
 		add("intake.max_events: %d is more than 1,000,000", c.Intake.MaxEvents)
+	}
+	if c.UI.BasicAuth != "" && !strings.Contains(c.UI.BasicAuth, ":") {
+		add("ui.basic_auth: must be user:password")
 	}
 	if c.Log.Replicas > 5 {
 		add("log.replicas: %d is more than JetStream's 5", c.Log.Replicas)

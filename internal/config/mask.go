@@ -19,6 +19,8 @@ func (c *Config) Masked() *Config {
 	}
 	m.Intake.WebhookSecret = maskSecret(c.Intake.WebhookSecret)
 	m.Specs.ServerSecret = maskSecret(c.Specs.ServerSecret)
+	m.UI.Token = maskSecret(c.UI.Token)
+	m.UI.BasicAuth = maskSecret(c.UI.BasicAuth)
 	m.Log.NATSURL = maskURL(c.Log.NATSURL)
 	m.Destinations = make([]Destination, len(c.Destinations))
 	for i, d := range c.Destinations {

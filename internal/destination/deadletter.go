@@ -66,6 +66,9 @@ func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail st
 			return
 		}
 		r.cfg.Metrics.DeadLettered.WithLabelValues(r.cfg.Name, code).Inc()
+		if it.lm.redrive != nil {
+			it.lm.redrive.deadLettered = true
+		}
 		r.observe(Outcome{Status: "dead_lettered", Batch: it.lm.batch, Event: it.ev, Reason: code, Note: detail, Payload: it.payload})
 		r.done(it.lm)
 	}

@@ -70,6 +70,15 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 	start := time.Now()
 	attempt := 0 // failed attempts that count towards the backoff
 	tries := 0   // every write, pause probes included
+	// Items of a batch that failed once count as retrying until settled.
+	retrying := false
+	release := func() {
+		if retrying {
+			r.retrying.Add(-int64(len(items)))
+			retrying = false
+		}
+	}
+	defer release()
 	for {
 		if !r.waitTurn(ctx) {
 			return
@@ -88,6 +97,13 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		}
 		r.setError(err)
 		r.cfg.Metrics.RequestErrors.WithLabelValues(r.cfg.Name, errorClass(err)).Inc()
+		if _, permanent := isPermanent(err); !permanent {
+			if !retrying {
+				retrying = true
+				r.retrying.Add(int64(len(items)))
+			}
+			r.observe(Outcome{Status: "retrying", Reason: errorClass(err), Note: err.Error(), Attempts: tries, Count: len(items)})
+		}
 		var auth *AuthError
 		if errors.As(err, &auth) {
 			if !r.paused.Swap(true) {
@@ -101,6 +117,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		if perm, ok := isPermanent(err); ok {
 			if len(items) > 1 {
 				// Bisect: find the events the target refuses, deliver the rest.
+				release() // the halves count their own retries
 				mid := len(items) / 2
 				r.deliver(ctx, items[:mid], depth+1)
 				r.deliver(ctx, items[mid:], depth+1)

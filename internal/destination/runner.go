@@ -59,12 +59,16 @@ type Outcome struct {
 	Destination string
 	Batch       *statsig.Batch
 	Event       *statsig.Event
-	// Status: "delivered", "filtered", "dead_lettered".
+	// Status: "delivered", "filtered", "dead_lettered", "note" (a mapping
+	// note ahead of the event's outcome), or "retrying": a failed attempt
+	// at a batch of Count items (Batch and Event nil, Reason the error
+	// class, Note the error).
 	Status   string
 	Reason   string
 	Note     string
 	Payload  []byte
 	Attempts int
+	Count    int
 	At       time.Time
 }
 
@@ -81,6 +85,11 @@ type Runner struct {
 	stoppedAt time.Time
 	// notBefore (Unix ns) holds every worker back after a 429 or a 401.
 	notBefore atomic.Int64
+	// retrying counts the items of batches that failed at least once and
+	// are not settled yet.
+	retrying atomic.Int64
+	// redriving allows one re-drive of dead letters at a time.
+	redriving sync.Mutex
 
 	// inflight holds every log message fetched and not yet acked, so that
 	// keepAlive can tell the log they are still being worked on.
@@ -139,6 +148,20 @@ func (r *Runner) Status() (paused bool, lastError string) {
 	return r.paused.Load(), lastError
 }
 
+// SetObserver sets the outcome observer (the debugger); call before Run.
+func (r *Runner) SetObserver(o Observer) { r.cfg.Observer = o }
+
+// Retrying returns the number of events in batches that failed at least
+// once and are still being retried.
+func (r *Runner) Retrying() int64 { return r.retrying.Load() }
+
+// Lag returns the log messages not yet delivered to this destination:
+// not yet fetched plus fetched and not yet acked.
+func (r *Runner) Lag(ctx context.Context) (uint64, error) {
+	pending, ackPending, err := r.cfg.Consumer.Lag(ctx)
+	return pending + uint64(max(ackPending, 0)), err
+}
+
 // logMessage is one log message being delivered: it is acked when its last
 // event has an outcome.
 type logMessage struct {
@@ -146,6 +169,8 @@ type logMessage struct {
 	batch     *statsig.Batch
 	fetched   time.Time
 	remaining atomic.Int32
+	// redrive is set on a re-driven dead letter (msg is nil then).
+	redrive *redriven
 }
 
 type item struct {
@@ -343,6 +368,10 @@ func (r *Runner) observe(o Outcome) {
 // done records one outcome for a log message and acks it after the last.
 func (r *Runner) done(lm *logMessage) {
 	if lm.remaining.Add(-1) != 0 {
+		return
+	}
+	if lm.redrive != nil {
+		r.settleRedrive(lm)
 		return
 	}
 	r.mu.Lock()
