@@ -52,7 +52,7 @@ type Env struct {
 }
 
 var commands = []command{
-	{"serve", "serve [--config FILE]", "run the bridge: intake, durable log, destinations", runServe},
+	{"serve", "serve [--config FILE] [--demo]", "run the bridge: intake, durable log, destinations", runServe},
 	{"validate", "validate [--config FILE]", "check a config and print the effective one, secrets masked", runValidate},
 	{"preview", "preview [--config FILE] [--specs FILE] [FILE|-]", "print the Segment messages each destination would send for some Statsig events (no network)", runPreview},
 	{"version", "version", "print the version", func(_ context.Context, env *Env, _ []string) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/demo"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -25,6 +26,7 @@ import (
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("serve", env)
 	path := fs.String("config", "", "YAML config `file` (default: environment variables)")
+	demoMode := fs.Bool("demo", false, "feed the bridge realistic Statsig SDK traffic, with its own config specs and a demo Segment sink (see README \"Demo\")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +37,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	logger := newLogger(env.Stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return Serve(ctx, cfg, logger, nil)
+	var ready Ready
+	if *demoMode {
+		d, demoReady, err := StartDemo(ctx, cfg, logger, demo.Options{}, nil)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		ready = demoReady
+	}
+	return Serve(ctx, cfg, logger, ready)
 }
 
 // Ready is called with the bound address once the bridge serves (tests).
