@@ -1,0 +1,209 @@
+// delivery.js: the Delivery view — per destination, Segment's Event Delivery
+// page: counts for a window, latency percentiles, throughput over time, error
+// reasons with a sample each, and a button that re-drives the dead letters.
+
+import { api } from './api.js';
+import { el, num, seconds, ago, stamp, jsonBlock, showBanner } from './util.js';
+import { ThroughputChart } from './chart.js';
+
+const WINDOWS = [['10m', 'Last 10 min'], ['1h', 'Last hour'], ['24h', 'Last 24 h']];
+const REFRESH_MS = 3000;
+const BUCKET = { '10m': '10 s', '1h': '1 min', '24h': '15 min' }; // the API's bucket sizes
+
+export class DeliveryView {
+  constructor() {
+    this.window = '1h';
+    this.cards = new Map();
+    this.seq = 0;
+    this.windowButtons = WINDOWS.map(([w, label]) => el('button', {
+      type: 'button', class: 'seg', 'data-window': w, 'data-testid': 'window-' + w,
+      'aria-pressed': String(w === this.window), onclick: () => this.setWindow(w),
+    }, label));
+    this.updated = el('span', { class: 'muted small', 'data-testid': 'delivery-updated' }, '');
+    this.list = el('div', { class: 'cards' });
+    this.empty = el('div', { class: 'empty', hidden: true }, el('strong', {}, 'No destinations configured'),
+      el('p', {}, 'Add a destination to the configuration (see the Config view).'));
+    this.element = el('section', { class: 'page delivery', id: 'delivery', 'data-testid': 'delivery-view' },
+      el('div', { class: 'page-head' },
+        el('div', {}, el('h1', {}, 'Event Delivery'),
+          el('p', { class: 'muted' }, 'Per destination: what was delivered, retried, filtered or dead-lettered, and how fast.')),
+        el('div', { class: 'page-tools' }, this.updated,
+          el('div', { class: 'segmented', role: 'group', 'aria-label': 'Time window', 'data-testid': 'window-select' }, this.windowButtons))),
+      this.list, this.empty);
+  }
+
+  show() {
+    this.load();
+    clearInterval(this.timer);
+    this.timer = setInterval(() => { if (!document.hidden) this.load(); }, REFRESH_MS);
+  }
+
+  hide() {
+    clearInterval(this.timer);
+    this.timer = 0;
+  }
+
+  setWindow(w) {
+    this.window = w;
+    for (const b of this.windowButtons) b.setAttribute('aria-pressed', String(b.dataset.window === w));
+    this.element.dataset.window = w;
+    this.load();
+  }
+
+  async load() {
+    const seq = ++this.seq;
+    try {
+      const res = await api.delivery(this.window);
+      if (seq !== this.seq) return;
+      showBanner('');
+      this.render(res);
+    } catch (err) {
+      if (seq !== this.seq) return;
+      showBanner(err.status === 401 || err.status === 403
+        ? 'This debugger needs an access token: open it with ?token=…'
+        : 'Cannot load delivery statistics: ' + err.message);
+    }
+  }
+
+  render(res) {
+    const seen = new Set();
+    const dests = res.destinations || [];
+    dests.forEach((d, i) => {
+      seen.add(d.name);
+      let card = this.cards.get(d.name);
+      if (!card) {
+        card = new DeliveryCard(d.name);
+        this.cards.set(d.name, card);
+      }
+      if (this.list.children[i] !== card.element) this.list.insertBefore(card.element, this.list.children[i] || null);
+      card.update(d, res.window || this.window);
+    });
+    for (const [name, card] of this.cards) {
+      if (!seen.has(name)) { card.element.remove(); this.cards.delete(name); }
+    }
+    this.empty.hidden = dests.length > 0;
+    this.updated.textContent = 'Updated ' + new Date().toLocaleTimeString();
+  }
+}
+
+class DeliveryCard {
+  constructor(name) {
+    this.name = name;
+    this.open = new Set(); // reasons whose sample is expanded, kept across refreshes
+    this.title = el('h2', {}, name);
+    this.type = el('span', { class: 'badge type' });
+    this.state = el('span', { class: 'pill', 'data-testid': 'delivery-state' });
+    this.lag = el('span', { class: 'lag muted', 'data-testid': 'lag' });
+    this.redriveBtn = el('button', { type: 'button', class: 'btn', 'data-testid': 'redrive', onclick: () => this.askRedrive() }, 'Re-drive dead letters');
+    this.redriveBox = el('div', { class: 'redrive' }, this.redriveBtn);
+    this.lastError = el('div', { class: 'callout bad', 'data-testid': 'last-error', hidden: true });
+    this.metrics = el('div', { class: 'metrics' });
+    this.chart = new ThroughputChart();
+    this.bucket = el('span', { class: 'h3-sub' });
+    this.reasons = el('div', { class: 'reasons', 'data-testid': 'reasons' });
+    this.element = el('article', { class: 'card delivery-card', 'data-testid': 'delivery-card', 'data-destination': name },
+      el('header', { class: 'card-head' }, this.title, this.type, this.state, this.lag, el('span', { class: 'grow' }), this.redriveBox),
+      this.lastError,
+      this.metrics,
+      el('h3', {}, 'Throughput', this.bucket),
+      this.chart.element,
+      el('h3', {}, 'Delivery issues'),
+      this.reasons);
+  }
+
+  update(d, window) {
+    this.data = d;
+    this.type.textContent = d.type || '';
+    this.element.dataset.paused = String(Boolean(d.paused));
+    this.state.textContent = d.paused ? 'Paused' : 'Delivering';
+    this.state.className = 'pill ' + (d.paused ? 'paused' : 'ok');
+    this.state.title = d.paused ? 'Delivery is paused (the destination refused our credentials); events wait in the log.' : '';
+    this.lag.textContent = d.lag ? `${num(d.lag)} batch${d.lag === 1 ? '' : 'es'} behind` : 'Caught up';
+    this.lag.title = 'Log messages (request batches) not yet delivered to this destination';
+    this.lastError.hidden = !d.lastError;
+    this.lastError.replaceChildren(el('span', { class: 'callout-title' }, 'Last error: '), d.lastError || '');
+
+    const c = d.counts || {};
+    const l = d.latency || {};
+    const attempted = (c.delivered || 0) + (c.deadLettered || 0);
+    const rate = attempted ? ((c.delivered || 0) / attempted) * 100 : null;
+    const metric = (label, value, testid, cls, sub) => el('div', { class: 'metric ' + (cls || '') },
+      el('div', { class: 'metric-label' }, label),
+      el('div', { class: 'metric-value', 'data-testid': testid, 'data-value': String(value ?? 0) }, num(value ?? 0)),
+      sub ? el('div', { class: 'metric-sub' }, sub) : null);
+    this.metrics.replaceChildren(
+      el('div', { class: 'metric wide ok' },
+        el('div', { class: 'metric-label' }, 'Delivered'),
+        el('div', { class: 'metric-value', 'data-testid': 'count-delivered', 'data-value': String(c.delivered || 0) }, num(c.delivered || 0)),
+        el('div', { class: 'metric-sub' },
+          el('span', { 'data-testid': 'count-delivered-first-try', 'data-value': String(c.deliveredFirstTry || 0) }, `${num(c.deliveredFirstTry || 0)} on first try`),
+          ' · ',
+          el('span', { 'data-testid': 'count-delivered-retry', 'data-value': String(c.deliveredRetry || 0) }, `${num(c.deliveredRetry || 0)} on retry`),
+          rate === null ? null : el('span', { class: 'rate-pct' }, ` · ${rate >= 99.95 ? '100' : rate.toFixed(1)}% success`))),
+      metric('Retrying', c.retrying, 'count-retrying', c.retrying ? 'warn' : '', 'pending retry'),
+      metric('Filtered', c.filtered, 'count-filtered', '', 'by filter or mapping'),
+      metric('Dead-lettered', c.deadLettered, 'count-dead-lettered', c.deadLettered ? 'bad' : '', 'not delivered'),
+      el('div', { class: 'metric latency', title: 'From receipt by the bridge to acceptance by the destination' },
+        el('div', { class: 'metric-label' }, 'Latency'),
+        el('div', { class: 'lat-row' },
+          ['p50', 'p95', 'p99'].map((p) => el('div', {},
+            el('span', { class: 'lat-k' }, p.toUpperCase()),
+            el('span', { class: 'lat-v', 'data-testid': 'latency-' + p, 'data-value': String(l[p] ?? '') }, seconds(l[p]))))),
+        el('div', { class: 'metric-sub' }, 'receipt → accepted')));
+
+    this.chart.update(d.series || []);
+    this.bucket.textContent = BUCKET[window] ? `events per ${BUCKET[window]}` : '';
+    this.renderReasons(d.reasons || []);
+    this.element.dataset.window = window;
+  }
+
+  renderReasons(reasons) {
+    if (!reasons.length) {
+      this.reasons.replaceChildren(el('p', { class: 'muted small' }, 'No delivery issues in this window.'));
+      return;
+    }
+    const rows = [];
+    for (const r of reasons) {
+      const open = this.open.has(r.reason);
+      const tr = el('tr', {
+        class: 'reason-row' + (open ? ' open' : ''), 'data-testid': 'reason-row', 'data-reason': r.reason,
+        tabindex: '0', 'aria-expanded': String(open),
+        onclick: () => { open ? this.open.delete(r.reason) : this.open.add(r.reason); this.renderReasons(reasons); },
+        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); e.currentTarget.click(); } },
+      },
+      el('td', { class: 'reason' }, el('span', { class: 'caret' }, open ? '▾' : '▸'), r.reason),
+      el('td', { class: 'num' }, num(r.count)),
+      el('td', { title: stamp(r.lastSeen) }, ago(r.lastSeen)));
+      rows.push(tr);
+      if (open) {
+        rows.push(el('tr', { class: 'sample-row' }, el('td', { colspan: '3' },
+          el('div', { class: 'muted small' }, 'Most recent sample'),
+          r.sample ? jsonBlock(r.sample, { 'data-testid': 'reason-sample' }) : el('p', { class: 'muted' }, 'No sample kept.'))));
+      }
+    }
+    this.reasons.replaceChildren(el('table', { class: 'table' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Reason'), el('th', { class: 'num' }, 'Count'), el('th', {}, 'Last seen'))),
+      el('tbody', {}, rows)));
+  }
+
+  askRedrive() {
+    const confirmBtn = el('button', { type: 'button', class: 'btn danger', 'data-testid': 'redrive-confirm', onclick: () => this.redrive() }, 'Re-drive');
+    const cancel = el('button', { type: 'button', class: 'btn ghost', 'data-testid': 'redrive-cancel', onclick: () => this.redriveBox.replaceChildren(this.redriveBtn) }, 'Cancel');
+    this.redriveBox.replaceChildren(el('span', { class: 'confirm-text' }, `Deliver ${this.name}'s dead letters again?`), confirmBtn, cancel);
+    confirmBtn.focus();
+  }
+
+  async redrive() {
+    this.redriveBox.replaceChildren(el('span', { class: 'muted' }, 'Re-driving…'));
+    let result;
+    try {
+      const res = await api.redrive(this.name);
+      const n = res.redriven ?? 0;
+      result = el('span', { class: 'redrive-result ok', 'data-testid': 'redrive-result', 'data-redriven': String(n) },
+        n ? `Re-drove ${num(n)} dead letter${n === 1 ? '' : 's'}` : 'No dead letters to re-drive');
+    } catch (err) {
+      result = el('span', { class: 'redrive-result bad', 'data-testid': 'redrive-result', 'data-error': 'true' }, 'Re-drive failed: ' + err.message);
+    }
+    this.redriveBox.replaceChildren(result, this.redriveBtn);
+  }
+}

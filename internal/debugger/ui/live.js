@@ -1,0 +1,402 @@
+// live.js: the Live view — events as they arrive over SSE, newest on top.
+//
+// The page must never freeze at high rates: SSE messages only append to
+// queues; one requestAnimationFrame callback per frame turns them into DOM
+// (a single DocumentFragment insert), and rows beyond CAPACITY are dropped.
+// Queues are capped too, so a background tab (no animation frames) holds at
+// most CAPACITY pending events.
+
+import { api, streamURL, ApiError } from './api.js';
+import { el, clock, stamp, debounce, KINDS, kindBadge, STATUS_LABEL, setConnection, showBanner } from './util.js';
+import { EventDetail } from './event.js';
+
+const CAPACITY = 500; // like Segment's debugger: the 500 most recent events
+const REFETCH_MS = 1000; // with a filter active, new events re-query the server at most this often
+
+export class LiveView {
+  constructor() {
+    this.rows = new Map(); // id → {summary, tr}, the rows on screen
+    this.queued = []; // summaries received while live, not yet rendered (arrival order)
+    this.held = []; // summaries received while paused (arrival order, capped)
+    this.heldCount = 0; // events that arrived while paused (uncapped)
+    this.outcomes = new Map(); // id → summary whose dots need a repaint
+    this.paused = false;
+    this.filters = { q: '', type: '', name: '', user: '' };
+    this.frame = 0;
+    this.fetchSeq = 0;
+    this.lastFetch = 0;
+    this.refetchTimer = 0;
+    this.selected = '';
+    this.filled = false;
+    this.stats = { receivedPerSec: 0, dropped: 0 };
+    this.build();
+  }
+
+  get filtered() {
+    const f = this.filters;
+    return Boolean(f.q || f.type || f.name || f.user);
+  }
+
+  build() {
+    const onFilter = debounce(() => this.refetch(true), 250);
+    const input = (key, attrs) => el('input', {
+      type: 'search', autocomplete: 'off', spellcheck: 'false', ...attrs,
+      oninput: (e) => { this.filters[key] = e.target.value.trim(); onFilter(); },
+    });
+
+    this.toggle = el('button', {
+      class: 'live-toggle', type: 'button', id: 'live-toggle', 'data-testid': 'live-toggle',
+      'data-state': 'live', 'aria-pressed': 'false', title: 'Pause the list (events keep arriving)',
+      onclick: () => this.setPaused(!this.paused),
+    });
+    this.pausedCount = el('button', {
+      class: 'paused-count', type: 'button', id: 'paused-count', 'data-testid': 'paused-count',
+      'data-count': '0', hidden: true, title: 'Resume and show them', onclick: () => this.setPaused(false),
+    });
+    this.search = input('q', {
+      class: 'search', id: 'search', 'data-testid': 'search',
+      placeholder: 'Search the raw payload…', 'aria-label': 'Search the raw payload',
+    });
+    this.typeSelect = el('select', {
+      id: 'filter-type', 'data-testid': 'filter-type', 'aria-label': 'Event type',
+      onchange: (e) => { this.filters.type = e.target.value; this.refetch(true); },
+    }, el('option', { value: '' }, 'All types'), KINDS.map(([k, label]) => el('option', { value: k }, label)));
+    this.nameInput = input('name', { id: 'filter-name', 'data-testid': 'filter-name', placeholder: 'Event name', 'aria-label': 'Event name' });
+    this.userInput = input('user', { id: 'filter-user', 'data-testid': 'filter-user', placeholder: 'User / stableID', 'aria-label': 'User ID, anonymous ID or stableID' });
+    this.clearBtn = el('button', { class: 'link', type: 'button', 'data-testid': 'filter-clear', hidden: true, onclick: () => this.clearFilters() }, 'Clear');
+
+    this.rate = el('span', { class: 'rate', id: 'rate', 'data-testid': 'rate', title: 'Events received per second (all events, not only those streamed to this page)' }, '0 ev/s');
+    this.shown = el('span', { class: 'shown', 'data-testid': 'shown-count' }, '');
+
+    this.tbody = el('tbody', { id: 'event-rows', 'data-testid': 'event-rows' });
+    this.empty = el('div', { class: 'empty', 'data-testid': 'live-empty' });
+    const table = el('table', { class: 'events', 'data-testid': 'event-list' },
+      el('colgroup', {}, el('col', { class: 'c-time' }), el('col', { class: 'c-name' }), el('col', { class: 'c-kind' }),
+        el('col', { class: 'c-user' }), el('col', { class: 'c-sdk' }), el('col', { class: 'c-dest' })),
+      el('thead', {}, el('tr', {}, el('th', {}, 'Time'), el('th', {}, 'Event'), el('th', {}, 'Type'),
+        el('th', {}, 'User'), el('th', {}, 'Source'), el('th', { class: 'dest-head', title: 'Per-destination status' }, el('span', { class: 'long' }, 'Destinations'), el('span', { class: 'short' }, 'Dest.')))),
+      this.tbody);
+    this.scroller = el('div', { class: 'list-scroll' }, table, this.empty);
+    this.tbody.addEventListener('click', (e) => {
+      const tr = e.target.closest('tr[data-event-id]');
+      if (tr) location.hash = '#/event/' + encodeURIComponent(tr.dataset.eventId);
+    });
+    this.scroller.addEventListener('keydown', (e) => this.onKey(e));
+    this.scroller.tabIndex = 0;
+
+    this.detail = new EventDetail({ onClose: () => { location.hash = '#/live'; } });
+    this.panel = el('aside', { class: 'detail-panel', 'data-testid': 'detail-panel' }, this.detail.element);
+
+    const legend = el('div', { class: 'legend', 'aria-hidden': 'true' },
+      Object.entries(STATUS_LABEL).map(([s, label]) => el('span', {}, el('i', { class: `dot status-${s}` }), label)));
+
+    this.element = el('section', { class: 'live', id: 'live', 'data-testid': 'live-view' },
+      el('div', { class: 'toolbar' },
+        el('div', { class: 'toolbar-group' }, this.toggle, this.pausedCount),
+        el('div', { class: 'toolbar-group grow' }, this.search, this.typeSelect, this.nameInput, this.userInput, this.clearBtn),
+        el('div', { class: 'toolbar-group meta' }, this.shown, this.rate)),
+      el('div', { class: 'split' },
+        el('div', { class: 'list-pane' }, this.scroller, el('div', { class: 'list-foot' }, legend,
+          el('span', { class: 'muted' }, `Sampled live view · keeps the ${CAPACITY} most recent events`))),
+        this.panel));
+    this.renderToggle();
+    this.renderEmpty();
+  }
+
+  /** show attaches the view; id opens the detail panel on that event. */
+  show(id) {
+    if (!this.started) this.start();
+    this.select(id || '');
+    if (id) this.detail.load(id);
+    this.element.classList.toggle('with-detail', Boolean(id));
+  }
+
+  hide() {}
+
+  start() {
+    this.started = true;
+    this.connect();
+    this.refetch();
+  }
+
+  connect() {
+    setConnection('connecting');
+    const es = new EventSource(streamURL());
+    this.es = es;
+    es.addEventListener('open', () => {
+      setConnection(this.paused ? 'paused' : 'live');
+      if (this.filled) this.refetch(); // fill what a reconnect missed
+    });
+    es.addEventListener('error', () => {
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. 401): probe the API for the reason, retry later.
+        setConnection('error');
+        api.events({}, 1).catch((err) => this.apiError(err));
+        setTimeout(() => this.connect(), 5000);
+      } else {
+        setConnection('reconnecting');
+      }
+    });
+    es.addEventListener('event', (m) => this.onEvent(JSON.parse(m.data)));
+    es.addEventListener('outcome', (m) => this.onOutcome(JSON.parse(m.data)));
+    es.addEventListener('stats', (m) => this.onStats(JSON.parse(m.data)));
+  }
+
+  apiError(err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      showBanner('This debugger needs an access token: open it with ?token=… (the ui.token from the bridge configuration).');
+    } else {
+      showBanner('Cannot reach the bridge API: ' + err.message);
+    }
+  }
+
+  onEvent(s) {
+    if (this.paused) {
+      this.heldCount++;
+      if (this.filtered) this.heldComplete = false;
+      else {
+        this.held.push(s);
+        if (this.held.length > CAPACITY) this.held.splice(0, this.held.length - CAPACITY);
+      }
+      this.schedule();
+      return;
+    }
+    if (this.filtered) {
+      this.scheduleRefetch();
+      return;
+    }
+    this.queued.push(s);
+    if (this.queued.length > CAPACITY) this.queued.splice(0, this.queued.length - CAPACITY);
+    this.schedule();
+  }
+
+  onOutcome(o) {
+    const row = this.rows.get(o.id);
+    const s = row ? row.summary : this.queued.find((q) => q.id === o.id) || this.held.find((q) => q.id === o.id);
+    if (s) {
+      s.outcomes = { ...(s.outcomes || {}), [o.destination]: o.status };
+      if (row) {
+        this.outcomes.set(o.id, s);
+        this.schedule();
+      }
+    }
+    if (o.id === this.selected) this.detail.refreshSoon();
+  }
+
+  onStats(st) {
+    this.stats = st;
+    const r = st.receivedPerSec || 0;
+    this.rate.textContent = `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r.toFixed(1)} ev/s`;
+    this.rate.dataset.rate = String(r);
+    this.rate.title = `Events received per second${st.dropped ? ` · ${st.dropped.toLocaleString('en-US')} not streamed to this page (sampled)` : ''}`;
+  }
+
+  schedule() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  /** flush renders everything queued since the last frame in one DOM update. */
+  flush() {
+    this.frame = 0;
+    if (this.queued.length) {
+      const batch = this.queued;
+      this.queued = [];
+      const frag = document.createDocumentFragment();
+      let added = 0;
+      for (let i = batch.length - 1; i >= 0 && added < CAPACITY; i--) {
+        const s = batch[i];
+        if (this.rows.has(s.id)) continue;
+        const tr = this.row(s);
+        this.rows.set(s.id, { summary: s, tr });
+        frag.append(tr);
+        added++;
+      }
+      this.tbody.prepend(frag);
+      this.trim();
+    }
+    for (const [id, s] of this.outcomes) {
+      const row = this.rows.get(id);
+      if (row) row.tr.lastElementChild.replaceChildren(...dots(s.outcomes));
+    }
+    this.outcomes.clear();
+    this.renderToggle();
+    this.renderEmpty();
+  }
+
+  trim() {
+    while (this.tbody.rows.length > CAPACITY) {
+      const tr = this.tbody.lastElementChild;
+      this.rows.delete(tr.dataset.eventId);
+      tr.remove();
+    }
+  }
+
+  /** fitDestinations sizes the Destinations column for the widest set of destinations seen. */
+  fitDestinations(s) {
+    const n = Object.keys(s.outcomes || {}).length;
+    if (n <= (this.destCount || 0)) return;
+    this.destCount = n;
+    this.element.style.setProperty('--dest-w', `${Math.max(120, n * 96 + 20)}px`);
+    this.element.style.setProperty('--dot-w', `${Math.max(60, n * 18 + 26)}px`);
+  }
+
+  row(s) {
+    this.fitDestinations(s);
+    const user = s.userId || s.stableId || '';
+    const tr = el('tr', {
+      'data-testid': 'event-row', 'data-event-id': s.id, 'data-event-name': s.eventName, 'data-kind': s.kind,
+      class: s.id === this.selected ? 'selected' : null,
+    },
+    el('td', { class: 'time', title: stamp(s.receivedAt) }, clock(s.receivedAt)),
+    el('td', { class: 'name', title: s.eventName }, s.eventName),
+    el('td', {}, kindBadge(s.kind)),
+    el('td', { class: 'user', title: userTitle(s) }, user ? [s.userId ? null : el('span', { class: 'tag' }, 'stable'), user] : el('span', { class: 'muted' }, '—')),
+    el('td', { class: 'sdk', title: `${s.source || ''} ${s.sdkType || ''}`.trim() }, s.source === 'webhook' ? 'webhook' : s.sdkType || s.source || '—'),
+    el('td', { class: 'dests' }, dots(s.outcomes)));
+    return tr;
+  }
+
+  /** replace shows a fresh list from the server (initial fill, filters, resume). */
+  replace(list) {
+    this.queued = [];
+    this.outcomes.clear();
+    this.rows.clear();
+    const frag = document.createDocumentFragment();
+    for (const s of list.slice(0, CAPACITY)) {
+      if (this.rows.has(s.id)) continue;
+      const tr = this.row(s);
+      this.rows.set(s.id, { summary: s, tr });
+      frag.append(tr);
+    }
+    this.tbody.replaceChildren(frag);
+    this.renderEmpty();
+  }
+
+  /** refetch loads the list from the server; byUser (a filter change) applies even in Pause. */
+  async refetch(byUser = false) {
+    if (byUser && this.paused) this.heldComplete = false;
+    clearTimeout(this.refetchTimer);
+    this.refetchTimer = 0;
+    this.lastFetch = Date.now();
+    this.clearBtn.hidden = !this.filtered;
+    this.element.classList.toggle('filtered', this.filtered);
+    const seq = ++this.fetchSeq;
+    const pendingLive = this.filtered ? [] : this.queued.splice(0); // arrived while fetching: merge after
+    try {
+      const res = await api.events(this.filters, CAPACITY);
+      if (seq !== this.fetchSeq || (this.paused && !byUser)) return;
+      const arrived = this.queued;
+      this.replace(res.events || []);
+      this.total = res.total;
+      this.filled = true;
+      showBanner('');
+      if (!this.filtered) {
+        this.queued = pendingLive.concat(arrived);
+        this.schedule();
+      }
+    } catch (err) {
+      if (seq === this.fetchSeq) this.apiError(err);
+    }
+  }
+
+  scheduleRefetch() {
+    if (this.refetchTimer) return;
+    const wait = Math.max(0, REFETCH_MS - (Date.now() - this.lastFetch));
+    this.refetchTimer = setTimeout(() => this.refetch(), wait);
+  }
+
+  clearFilters() {
+    this.filters = { q: '', type: '', name: '', user: '' };
+    this.search.value = this.nameInput.value = this.userInput.value = '';
+    this.typeSelect.value = '';
+    this.refetch(true);
+  }
+
+  setPaused(paused) {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) {
+      this.heldCount = 0;
+      this.held = [];
+      this.heldComplete = true;
+      clearTimeout(this.refetchTimer);
+      this.refetchTimer = 0;
+      this.fetchSeq++; // a fetch in flight must not change the paused list
+    } else {
+      const held = this.held;
+      this.held = [];
+      this.heldCount = 0;
+      if (this.filtered || !this.heldComplete) this.refetch();
+      else {
+        this.queued = this.queued.concat(held);
+        this.schedule();
+      }
+    }
+    setConnection(paused ? 'paused' : 'live');
+    this.renderToggle();
+  }
+
+  renderToggle() {
+    const t = this.toggle;
+    t.dataset.state = this.paused ? 'paused' : 'live';
+    t.setAttribute('aria-pressed', String(this.paused));
+    t.replaceChildren(el('i', { class: 'pulse' }), this.paused ? 'Paused' : 'Live');
+    t.title = this.paused ? 'Resume: show new events' : 'Pause the list (events keep arriving)';
+    const c = this.pausedCount;
+    c.hidden = !this.paused;
+    c.dataset.count = String(this.heldCount);
+    c.textContent = `${this.heldCount.toLocaleString('en-US')} new`;
+    this.shown.textContent = `${this.tbody.rows.length.toLocaleString('en-US')} shown`;
+  }
+
+  renderEmpty() {
+    const n = this.tbody.rows.length;
+    this.empty.hidden = n > 0;
+    if (n > 0) return;
+    if (this.filtered) {
+      this.empty.replaceChildren(el('strong', {}, 'No events match'), el('p', {}, 'The search covers the events in the buffer and new ones as they arrive.'));
+    } else {
+      this.empty.replaceChildren(
+        el('strong', {}, 'Waiting for events…'),
+        el('p', {}, 'Point a Statsig SDK at this bridge (POST /v1/log_event or /v1/rgstr) and events appear here as they arrive.'));
+    }
+  }
+
+  select(id) {
+    if (this.selected === id) return;
+    const prev = this.rows.get(this.selected);
+    if (prev) prev.tr.classList.remove('selected');
+    this.selected = id;
+    const cur = this.rows.get(id);
+    if (cur) cur.tr.classList.add('selected');
+  }
+
+  onKey(e) {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp' && e.key !== 'j' && e.key !== 'k') return;
+    const cur = this.rows.get(this.selected);
+    const down = e.key === 'ArrowDown' || e.key === 'j';
+    const next = cur ? (down ? cur.tr.nextElementSibling : cur.tr.previousElementSibling) : this.tbody.firstElementChild;
+    if (!next) return;
+    e.preventDefault();
+    next.scrollIntoView({ block: 'nearest' });
+    location.hash = '#/event/' + encodeURIComponent(next.dataset.eventId);
+  }
+}
+
+function userTitle(s) {
+  const parts = [];
+  if (s.userId) parts.push('userId: ' + s.userId);
+  if (s.stableId) parts.push('stableID: ' + s.stableId);
+  return parts.join('\n');
+}
+
+/** dots are the per-destination status dots of a row, in destination-name order. */
+function dots(outcomes) {
+  const names = Object.keys(outcomes || {}).sort();
+  if (!names.length) return [el('span', { class: 'muted' }, '—')];
+  return names.map((d) => {
+    const s = outcomes[d];
+    return el('span', { class: 'dest', title: `${d}: ${STATUS_LABEL[s] || s}`, 'data-testid': 'event-outcome', 'data-destination': d, 'data-status': s },
+      el('i', { class: `dot status-${s}` }), el('span', { class: 'dest-name' }, d));
+  });
+}
