@@ -132,6 +132,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		StoreTimeout:     cfg.Intake.StoreTimeout,
 		MaxConcurrent:    cfg.Intake.MaxConcurrentRequests,
 	}, log, reg, logger)
+	dbg := startDebugger(cfg, srv, runners, logger)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -143,6 +144,9 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if dbg != nil {
+		httpSrv.RegisterOnShutdown(dbg.Shutdown) // live streams end, so shutdown waits for none
 	}
 	logger.Info("statsig-bridge serving", "version", version(), "listen", ln.Addr().String(), "log", where, "destinations", len(runners))
 	if ready != nil {

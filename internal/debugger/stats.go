@@ -1,0 +1,386 @@
+package debugger
+
+import (
+	"encoding/json"
+	"math/bits"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Counters are kept in 10 s buckets for a day; latency histograms in 1 min
+// buckets for a day.
+const (
+	countStep   = 10 // seconds
+	countSlots  = 24 * 3600 / countStep
+	latStep     = 60 // seconds
+	latSlots    = 24 * 3600 / latStep
+	latBins     = 4 * 30 // 4 bins per doubling of milliseconds, up to ~12 days
+	maxSamples  = 10     // per reason, as Segment keeps
+	reasonStep  = 60     // seconds: reason counts per minute
+	maxReasons  = 100
+	reasonSlots = 24 * 3600 / reasonStep
+)
+
+type countBucket struct {
+	t                                   int64 // Unix s / countStep
+	first, retry, filtered, dead, fails uint32
+}
+
+type latBucket struct {
+	t int64 // Unix s / latStep
+	n uint32
+	h [latBins]uint32
+}
+
+// sample is one dead letter or failed request, kept for the delivery view.
+type sample struct {
+	At       time.Time
+	Event    *statsig.Event
+	Batch    *statsig.Batch
+	Payload  []byte
+	Detail   string
+	Events   int
+	Attempts int
+}
+
+type reasonStat struct {
+	reason   string
+	kind     string // dead_letter or retry
+	counts   map[int64]uint32
+	lastSeen time.Time
+	samples  []sample // ring of maxSamples
+	next     int
+}
+
+// destStats are one destination's delivery statistics.
+type destStats struct {
+	mu      sync.Mutex
+	counts  *[countSlots]countBucket
+	lat     *[latSlots]latBucket
+	reasons map[string]*reasonStat
+}
+
+func newDestStats() *destStats {
+	return &destStats{counts: new([countSlots]countBucket), lat: new([latSlots]latBucket), reasons: map[string]*reasonStat{}}
+}
+
+// latBin maps a latency in ms to its histogram bin: exact below 4 ms, then
+// four bins per doubling.
+func latBin(ms int64) int {
+	if ms < 4 {
+		return int(max(ms, 0))
+	}
+	e := bits.Len64(uint64(ms)) - 1
+	b := 4*(e-1) + int((uint64(ms)>>(e-2))&3)
+	return min(b, latBins-1)
+}
+
+// latValue is a bin's midpoint in seconds.
+func latValue(b int) float64 {
+	if b < 4 {
+		return float64(b) / 1000
+	}
+	e := b/4 + 1
+	sub := b % 4
+	lo := float64(int64(4+sub) << (e - 2))
+	hi := float64(int64(5+sub) << (e - 2))
+	return (lo + hi) / 2 / 1000
+}
+
+func (s *destStats) countAt(t time.Time) *countBucket {
+	k := t.Unix() / countStep
+	b := &s.counts[k%countSlots]
+	if b.t != k {
+		*b = countBucket{t: k}
+	}
+	return b
+}
+
+func (s *destStats) add(o *destination.Outcome, at time.Time) {
+	switch o.Status {
+	case "delivered", "filtered", "dead_lettered", "retrying":
+	default:
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.countAt(at)
+	switch o.Status {
+	case "delivered":
+		if o.Attempts > 1 {
+			c.retry++
+		} else {
+			c.first++
+		}
+		if o.Batch != nil && o.Batch.ReceivedAt > 0 {
+			k := at.Unix() / latStep
+			l := &s.lat[k%latSlots]
+			if l.t != k {
+				*l = latBucket{t: k}
+			}
+			l.h[latBin(at.UnixMilli()-o.Batch.ReceivedAt)]++
+			l.n++
+		}
+	case "filtered":
+		c.filtered++
+	case "dead_lettered":
+		c.dead++
+		s.reason(o.Reason, "dead_letter", at, sample{At: at, Event: o.Event, Batch: o.Batch, Payload: o.Payload, Detail: o.Note, Events: 1})
+	case "retrying":
+		c.fails++
+		reason := o.Reason
+		if reason != "" && reason[0] >= '0' && reason[0] <= '9' {
+			reason = "http_" + reason
+		}
+		s.reason(reason, "retry", at, sample{At: at, Detail: o.Note, Events: o.Count, Attempts: o.Attempts})
+	}
+}
+
+// reason counts one occurrence of reason and keeps its sample; s.mu held.
+func (s *destStats) reason(reason, kind string, at time.Time, smp sample) {
+	key := kind + "\x00" + reason
+	r := s.reasons[key]
+	if r == nil {
+		if len(s.reasons) >= maxReasons {
+			s.dropOldestReason()
+		}
+		r = &reasonStat{reason: reason, kind: kind, counts: map[int64]uint32{}}
+		s.reasons[key] = r
+	}
+	k := at.Unix() / reasonStep
+	r.counts[k]++
+	if len(r.counts) > reasonSlots {
+		for t := range r.counts {
+			if t <= k-reasonSlots {
+				delete(r.counts, t)
+			}
+		}
+	}
+	r.lastSeen = at
+	if len(r.samples) < maxSamples {
+		r.samples = append(r.samples, smp)
+	} else {
+		r.samples[r.next] = smp
+	}
+	r.next = (r.next + 1) % maxSamples
+}
+
+func (s *destStats) dropOldestReason() {
+	var oldest string
+	var at time.Time
+	for k, r := range s.reasons {
+		if oldest == "" || r.lastSeen.Before(at) {
+			oldest, at = k, r.lastSeen
+		}
+	}
+	delete(s.reasons, oldest)
+}
+
+// Window is a span the delivery view shows, with its chart step.
+type Window struct {
+	Name string
+	Span time.Duration
+	Step time.Duration
+}
+
+// Windows are the spans /api/delivery accepts.
+var Windows = map[string]Window{
+	"10m": {"10m", 10 * time.Minute, 10 * time.Second},
+	"1h":  {"1h", time.Hour, time.Minute},
+	"24h": {"24h", 24 * time.Hour, 15 * time.Minute},
+}
+
+type deliveryCounts struct {
+	Delivered         uint64 `json:"delivered"`
+	DeliveredFirstTry uint64 `json:"deliveredFirstTry"`
+	DeliveredRetry    uint64 `json:"deliveredRetry"`
+	Filtered          uint64 `json:"filtered"`
+	DeadLettered      uint64 `json:"deadLettered"`
+	Retrying          int64  `json:"retrying"`
+	// FailedRequests are failed delivery attempts (each is retried).
+	FailedRequests uint64 `json:"failedRequests"`
+}
+
+type latency struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	// Count is the deliveries measured (0: the percentiles mean nothing).
+	Count uint64 `json:"count"`
+}
+
+type seriesPoint struct {
+	T            string `json:"t"`
+	Delivered    uint64 `json:"delivered"`
+	DeadLettered uint64 `json:"deadLettered"`
+	Filtered     uint64 `json:"filtered"`
+	Failed       uint64 `json:"failed"`
+}
+
+type reasonView struct {
+	Reason   string          `json:"reason"`
+	Type     string          `json:"type"` // dead_letter or retry
+	Count    uint64          `json:"count"`
+	LastSeen string          `json:"lastSeen"`
+	Sample   json.RawMessage `json:"sample"`
+	Samples  int             `json:"samples"`
+}
+
+type windowStats struct {
+	counts  deliveryCounts
+	latency latency
+	series  []seriesPoint
+	reasons []reasonView
+}
+
+// window summarises the statistics over w ending at now.
+func (s *destStats) window(w Window, now time.Time) windowStats {
+	var out windowStats
+	step := int64(w.Step / time.Second)
+	start := now.Add(-w.Span).Unix()
+	// Chart points aligned to the step, oldest first, ending with now's.
+	lastT := now.Unix() / step * step
+	firstT := lastT - (int64(w.Span/time.Second)/step-1)*step
+	out.series = make([]seriesPoint, 0, (lastT-firstT)/step+1)
+	for t := firstT; t <= lastT; t += step {
+		out.series = append(out.series, seriesPoint{T: formatTime(time.Unix(t, 0))})
+	}
+	var hist [latBins]uint64
+	s.mu.Lock()
+	for k := start / countStep; k <= now.Unix()/countStep; k++ {
+		b := &s.counts[k%countSlots]
+		if b.t != k {
+			continue
+		}
+		c := &out.counts
+		c.DeliveredFirstTry += uint64(b.first)
+		c.DeliveredRetry += uint64(b.retry)
+		c.Filtered += uint64(b.filtered)
+		c.DeadLettered += uint64(b.dead)
+		c.FailedRequests += uint64(b.fails)
+		if i := (k*countStep - firstT) / step; i >= 0 && int(i) < len(out.series) {
+			p := &out.series[i]
+			p.Delivered += uint64(b.first + b.retry)
+			p.DeadLettered += uint64(b.dead)
+			p.Filtered += uint64(b.filtered)
+			p.Failed += uint64(b.fails)
+		}
+	}
+	for k := start / latStep; k <= now.Unix()/latStep; k++ {
+		l := &s.lat[k%latSlots]
+		if l.t != k || l.n == 0 {
+			continue
+		}
+		out.latency.Count += uint64(l.n)
+		for i, n := range l.h {
+			hist[i] += uint64(n)
+		}
+	}
+	for _, r := range s.reasons {
+		var n uint64
+		for t, c := range r.counts {
+			if t >= start/reasonStep {
+				n += uint64(c)
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		latest := r.samples[(r.next+len(r.samples)-1)%len(r.samples)]
+		out.reasons = append(out.reasons, reasonView{Reason: r.reason, Type: r.kind, Count: n,
+			LastSeen: formatTime(r.lastSeen), Sample: latest.json(), Samples: len(r.samples)})
+	}
+	s.mu.Unlock()
+	out.counts.Delivered = out.counts.DeliveredFirstTry + out.counts.DeliveredRetry
+	out.latency.P50 = percentile(&hist, out.latency.Count, 0.50)
+	out.latency.P95 = percentile(&hist, out.latency.Count, 0.95)
+	out.latency.P99 = percentile(&hist, out.latency.Count, 0.99)
+	sort.Slice(out.reasons, func(i, j int) bool {
+		if out.reasons[i].Count != out.reasons[j].Count {
+			return out.reasons[i].Count > out.reasons[j].Count
+		}
+		return out.reasons[i].Reason < out.reasons[j].Reason
+	})
+	return out
+}
+
+// samplesOf returns every kept sample of a reason, newest first.
+func (s *destStats) samplesOf(kind, reason string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reasons[kind+"\x00"+reason]
+	if r == nil {
+		return nil
+	}
+	var out []json.RawMessage
+	for i := range r.samples {
+		out = append(out, r.samples[(r.next-1-i+2*len(r.samples))%len(r.samples)].json())
+	}
+	return out
+}
+
+func percentile(h *[latBins]uint64, total uint64, q float64) float64 {
+	if total == 0 {
+		return 0
+	}
+	want := uint64(q*float64(total) + 0.5)
+	want = max(want, 1)
+	var seen uint64
+	for i, n := range h {
+		seen += n
+		if seen >= want {
+			return latValue(i)
+		}
+	}
+	return latValue(latBins - 1)
+}
+
+// json renders a sample for the API: the dead letter's event, payload and
+// detail, or the failed request's error.
+func (s sample) json() json.RawMessage {
+	v := map[string]any{"at": formatTime(s.At)}
+	if s.Detail != "" {
+		v["detail"] = s.Detail
+	}
+	if s.Event != nil {
+		v["event"] = s.Event
+		v["eventId"] = s.Event.ID
+		v["eventName"] = s.Event.EventName
+	}
+	if s.Batch != nil {
+		v["receivedAt"] = formatTime(time.UnixMilli(s.Batch.ReceivedAt))
+		v["sdkType"] = s.Batch.SDKType
+	}
+	if len(s.Payload) > 0 {
+		v["payload"] = rawOrString(s.Payload)
+	}
+	if s.Events > 0 {
+		v["events"] = s.Events
+	}
+	if s.Attempts > 0 {
+		v["attempt"] = s.Attempts
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"detail": s.Detail, "error": strings.TrimSpace(err.Error())})
+	}
+	return b
+}
+
+// rawOrString passes JSON through and quotes anything else.
+func rawOrString(b []byte) any {
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	return string(b)
+}
+
+// formatTime is RFC 3339 in UTC with milliseconds.
+func formatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
