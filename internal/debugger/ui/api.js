@@ -47,6 +47,7 @@ export const api = {
   event: (id) => request('GET', 'api/events/' + encodeURIComponent(id)),
   delivery: (window) => request('GET', 'api/delivery', { window }),
   config: () => request('GET', 'api/config'),
+  samples: (name, type, reason) => request('GET', 'api/delivery/' + [name, 'reasons', type, reason].map(encodeURIComponent).join('/')),
   redrive: (name) => request('POST', 'api/destinations/' + encodeURIComponent(name) + '/redrive'),
 };
 

@@ -118,7 +118,8 @@ export class ThroughputChart {
       el('strong', {}, t.toLocaleString()),
       el('div', {}, el('i', { class: 'sw delivered' }), `Delivered ${num(b.delivered || 0)}`),
       el('div', {}, el('i', { class: 'sw dead' }), `Dead-lettered ${num(b.deadLettered || 0)}`),
-      el('div', { class: 'muted' }, `Filtered ${num(b.filtered || 0)}`));
+      el('div', { class: 'muted' }, `Filtered ${num(b.filtered || 0)}`),
+      b.failed ? el('div', { class: 'muted' }, `Failed attempts ${num(b.failed)}`) : null);
     this.tip.hidden = false;
     const left = Math.min(r.width - 170, Math.max(0, e.clientX - r.left + 12));
     this.tip.style.left = left + 'px';

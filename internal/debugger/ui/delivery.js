@@ -89,7 +89,8 @@ export class DeliveryView {
 class DeliveryCard {
   constructor(name) {
     this.name = name;
-    this.open = new Set(); // reasons whose sample is expanded, kept across refreshes
+    this.open = new Set(); // reasons (type NUL reason) whose samples are expanded, kept across refreshes
+    this.samples = new Map(); // same key → {list, index}
     this.title = el('h2', {}, name);
     this.type = el('span', { class: 'badge type' });
     this.state = el('span', { class: 'pill', 'data-testid': 'delivery-state' });
@@ -118,7 +119,8 @@ class DeliveryCard {
     this.state.textContent = d.paused ? 'Paused' : 'Delivering';
     this.state.className = 'pill ' + (d.paused ? 'paused' : 'ok');
     this.state.title = d.paused ? 'Delivery is paused (the destination refused our credentials); events wait in the log.' : '';
-    this.lag.textContent = d.lag ? `${num(d.lag)} batch${d.lag === 1 ? '' : 'es'} behind` : 'Caught up';
+    this.lag.textContent = d.lag === null || d.lag === undefined ? 'Lag unknown' : d.lag ? `${num(d.lag)} batch${d.lag === 1 ? '' : 'es'} behind` : 'Caught up';
+    this.lag.dataset.value = String(d.lag ?? '');
     this.lag.title = 'Log messages (request batches) not yet delivered to this destination';
     this.lastError.hidden = !d.lastError;
     this.lastError.replaceChildren(el('span', { class: 'callout-title' }, 'Last error: '), d.lastError || '');
@@ -140,7 +142,7 @@ class DeliveryCard {
           ' · ',
           el('span', { 'data-testid': 'count-delivered-retry', 'data-value': String(c.deliveredRetry || 0) }, `${num(c.deliveredRetry || 0)} on retry`),
           rate === null ? null : el('span', { class: 'rate-pct' }, ` · ${rate >= 99.95 ? '100' : rate.toFixed(1)}% success`))),
-      metric('Retrying', c.retrying, 'count-retrying', c.retrying ? 'warn' : '', 'pending retry'),
+      metric('Retrying', c.retrying, 'count-retrying', c.retrying ? 'warn' : '', c.failedRequests ? `${num(c.failedRequests)} failed attempt${c.failedRequests === 1 ? '' : 's'}` : 'pending retry'),
       metric('Filtered', c.filtered, 'count-filtered', '', 'by filter or mapping'),
       metric('Dead-lettered', c.deadLettered, 'count-dead-lettered', c.deadLettered ? 'bad' : '', 'not delivered'),
       el('div', { class: 'metric latency', title: 'From receipt by the bridge to acceptance by the destination' },
@@ -148,8 +150,8 @@ class DeliveryCard {
         el('div', { class: 'lat-row' },
           ['p50', 'p95', 'p99'].map((p) => el('div', {},
             el('span', { class: 'lat-k' }, p.toUpperCase()),
-            el('span', { class: 'lat-v', 'data-testid': 'latency-' + p, 'data-value': String(l[p] ?? '') }, seconds(l[p]))))),
-        el('div', { class: 'metric-sub' }, 'receipt → accepted')));
+            el('span', { class: 'lat-v', 'data-testid': 'latency-' + p, 'data-value': String(l[p] ?? '') }, l.count === 0 ? '—' : seconds(l[p]))))),
+        el('div', { class: 'metric-sub' }, l.count === undefined ? 'receipt → accepted' : `receipt → accepted · ${num(l.count)} measured`)));
 
     this.chart.update(d.series || []);
     this.bucket.textContent = BUCKET[window] ? `events per ${BUCKET[window]}` : '';
@@ -158,32 +160,80 @@ class DeliveryCard {
   }
 
   renderReasons(reasons) {
+    this.lastReasons = reasons;
     if (!reasons.length) {
       this.reasons.replaceChildren(el('p', { class: 'muted small' }, 'No delivery issues in this window.'));
       return;
     }
     const rows = [];
     for (const r of reasons) {
-      const open = this.open.has(r.reason);
-      const tr = el('tr', {
-        class: 'reason-row' + (open ? ' open' : ''), 'data-testid': 'reason-row', 'data-reason': r.reason,
-        tabindex: '0', 'aria-expanded': String(open),
-        onclick: () => { open ? this.open.delete(r.reason) : this.open.add(r.reason); this.renderReasons(reasons); },
-        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); e.currentTarget.click(); } },
+      const key = (r.type || '') + '\u0000' + r.reason;
+      const open = this.open.has(key);
+      const toggle = () => {
+        if (open) this.open.delete(key);
+        else {
+          this.open.add(key);
+          this.loadSamples(r, key);
+        }
+        this.renderReasons(this.lastReasons);
+      };
+      rows.push(el('tr', {
+        class: 'reason-row' + (open ? ' open' : ''), 'data-testid': 'reason-row', 'data-reason': r.reason, 'data-type': r.type || '',
+        tabindex: '0', 'aria-expanded': String(open), onclick: toggle,
+        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); toggle(); } },
       },
       el('td', { class: 'reason' }, el('span', { class: 'caret' }, open ? '▾' : '▸'), r.reason),
+      el('td', {}, r.type === 'retry' ? el('span', { class: 'badge warnb' }, 'Retried') : el('span', { class: 'badge badb' }, 'Dead-lettered')),
       el('td', { class: 'num' }, num(r.count)),
-      el('td', { title: stamp(r.lastSeen) }, ago(r.lastSeen)));
-      rows.push(tr);
-      if (open) {
-        rows.push(el('tr', { class: 'sample-row' }, el('td', { colspan: '3' },
-          el('div', { class: 'muted small' }, 'Most recent sample'),
-          r.sample ? jsonBlock(r.sample, { 'data-testid': 'reason-sample' }) : el('p', { class: 'muted' }, 'No sample kept.'))));
-      }
+      el('td', { title: stamp(r.lastSeen) }, ago(r.lastSeen))));
+      if (open) rows.push(el('tr', { class: 'sample-row' }, el('td', { colspan: '4' }, this.sampleView(r, key))));
     }
     this.reasons.replaceChildren(el('table', { class: 'table' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Reason'), el('th', { class: 'num' }, 'Count'), el('th', {}, 'Last seen'))),
+      el('thead', {}, el('tr', {}, el('th', {}, 'Reason'), el('th', { class: 'typecol' }, 'Outcome'), el('th', { class: 'num' }, 'Count'), el('th', {}, 'Last seen'))),
       el('tbody', {}, rows)));
+  }
+
+  async loadSamples(r, key) {
+    const st = this.samples.get(key) || { list: r.sample ? [r.sample] : [], index: 0 };
+    this.samples.set(key, st);
+    try {
+      const res = await api.samples(this.name, r.type || 'dead_letter', r.reason);
+      if (res.samples && res.samples.length) {
+        st.list = res.samples;
+        st.index = Math.min(st.index, st.list.length - 1);
+      }
+    } catch { /* keep the sample from /api/delivery */ }
+    if (this.open.has(key)) this.renderReasons(this.lastReasons);
+  }
+
+  sampleView(r, key) {
+    const st = this.samples.get(key) || { list: r.sample ? [r.sample] : [], index: 0 };
+    const s = st.list[st.index];
+    if (!s) return el('p', { class: 'muted' }, 'No sample kept.');
+    const page = (d) => (e) => {
+      e.stopPropagation();
+      st.index = (st.index + d + st.list.length) % st.list.length;
+      this.renderReasons(this.lastReasons);
+    };
+    const pager = st.list.length > 1 ? el('span', { class: 'pager' },
+      el('button', { type: 'button', class: 'btn mini', 'aria-label': 'Newer sample', onclick: page(-1) }, '‹'),
+      `Sample ${st.index + 1} of ${st.list.length}`,
+      el('button', { type: 'button', class: 'btn mini', 'aria-label': 'Older sample', onclick: page(1) }, '›')) : el('span', { class: 'pager' }, 'Most recent sample');
+    const facts = [
+      s.at ? el('span', { title: s.at }, stamp(s.at)) : null,
+      s.eventName ? el('span', {}, 'Event ', el('strong', {}, s.eventName)) : null,
+      s.eventId ? el('a', { href: '#/event/' + encodeURIComponent(s.eventId), class: 'mono', title: 'Open in the Live view (while it is in the buffer)' }, s.eventId) : null,
+      s.sdkType ? el('span', {}, s.sdkType) : null,
+      s.attempt ? el('span', {}, `attempt ${s.attempt}`) : null,
+      s.events > 1 ? el('span', {}, `${num(s.events)} events in the request`) : null,
+    ];
+    return el('div', { class: 'sample', 'data-testid': 'reason-sample' },
+      el('div', { class: 'sample-head' }, pager, facts),
+      s.detail ? el('div', { class: 'callout bad small mono' }, s.detail) : null,
+      el('div', { class: 'sample-cols' },
+        s.event ? el('div', {}, el('h4', {}, 'You sent'), jsonBlock(s.event)) : null,
+        s.payload !== undefined ? el('div', {}, el('h4', {}, 'Request to destination'), jsonBlock(s.payload)) : null,
+        !s.event && s.payload === undefined ? el('div', {}, jsonBlock(s)) : null));
   }
 
   askRedrive() {
@@ -199,10 +249,18 @@ class DeliveryCard {
     try {
       const res = await api.redrive(this.name);
       const n = res.redriven ?? 0;
-      result = el('span', { class: 'redrive-result ok', 'data-testid': 'redrive-result', 'data-redriven': String(n) },
-        n ? `Re-drove ${num(n)} dead letter${n === 1 ? '' : 's'}` : 'No dead letters to re-drive');
+      const parts = [];
+      if (res.filtered) parts.push(`${num(res.filtered)} filtered`);
+      if (res.deadLettered) parts.push(`${num(res.deadLettered)} dead-lettered again`);
+      if (res.left) parts.push(`${num(res.left)} left`);
+      const text = (n ? `Re-drove ${num(n)} dead letter${n === 1 ? '' : 's'}` : 'Nothing delivered') +
+        (parts.length ? ` (${parts.join(', ')})` : '') + (res.error ? ` · ${res.error}` : '');
+      result = el('span', {
+        class: 'redrive-result ' + (res.error || res.deadLettered ? 'bad' : 'ok'), 'data-testid': 'redrive-result', 'data-redriven': String(n),
+      }, !n && !parts.length && !res.error ? 'No dead letters to re-drive' : text);
     } catch (err) {
-      result = el('span', { class: 'redrive-result bad', 'data-testid': 'redrive-result', 'data-error': 'true' }, 'Re-drive failed: ' + err.message);
+      const msg = err.status === 409 ? 'A re-drive is already running' : 'Re-drive failed: ' + err.message;
+      result = el('span', { class: 'redrive-result bad', 'data-testid': 'redrive-result', 'data-error': 'true' }, msg);
     }
     this.redriveBox.replaceChildren(result, this.redriveBtn);
   }

@@ -116,7 +116,7 @@ export class EventDetail {
     const facts = [
       ['Source', r.source], ['SDK', [r.sdkType, r.sdkVersion].filter(Boolean).join(' ')],
       ['Received', r.receivedAt ? `${stamp(r.receivedAt)} (${r.receivedAt})` : ''],
-      ['Client time', r.clientTime], ['Session', r.sessionId], ['stableID', r.stableId],
+      ['Client time', r.clientTime], ['Session', r.sessionId], ['stableID', r.stableId], ['Batch', r.batchId],
     ].filter(([, v]) => v);
     return [
       el('h3', {}, 'Request'),
@@ -142,7 +142,9 @@ export class EventDetail {
           o.note ? el('div', { class: 'callout-note' }, o.note) : null) : null,
         o.payload
           ? jsonBlock(o.payload, { 'data-testid': 'out-json', 'data-destination': o.destination })
-          : el('p', { class: 'muted small' }, o.status === 'pending' ? 'Waiting for the destination to report…' : 'No outgoing message.'));
+          : el('p', { class: 'muted small' }, o.status === 'pending' ? 'Waiting for the destination to report…' : 'No outgoing message.'),
+        o.extra ? el('div', { class: 'also' }, el('h4', {}, 'Also sent for this event', o.extra.event ? ` (${o.extra.event})` : ''),
+          jsonBlock(o.extra, { 'data-testid': 'out-extra-json', 'data-destination': o.destination })) : null);
     });
   }
 
@@ -151,7 +153,7 @@ export class EventDetail {
     const groups = new Map();
     for (const o of d.outputs || []) {
       if (!o.payload || typeof o.payload !== 'object') continue;
-      const msgs = Array.isArray(o.payload) ? o.payload : [o.payload];
+      const msgs = (Array.isArray(o.payload) ? o.payload : [o.payload]).concat(o.extra && typeof o.extra === 'object' ? [o.extra] : []);
       for (const m of msgs) {
         if (!m || m.type && m.type !== 'track') continue;
         const key = JSON.stringify([m.userId, m.anonymousId, m.event, m.properties]);
