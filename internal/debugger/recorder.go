@@ -1,6 +1,7 @@
 package debugger
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type output struct {
 	note     string
 	payload  []byte
 	extra    []byte // the second message (Experiment Viewed), if any
+	redriven bool   // the outcome of a re-drive: it replaces what was
 }
 
 // slot is one recorded event: pointers into the batch the intake decoded,
@@ -87,7 +89,18 @@ type Recorder struct {
 	batches sync.Map
 
 	orphans orphans
+	// seen is a direct-mapped set of the hashes of recently received batch
+	// IDs: an outcome for a batch no longer in the ring but seen here
+	// needs no waiting for its intake (a collision only costs a wait).
+	seen     []atomic.Uint64
+	seenSeed maphash.Seed
 }
+
+// seenSlots sizes the recently-received set (512 KB): several seconds of
+// batches at full load.
+const seenSlots = 1 << 16
+
+func (r *Recorder) batchHash(id string) uint64 { return maphash.String(r.seenSeed, id) | 1 }
 
 // NewRecorder returns a recorder for the named destinations keeping the
 // newest capacity events (DefaultCapacity when ≤ 0).
@@ -95,7 +108,8 @@ func NewRecorder(destinations []string, capacity int) *Recorder {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
-	r := &Recorder{dests: destinations, destIdx: map[string]int{}, slots: make([]slot, capacity), next: 1}
+	r := &Recorder{dests: destinations, destIdx: map[string]int{}, slots: make([]slot, capacity), next: 1,
+		seen: make([]atomic.Uint64, seenSlots), seenSeed: maphash.MakeSeed()}
 	for i, d := range destinations {
 		r.destIdx[d] = i
 		r.stats = append(r.stats, newDestStats())
@@ -119,6 +133,8 @@ func (r *Recorder) Received(b *statsig.Batch, _ []statsig.Rejection) {
 		return
 	}
 	first := max(0, n-len(r.slots))
+	h := r.batchHash(b.ID)
+	r.seen[h&(seenSlots-1)].Store(h)
 	var pending []orphan
 	if r.orphans.count.Load() > 0 {
 		pending = r.orphans.take(b.ID)
@@ -175,10 +191,13 @@ func (r *Recorder) Outcome(o destination.Outcome) {
 	if o.Batch == nil || o.Event == nil || o.Status == "retrying" {
 		return
 	}
-	out := output{status: statusOf(o.Status), attempts: int32(o.Attempts), at: at.UnixNano(), reason: o.Reason, note: o.Note, payload: o.Payload}
+	out := output{status: statusOf(o.Status), attempts: int32(o.Attempts), at: at.UnixNano(), reason: o.Reason, note: o.Note, payload: o.Payload, redriven: o.Redriven}
 	idx := eventIndex(o.Batch, o.Event)
 	v, ok := r.batches.Load(o.Batch.ID)
 	if !ok {
+		if h := r.batchHash(o.Batch.ID); r.seen[h&(seenSlots-1)].Load() == h {
+			return // received, and gone from the ring
+		}
 		// The runner can see a batch before its intake request has told
 		// the recorder: keep the outcome for a moment.
 		if at.UnixMilli()-o.Batch.ReceivedAt < orphanMaxAgeMs && idx >= 0 && idx >= len(o.Batch.Events)-len(r.slots) {
@@ -212,6 +231,10 @@ func (r *Recorder) Outcome(o destination.Outcome) {
 // apply merges an outcome: notes add to the pending state, the worse
 // status wins, a second delivered message is the extra one.
 func (o *output) apply(n *output) {
+	if n.redriven && !o.redriven {
+		*o = *n
+		return
+	}
 	if n.note != "" {
 		o.note = n.note
 	}

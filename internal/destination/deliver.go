@@ -212,7 +212,7 @@ func (r *Runner) delivered(items []item, attempt, bytes int) {
 	for _, it := range items {
 		lat.Observe(now.Sub(time.UnixMilli(it.lm.batch.ReceivedAt)).Seconds())
 		if r.cfg.Observer != nil {
-			r.observe(Outcome{Status: "delivered", Batch: it.lm.batch, Event: it.ev, Payload: it.payload, Attempts: attempt + 1, At: now})
+			r.observe(Outcome{Status: "delivered", Batch: it.lm.batch, Event: it.ev, Payload: it.payload, Attempts: attempt + 1, At: now, Redriven: it.lm.redrive != nil})
 		}
 		r.done(it.lm)
 	}

@@ -69,6 +69,9 @@ type Outcome struct {
 	Payload  []byte
 	Attempts int
 	Count    int
+	// Redriven marks the outcome of a re-driven dead letter: it replaces
+	// the event's earlier outcome.
+	Redriven bool
 	At       time.Time
 }
 
