@@ -53,6 +53,10 @@ function view(name) {
   return views[name];
 }
 
+// For browser tests and benchmarks: window.__debugger.views.live.perf counts
+// SSE messages handled and DOM flushes (count, total and max ms).
+window.__debugger = { views };
+
 function route() {
   const hash = location.hash.replace(/^#\/?/, '');
   const [head, ...rest] = hash.split('/');

@@ -11,7 +11,8 @@ import { el, clock, stamp, debounce, KINDS, kindBadge, STATUS_LABEL, setConnecti
 import { EventDetail } from './event.js';
 
 const CAPACITY = 500; // like Segment's debugger: the 500 most recent events
-const REFETCH_MS = 1000; // with a filter active, new events re-query the server at most this often
+const REFETCH_MS = 1000;
+const FLUSH_MS = 100; // at most 10 DOM updates a second // with a filter active, new events re-query the server at most this often
 
 export class LiveView {
   constructor() {
@@ -23,12 +24,14 @@ export class LiveView {
     this.paused = false;
     this.filters = { q: '', type: '', name: '', user: '' };
     this.frame = 0;
+    this.lastFlush = 0;
     this.fetchSeq = 0;
     this.lastFetch = 0;
     this.refetchTimer = 0;
     this.selected = '';
     this.filled = false;
     this.stats = { receivedPerSec: 0, dropped: 0 };
+    this.perf = { flushes: 0, flushMs: 0, maxFlushMs: 0, events: 0, outcomes: 0 }; // for tests and benchmarks
     this.build();
   }
 
@@ -151,6 +154,7 @@ export class LiveView {
   }
 
   onEvent(s) {
+    this.perf.events++;
     if (this.paused) {
       this.heldCount++;
       if (this.filtered) this.heldComplete = false;
@@ -171,6 +175,7 @@ export class LiveView {
   }
 
   onOutcome(o) {
+    this.perf.outcomes++;
     const row = this.rows.get(o.id);
     const s = row ? row.summary : this.queued.find((q) => q.id === o.id) || this.held.find((q) => q.id === o.id);
     if (s) {
@@ -193,13 +198,23 @@ export class LiveView {
       (st.buffered !== undefined ? `\n${st.buffered.toLocaleString('en-US')} in the bridge's buffer` : '');
   }
 
+  /**
+   * schedule asks for a flush on the next animation frame, at most one per
+   * FLUSH_MS: each flush re-lays out the table, so at high rates fewer,
+   * larger batches keep the page responsive.
+   */
   schedule() {
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+    if (this.frame) return;
+    const wait = this.lastFlush + FLUSH_MS - performance.now();
+    if (wait <= 0) this.frame = requestAnimationFrame(() => this.flush());
+    else this.frame = setTimeout(() => { this.frame = requestAnimationFrame(() => this.flush()); }, wait);
   }
 
   /** flush renders everything queued since the last frame in one DOM update. */
   flush() {
     this.frame = 0;
+    const t0 = performance.now();
+    this.lastFlush = t0;
     if (this.queued.length) {
       const batch = this.queued;
       this.queued = [];
@@ -223,23 +238,33 @@ export class LiveView {
     this.outcomes.clear();
     this.renderToggle();
     this.renderEmpty();
+    const ms = performance.now() - t0;
+    this.perf.flushes++;
+    this.perf.flushMs += ms;
+    this.perf.maxFlushMs = Math.max(this.perf.maxFlushMs, ms);
   }
 
   trim() {
-    while (this.tbody.rows.length > CAPACITY) {
+    let extra = this.rows.size - CAPACITY;
+    while (extra-- > 0) {
       const tr = this.tbody.lastElementChild;
       this.rows.delete(tr.dataset.eventId);
       tr.remove();
     }
   }
 
-  /** fitDestinations sizes the Destinations column for the widest set of destinations seen. */
+  /** fitDestinations sizes the Destinations column for every destination name seen so far. */
   fitDestinations(s) {
-    const n = Object.keys(s.outcomes || {}).length;
-    if (n <= (this.destCount || 0)) return;
-    this.destCount = n;
-    this.element.style.setProperty('--dest-w', `${Math.max(120, n * 96 + 20)}px`);
-    this.element.style.setProperty('--dot-w', `${Math.max(60, n * 18 + 26)}px`);
+    this.destNames ??= new Set();
+    let grew = false;
+    for (const d of Object.keys(s.outcomes || {})) {
+      if (!this.destNames.has(d)) { this.destNames.add(d); grew = true; }
+    }
+    if (!grew) return;
+    let w = 20;
+    for (const d of this.destNames) w += d.length * 6.8 + 26; // dot, gap, margin; 11.5px text
+    this.element.style.setProperty('--dest-w', `${Math.min(480, Math.max(120, Math.ceil(w)))}px`);
+    this.element.style.setProperty('--dot-w', `${Math.max(60, this.destNames.size * 18 + 26)}px`);
   }
 
   row(s) {
