@@ -55,6 +55,9 @@ func StartDemo(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt
 	var kept []string
 	for _, dst := range cfg.Destinations {
 		kept = append(kept, dst.Name)
+		if dst.Type != "warehouse" || dst.Warehouse.Driver != "sqlite" {
+			logger.Warn("demo mode: a configured destination receives the demo's made-up events too", "destination", dst.Name, "type", dst.Type)
+		}
 	}
 	cfg.Destinations = append(cfg.Destinations, config.Destination{
 		Name: demoDestination, Type: "segment",
