@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 )
 
@@ -21,7 +23,6 @@ import (
 // measured apart (from /proc) to tell the bridge's cost from theirs.
 type watchers struct {
 	browsers []*watcher
-	cpuStart time.Duration
 }
 
 type watcher struct {
@@ -46,7 +47,6 @@ func startWatchers(n int, exe, base string) (*watchers, error) {
 		}
 		ws.browsers = append(ws.browsers, w)
 	}
-	ws.cpuStart = ws.cpu()
 	return ws, nil
 }
 
@@ -90,6 +90,9 @@ func startWatcher(exe, pageURL string) (*watcher, error) {
 		chromedp.Navigate(pageURL),
 		chromedp.WaitVisible(`[data-testid="live-toggle"]`),
 	)
+	if err == nil {
+		_, err = chromedp.Call(tctx, performance.Enable, performance.EnableParams{})
+	}
 	if err != nil {
 		w.cancel()
 		return nil, fmt.Errorf("opening %s: %w", pageURL, err)
@@ -112,13 +115,45 @@ func (ws *watchers) rows() []int {
 	return out
 }
 
-// cpu is the CPU time used so far by every process of the browsers.
-func (ws *watchers) cpu() time.Duration {
+// pageMetrics sums the pages' main-thread times (seconds) from Chromium's
+// Performance domain: TaskDuration (all main-thread work), ScriptDuration,
+// LayoutDuration, RecalcStyleDuration.
+func (ws *watchers) pageMetrics() map[string]float64 {
+	out := map[string]float64{}
+	for _, w := range ws.browsers {
+		tctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		res, err := chromedp.Call(tctx, performance.GetMetrics, cdp.Empty{})
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, m := range res.Metrics {
+			switch m.Name {
+			case "TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "LayoutCount":
+				out[m.Name] += m.Value
+			}
+		}
+	}
+	return out
+}
+
+// cpu is the CPU time used so far by every process of the browsers, by
+// Chromium process type (browser, renderer, gpu-process, utility…).
+func (ws *watchers) cpu() map[string]time.Duration {
 	var roots []int
 	for _, w := range ws.browsers {
 		roots = append(roots, w.pid)
 	}
 	return treeCPU(roots)
+}
+
+// total is the sum of a cpu() map.
+func total(m map[string]time.Duration) time.Duration {
+	var d time.Duration
+	for _, v := range m {
+		d += v
+	}
+	return d
 }
 
 func (ws *watchers) close() {
@@ -128,8 +163,8 @@ func (ws *watchers) close() {
 }
 
 // treeCPU sums user+system time of the processes under roots (roots
-// included) from /proc/<pid>/stat.
-func treeCPU(roots []int) time.Duration {
+// included) from /proc/<pid>/stat, by the --type= of their command line.
+func treeCPU(roots []int) map[string]time.Duration {
 	type proc struct {
 		ppid  int
 		ticks int64
@@ -176,10 +211,19 @@ func treeCPU(roots []int) time.Duration {
 			}
 		}
 	}
-	var ticks int64
-	for pid := range in {
-		ticks += procs[pid].ticks
-	}
 	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ticks) * time.Second / clkTck
+	out := map[string]time.Duration{}
+	for pid := range in {
+		typ := "browser"
+		if cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err == nil {
+			// Chromium rewrites its helpers' command lines: split on spaces too.
+			for _, arg := range strings.FieldsFunc(string(cmd), func(r rune) bool { return r == 0 || r == ' ' }) {
+				if v, ok := strings.CutPrefix(arg, "--type="); ok {
+					typ = v
+				}
+			}
+		}
+		out[typ] += time.Duration(procs[pid].ticks) * time.Second / clkTck
+	}
+	return out
 }

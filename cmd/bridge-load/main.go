@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -155,17 +156,24 @@ func run(o options) error {
 	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, %d browsers watching\n",
 		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), o.browsers)
 	ld := &load{opts: o, url: strings.TrimRight(base, "/") + "/v1/log_event"}
-	var browserCPUStart time.Duration
+	var browserCPUStart map[string]time.Duration
+	var pageStart map[string]float64
 	if ws != nil {
-		browserCPUStart = ws.cpu()
+		browserCPUStart, pageStart = ws.cpu(), ws.pageMetrics()
 	}
 	cpuStart := processCPU()
 	res := ld.run()
 	loadEnd := time.Now()
-	var browserCPU time.Duration
+	browserCPU := map[string]time.Duration{}
+	pageUsed := map[string]float64{}
 	var browserRows []int
 	if ws != nil {
-		browserCPU = ws.cpu() - browserCPUStart
+		for k, v := range ws.cpu() {
+			browserCPU[k] = v - browserCPUStart[k]
+		}
+		for k, v := range ws.pageMetrics() {
+			pageUsed[k] = v - pageStart[k]
+		}
 		browserRows = ws.rows()
 	}
 	var deliveredAtEnd int64
@@ -190,9 +198,18 @@ func run(o options) error {
 	if ws != nil {
 		fmt.Printf("browsers (headless Chromium on #/live, every process of each; while sending)\n")
 		fmt.Printf("  rows shown at end   %v\n", browserRows)
-		fmt.Printf("  cpu time            %.1fs in %.1fs (%.2f cores)\n", browserCPU.Seconds(), res.elapsed.Seconds(), browserCPU.Seconds()/res.elapsed.Seconds())
+		all := total(browserCPU)
+		fmt.Printf("  cpu time            %.1fs in %.1fs (%.2f cores)\n", all.Seconds(), res.elapsed.Seconds(), all.Seconds()/res.elapsed.Seconds())
+		types := slices.Sorted(maps.Keys(browserCPU))
+		var parts []string
+		for _, k := range types {
+			parts = append(parts, fmt.Sprintf("%s %.1fs", k, browserCPU[k].Seconds()))
+		}
+		fmt.Printf("  by process type     %s\n", strings.Join(parts, ", "))
+		fmt.Printf("  pages' main thread  tasks %.1fs: script %.1fs, style %.1fs, layout %.1fs (%.0f layouts)\n",
+			pageUsed["TaskDuration"], pageUsed["ScriptDuration"], pageUsed["RecalcStyleDuration"], pageUsed["LayoutDuration"], pageUsed["LayoutCount"])
 		if res.events > 0 {
-			fmt.Printf("  cpu-µs/event        %.2f (browsers' CPU per accepted event)\n", float64(browserCPU.Microseconds())/float64(res.events))
+			fmt.Printf("  cpu-µs/event        %.2f (browsers' CPU per accepted event)\n", float64(all.Microseconds())/float64(res.events))
 		}
 	}
 	if stopBridge != nil {

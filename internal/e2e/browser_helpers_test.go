@@ -164,13 +164,14 @@ func textOf(t testing.TB, ctx context.Context, id string) string {
 	return eval[string](t, ctx, fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(testid(id))))
 }
 
-// countOf is the number shown in an element with that data-testid inside
+// countJS reads the number shown in an element with that data-testid inside
 // the delivery card of dest ("1,234" reads 1234; -1 when absent).
 func countJS(dest, id string) string {
 	return fmt.Sprintf(`(() => {
 		const card = document.querySelector('[data-testid="delivery-card"][data-destination=' + %s + ']');
 		const el = card && card.querySelector(%s);
 		if (!el) return -1;
+		if (el.dataset.value !== undefined) return parseInt(el.dataset.value, 10);
 		const m = el.innerText.replace(/[,\s\u00a0\u202f]/g, "").match(/-?\d+/);
 		return m ? parseInt(m[0], 10) : -1;
 	})()`, jsString(jsString(dest)), jsString(testid(id)))

@@ -1,0 +1,320 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The browser tests open the debugger of a bridge started by the test in a
+// real headless Chromium and check what a user sees: events arriving in the
+// live view, Pause and Live, search, an event's Raw and Out views, and the
+// delivery counts moving through a destination outage and a poison event.
+// With BRIDGE_SCREENSHOTS=1 they also write docs/screenshots/*.png.
+
+// screenshotDir is where BRIDGE_SCREENSHOTS=1 writes the README's images.
+var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
+
+const (
+	shotWidth, shotHeight = 1400, 900
+	uiWait                = 10 * time.Second // longest wait for the page to show something
+)
+
+// btEvent is one SDK event of the browser tests.
+type btEvent struct {
+	name, userID, stableID string
+	value                  any
+	metadata               map[string]string
+}
+
+// sdkRequest is a Go-SDK-shaped /v1/log_event body; session keeps two
+// requests with the same events apart (the log drops exact duplicates).
+func sdkRequest(session string, events ...btEvent) []byte {
+	now := time.Now().UnixMilli()
+	type user struct {
+		UserID    string            `json:"userID"`
+		Email     string            `json:"email,omitempty"`
+		Country   string            `json:"country,omitempty"`
+		CustomIDs map[string]string `json:"customIDs,omitempty"`
+	}
+	type event struct {
+		EventName string            `json:"eventName"`
+		User      user              `json:"user"`
+		Value     any               `json:"value"`
+		Time      int64             `json:"time"`
+		Metadata  map[string]string `json:"metadata"`
+	}
+	out := make([]event, len(events))
+	for i, e := range events {
+		u := user{UserID: e.userID, CustomIDs: map[string]string{"stableID": e.stableID}}
+		if e.userID != "" {
+			u.Email = e.userID + "@example.com"
+			u.Country = "DE"
+		}
+		out[i] = event{EventName: e.name, User: u, Value: e.value, Time: now - int64(len(events)-i), Metadata: e.metadata}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"events":          out,
+		"statsigMetadata": map[string]string{"sdkType": "go-sdk", "sdkVersion": "v1.35.1", "sessionID": session},
+	})
+	return body
+}
+
+// openDebugger starts a browser on the bridge's debugger at route (#/live…)
+// with a 1400×900 viewport and waits for the page's script to run.
+func openDebugger(t *testing.T, b *bridge, route string) context.Context {
+	t.Helper()
+	ctx := newBrowser(t, shotWidth, shotHeight)
+	page(t, ctx, "opening the debugger", 20*time.Second,
+		chromedp.EmulateViewport(shotWidth, shotHeight),
+		chromedp.Navigate(b.URL+"/"+route),
+	)
+	return ctx
+}
+
+// goTo switches the single-page app to another route.
+func goTo(t *testing.T, ctx context.Context, route string) {
+	t.Helper()
+	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void (location.hash = %s)`, jsString(route)))
+}
+
+// screenshot writes the viewport to docs/screenshots/<name>.png when
+// BRIDGE_SCREENSHOTS=1.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv("BRIDGE_SCREENSHOTS") != "1" {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	// Let the page finish what it is painting (fonts, chart) first.
+	if _, err := chromedp.Run(tctx, chromedp.Evaluate[chromedp.Void](
+		`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r())))`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("waiting for a frame: %v", err)
+	}
+	png, err := chromedp.Run(tctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(screenshotDir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", path)
+}
+
+// reasonJS is true when the segment card lists that delivery issue (and
+// its row's text contains text).
+func reasonJS(reason, text string) string {
+	return fmt.Sprintf(`Array.from(document.querySelectorAll('[data-testid="delivery-card"][data-destination="segment"] [data-testid="reason-row"]'))
+		.some(r => r.dataset.reason === %s && r.innerText.includes(%s))`, jsString(reason), jsString(text))
+}
+
+// clickRow opens the event of that name in the live view.
+func clickRow(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	page(t, ctx, "opening "+name, uiWait,
+		chromedp.Click(testid("event-row")+`[data-event-name=`+jsString(name)+`]`, chromedp.NodeVisible))
+}
+
+// typeInto types into an empty input as a user would (key events).
+func typeInto(t *testing.T, ctx context.Context, id, text string) {
+	t.Helper()
+	page(t, ctx, "typing into "+id, uiWait, chromedp.SendKeys(testid(id), text))
+}
+
+// clearFilters presses the live view's Clear button.
+func clearFilters(t *testing.T, ctx context.Context) {
+	t.Helper()
+	page(t, ctx, "clearing the filters", uiWait, chromedp.Click(testid("filter-clear"), chromedp.NodeVisible))
+}
+
+// selectOption chooses a value of a <select> and tells the page.
+func selectOption(t *testing.T, ctx context.Context, id, value string) {
+	t.Helper()
+	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void ((s) => { s.value = %s; s.dispatchEvent(new Event("change", {bubbles: true})); })(document.querySelector(%s))`,
+		jsString(value), jsString(testid(id))))
+}
+
+func TestBrowserLiveView(t *testing.T) {
+	chromiumPath(t)
+	s := newSink(t)
+	b := startBridge(t, testConfig(t, s.URL))
+	ctx := openDebugger(t, b, "#/live")
+	page(t, ctx, "waiting for the live view", uiWait, chromedp.WaitVisible(testid("live-toggle")))
+
+	// Events arrive in the list as they are sent.
+	mustPost(t, b.URL, sdkRequest("live-1",
+		btEvent{name: "bt_signup", userID: "user-ada", stableID: "stable-ada", metadata: map[string]string{"plan": "pro", "source": "landing"}},
+		btEvent{name: "bt_purchase", userID: "user-grace", stableID: "stable-grace", value: 49.5, metadata: map[string]string{"coupon": "ZEBRA-7731", "items": "3"}},
+		btEvent{name: "bt_search", stableID: "stable-anon-1", value: "running shoes", metadata: map[string]string{"results": "42"}},
+	))
+	for _, n := range []string{"bt_signup", "bt_purchase", "bt_search"} {
+		waitRows(t, ctx, uiWait, n, 1)
+	}
+	// Real SDK traffic too (Go SDK with layers, JS client, Rust-core Node).
+	for _, f := range []struct{ dir, name string }{{"go-sdk-layers", "log_event-2"}, {"js-client", "rgstr-1"}, {"node-core", "log_event-1"}} {
+		if resp := fixtureRequest(t, b.URL, f.dir, f.name); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%s/%s: %d", f.dir, f.name, resp.StatusCode)
+		}
+	}
+	waitRows(t, ctx, uiWait, "statsig::layer_exposure", -1)
+	screenshot(t, ctx, "live")
+
+	// Pause: new events are counted, the list stays as it is.
+	page(t, ctx, "pausing", uiWait, chromedp.Click(testid("live-toggle"), chromedp.NodeVisible))
+	before := rowNames(t, ctx)
+	mustPost(t, b.URL, sdkRequest("live-2",
+		btEvent{name: "bt_while_paused", userID: "user-ada", stableID: "stable-ada", metadata: map[string]string{"step": "1"}},
+		btEvent{name: "bt_while_paused", userID: "user-ada", stableID: "stable-ada", metadata: map[string]string{"step": "2"}},
+	))
+	waitPage(t, ctx, uiWait, "the paused counter to show 2 new events",
+		`(() => { const c = document.querySelector('[data-testid="paused-count"]');
+		  return c && !c.hidden && c.dataset.count === "2" && /\b2\b/.test(c.innerText); })()`)
+	if after := rowNames(t, ctx); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("the list changed while paused:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// Live again: the events sent during the pause are in the list.
+	page(t, ctx, "resuming", uiWait, chromedp.Click(testid("live-toggle"), chromedp.NodeVisible))
+	waitRows(t, ctx, uiWait, "bt_while_paused", 2)
+
+	// Search over the raw payload: a metadata value only one event has.
+	typeInto(t, ctx, "search", "ZEBRA-7731")
+	waitPage(t, ctx, uiWait, "only bt_purchase to match ZEBRA-7731",
+		rowNamesJS+`.join(",") === "bt_purchase"`)
+	clearFilters(t, ctx)
+	waitRows(t, ctx, uiWait, "bt_signup", 1)
+	// Filter by user: the stableID of the anonymous search.
+	typeInto(t, ctx, "filter-user", "stable-anon-1")
+	waitPage(t, ctx, uiWait, "only bt_search for user stable-anon-1", rowNamesJS+`.join(",") === "bt_search"`)
+	clearFilters(t, ctx)
+	// Filter by type: only gate exposures (the fixtures have some).
+	selectOption(t, ctx, "filter-type", "gate_exposure")
+	waitPage(t, ctx, uiWait, "only gate exposures", `(() => {
+		const rows = Array.from(document.querySelectorAll('[data-testid="event-row"]'));
+		return rows.length > 0 && rows.every(r => r.dataset.kind === "gate_exposure" && r.dataset.eventName === "statsig::gate_exposure"); })()`)
+	clearFilters(t, ctx)
+	waitRows(t, ctx, uiWait, "bt_signup", 1)
+
+	// Open one: Raw is what the SDK sent, Out the Segment message.
+	waitFor(t, uiWait, "bt_purchase at the sink", func() bool {
+		for _, m := range s.Messages() {
+			if m["event"] == "bt_purchase" {
+				return true
+			}
+		}
+		return false
+	})
+	clickRow(t, ctx, "bt_purchase")
+	page(t, ctx, "the event's detail", uiWait, chromedp.WaitVisible(testid("event-detail")))
+	page(t, ctx, "the Raw tab", uiWait, chromedp.Click(testid("tab-raw"), chromedp.NodeVisible), chromedp.WaitVisible(testid("raw-json")))
+	waitPage(t, ctx, uiWait, "the raw JSON with the event name and its coupon",
+		fmt.Sprintf(`((document.querySelector('[data-testid="raw-json"]') || {}).innerText || "").includes(%s) &&
+		 document.querySelector('[data-testid="raw-json"]').innerText.includes(%s)`, jsString(`"bt_purchase"`), jsString(`"ZEBRA-7731"`)))
+	screenshot(t, ctx, "event-raw")
+	page(t, ctx, "the Out tab", uiWait, chromedp.Click(testid("tab-out"), chromedp.NodeVisible), chromedp.WaitVisible(testid("out-json")))
+	waitPage(t, ctx, uiWait, "the Segment message with its messageId and event name",
+		`(() => { const t = Array.from(document.querySelectorAll('[data-testid="out-json"]')).map(e => e.innerText).join("\n");
+		  return t.includes('"messageId"') && t.includes('"bt_purchase"') && t.includes('"ZEBRA-7731"'); })()`)
+	screenshot(t, ctx, "event-out")
+}
+
+func TestBrowserDeliveryView(t *testing.T) {
+	chromiumPath(t)
+	s := newSink(t)
+	var outage atomic.Bool
+	s.Respond(func(*http.Request, int) (int, http.Header) {
+		if outage.Load() {
+			return http.StatusServiceUnavailable, nil
+		}
+		return http.StatusOK, nil
+	})
+	// In front of the sink: a batch with the poison event is refused with a
+	// 400 and a reason, as Segment refuses a message it cannot accept.
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !outage.Load() && bytes.Contains(body, []byte(`"bt_poison"`)) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"success":false,"message":"bt_poison: refused by the test's Segment sink"}`)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.serve(w, r)
+	}))
+	t.Cleanup(front.Close)
+	b := startBridge(t, testConfig(t, front.URL))
+	ctx := openDebugger(t, b, "#/delivery")
+	card := testid("delivery-card") + `[data-destination="segment"]`
+	page(t, ctx, "the segment destination's card", uiWait, chromedp.WaitVisible(card))
+
+	// Deliveries are counted.
+	var batch []btEvent
+	for i := range 10 {
+		batch = append(batch, btEvent{name: "bt_delivered", userID: fmt.Sprintf("user-%d", i), stableID: fmt.Sprintf("stable-%d", i), value: i})
+	}
+	mustPost(t, b.URL, sdkRequest("delivery-1", batch...))
+	waitFor(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
+	waitPage(t, ctx, uiWait, "10 delivered in the card", countJS("segment", "count-delivered")+" >= 10")
+
+	// An outage: Segment answers 503, events are retried, not lost.
+	outage.Store(true)
+	batch = batch[:0]
+	for i := range 5 {
+		batch = append(batch, btEvent{name: "bt_during_outage", userID: fmt.Sprintf("user-%d", i), stableID: fmt.Sprintf("stable-%d", i), value: i})
+	}
+	mustPost(t, b.URL, sdkRequest("delivery-2", batch...))
+	waitPage(t, ctx, uiWait, "the card to show events retrying", countJS("segment", "count-retrying")+" > 0")
+	delivered := countIn(t, ctx, "segment", "count-delivered")
+	if delivered != 10 {
+		t.Fatalf("delivered %d during the outage, want the 10 from before", delivered)
+	}
+	outage.Store(false)
+	waitPage(t, ctx, uiWait, "15 delivered after the outage", countJS("segment", "count-delivered")+" === 15")
+	waitPage(t, ctx, uiWait, "no event retrying after the outage", countJS("segment", "count-retrying")+" === 0")
+	if n := countIn(t, ctx, "segment", "count-delivered-retry"); n < 5 {
+		t.Errorf("%d delivered on retry, want the 5 sent during the outage", n)
+	}
+	waitPage(t, ctx, uiWait, "the 503s among the delivery issues", reasonJS("http_503", "503"))
+
+	// A poison event: Segment refuses it with 400; it alone is dead-lettered.
+	mustPost(t, b.URL, sdkRequest("delivery-3",
+		btEvent{name: "bt_after_outage", userID: "user-1", stableID: "stable-1"},
+		btEvent{name: "bt_poison", userID: "user-2", stableID: "stable-2", metadata: map[string]string{"why": "refused by Segment"}},
+		btEvent{name: "bt_after_outage", userID: "user-3", stableID: "stable-3"},
+	))
+	waitPage(t, ctx, uiWait, "1 dead-lettered", countJS("segment", "count-dead-lettered")+" === 1")
+	waitPage(t, ctx, uiWait, "17 delivered around the poison event", countJS("segment", "count-delivered")+" === 17")
+	waitPage(t, ctx, uiWait, "the dead letter's reason in the card", reasonJS("rejected_by_destination", ""))
+	// Its sample is the refused event.
+	page(t, ctx, "opening the dead letter's reason", uiWait,
+		chromedp.Click(testid("reason-row")+`[data-reason="rejected_by_destination"]`, chromedp.NodeVisible))
+	waitPage(t, ctx, uiWait, "the refused event in the reason's sample",
+		`Array.from(document.querySelectorAll('[data-testid="reason-sample"]')).some(e => e.innerText.includes("bt_poison"))`)
+	screenshot(t, ctx, "delivery")
+
+	// Config: the destination, its endpoint and its write key masked.
+	goTo(t, ctx, "#/config")
+	page(t, ctx, "the config view", uiWait, chromedp.WaitVisible(testid("config-json")))
+	cfg := textOf(t, ctx, "config-json")
+	if !strings.Contains(cfg, front.URL) || strings.Contains(cfg, "test-write-key") {
+		t.Fatalf("config view: want the sink URL and no write key in clear:\n%s", cfg)
+	}
+	screenshot(t, ctx, "config")
+}
