@@ -163,6 +163,12 @@ func TestDeliveryOutageDeadLetterAndRedrive(t *testing.T) {
 		t.Errorf("sample payload %s (%v)", dl.Sample.Payload, err)
 	}
 	poisonID := dl.Sample.EventID
+	var samples struct{ Samples []map[string]any }
+	getJSON(t, b.URL+"/api/delivery/segment/reasons/dead_letter/rejected_by_destination", http.StatusOK, &samples)
+	if len(samples.Samples) != 1 || samples.Samples[0]["eventId"] != poisonID {
+		t.Errorf("samples %+v", samples)
+	}
+	getJSON(t, b.URL+"/api/delivery/nobody/reasons/dead_letter/x", http.StatusNotFound, nil)
 	var detail eventDetail
 	getJSON(t, b.URL+"/api/events/"+poisonID, http.StatusOK, &detail)
 	if o := detail.Outputs[0]; o.Status != "dead_lettered" || o.Reason != "rejected_by_destination" {

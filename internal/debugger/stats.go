@@ -53,7 +53,8 @@ type reasonStat struct {
 	kind     string // dead_letter or retry
 	counts   map[int64]uint32
 	lastSeen time.Time
-	samples  []sample // ring of maxSamples
+	samples  []json.RawMessage // ring of maxSamples, rendered when kept
+	lastKept time.Time
 	next     int
 }
 
@@ -162,10 +163,17 @@ func (s *destStats) reason(reason, kind string, at time.Time, smp sample) {
 		}
 	}
 	r.lastSeen = at
+	// Samples are rendered (copied) when kept, so they hold no log
+	// message in memory; once ten are kept, at most one a second replaces
+	// the oldest, so a storm of dead letters costs no more.
+	if len(r.samples) == maxSamples && at.Sub(r.lastKept) < time.Second {
+		return
+	}
+	r.lastKept = at
 	if len(r.samples) < maxSamples {
-		r.samples = append(r.samples, smp)
+		r.samples = append(r.samples, smp.json())
 	} else {
-		r.samples[r.next] = smp
+		r.samples[r.next] = smp.json()
 	}
 	r.next = (r.next + 1) % maxSamples
 }
@@ -293,7 +301,7 @@ func (s *destStats) window(w Window, now time.Time) windowStats {
 		}
 		latest := r.samples[(r.next+len(r.samples)-1)%len(r.samples)]
 		out.reasons = append(out.reasons, reasonView{Reason: r.reason, Type: r.kind, Count: n,
-			LastSeen: formatTime(r.lastSeen), Sample: latest.json(), Samples: len(r.samples)})
+			LastSeen: formatTime(r.lastSeen), Sample: latest, Samples: len(r.samples)})
 	}
 	s.mu.Unlock()
 	out.counts.Delivered = out.counts.DeliveredFirstTry + out.counts.DeliveredRetry
@@ -319,7 +327,7 @@ func (s *destStats) samplesOf(kind, reason string) []json.RawMessage {
 	}
 	var out []json.RawMessage
 	for i := range r.samples {
-		out = append(out, r.samples[(r.next-1-i+2*len(r.samples))%len(r.samples)].json())
+		out = append(out, r.samples[(r.next-1-i+2*len(r.samples))%len(r.samples)])
 	}
 	return out
 }
