@@ -28,6 +28,7 @@
 //   request-facts, raw-json               Raw tab: request facts and the event JSON
 //   out-destination                       Out tab card per destination; data-destination, data-status
 //   out-status, out-reason, out-json      its status badge, reason/note callout, outgoing message JSON (data-destination)
+//   out-extra-json                        a second message sent for the event (e.g. "Experiment Viewed")
 //   delivery-view, window-select          Delivery view and its window buttons window-10m, window-1h, window-24h (aria-pressed)
 //   delivery-updated                      "Updated hh:mm:ss"
 //   delivery-card                         one per destination; data-destination, data-paused, data-window
@@ -35,9 +36,10 @@
 //   count-delivered, count-delivered-first-try, count-delivered-retry,
 //   count-retrying, count-filtered, count-dead-lettered       numbers; data-value = the exact count
 //   latency-p50, latency-p95, latency-p99                     data-value = seconds
-//   throughput-chart, reasons, reason-row (data-reason), reason-sample
+//   throughput-chart, reasons, reason-row (data-reason, data-type = dead_letter|retry), reason-sample (pager of up to 10)
 //   redrive, redrive-confirm, redrive-cancel, redrive-result (data-redriven = n, or data-error)
 //   config-view, config-section (data-section), config-destination (data-destination), filter-types, config-json
+// window.__debugger.views.live.perf: {events, outcomes, flushes, flushMs, maxFlushMs} for benchmarks.
 
 import { LiveView } from './live.js';
 import { DeliveryView } from './delivery.js';

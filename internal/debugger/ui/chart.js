@@ -85,7 +85,11 @@ export class ThroughputChart {
       const d = b.delivered || 0;
       const dl = b.deadLettered || 0;
       if (d) bars.append(svg('rect', { x, width: w, y: y(d), height: y(0) - y(d), class: 'bar delivered' }));
-      if (dl) bars.append(svg('rect', { x, width: w, y: y(d + dl), height: y(d) - y(d + dl), class: 'bar dead' }));
+      // A few dead letters among thousands still show: at least 2 px.
+      if (dl) {
+        const hgt = Math.max(2, y(d) - y(d + dl));
+        bars.append(svg('rect', { x, width: w, y: y(d) - hgt, height: hgt, class: 'bar dead' }));
+      }
     });
     root.append(bars);
 
