@@ -86,6 +86,12 @@ type Log struct {
 	// and intake answers 503. Off by default: a destination removed by
 	// mistake keeps its place until someone decides.
 	RemoveStaleDestinations bool `yaml:"remove_stale_destinations" json:"remove_stale_destinations"`
+	// Keep holds batches every destination has acked for this long after
+	// they were stored, so that `statsig-bridge replay` can re-send them.
+	// 0 (the default) frees them as soon as every destination has acked.
+	// The cost is disk: the log then holds about Keep's worth of traffic
+	// on top of the unfinished backlog, all counted against MaxBytes.
+	Keep time.Duration `yaml:"keep" json:"keep"`
 	// DeadLetterMaxBytes caps the dead-letter stream (default 1 GiB). When
 	// it is full, events that fail stay unacked in the log rather than
 	// being dropped.

@@ -143,6 +143,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		}
 		c.Log.AckWait = d
 	}
+	if v := getenv("BRIDGE_LOG_KEEP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("BRIDGE_LOG_KEEP: %q is not a duration like 24h", v)
+		}
+		c.Log.Keep = d
+	}
 	if key := getenv("SEGMENT_WRITE_KEY"); key != "" {
 		c.Destinations = append(c.Destinations, Destination{
 			Name: "segment", Type: "segment",
@@ -326,6 +333,9 @@ func (c *Config) Validate() []string {
 	}
 	if c.Log.Replicas > 5 {
 		add("log.replicas: %d is more than JetStream's 5", c.Log.Replicas)
+	}
+	if c.Log.Keep < 0 {
+		add("log.keep: %s must not be negative", c.Log.Keep)
 	}
 	if c.Log.Replicas > 1 && c.Log.NATSURL == "" {
 		add("log.replicas: %d needs an external JetStream cluster (log.nats_url)", c.Log.Replicas)

@@ -67,6 +67,11 @@ type Config struct {
 	// messages when full (DeadLetter then fails and the caller keeps the
 	// event unacked) so that dead letters are never silently lost.
 	DeadLetterMaxBytes int64 `yaml:"dead_letter_max_bytes"`
+	// Keep holds acked batches for this long after they were stored, so
+	// that they can be replayed; Trim then purges only acked batches older
+	// than Keep. 0 purges every acked batch. The cost is disk: Keep's worth
+	// of traffic stays in the stream and counts against MaxBytes.
+	Keep time.Duration `yaml:"keep"`
 }
 
 // withDefaults returns cfg with every zero field set to its default; all
@@ -150,6 +155,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.DeadLetterMaxBytes < 0 {
 		add("dead_letter_max_bytes: %d must be positive", cfg.DeadLetterMaxBytes)
+	}
+	if cfg.Keep < 0 {
+		add("keep: %s must not be negative", cfg.Keep)
 	}
 	if cfg.DeadLetterMaxAge < duplicateWindow {
 		add("dead_letter_max_age: %s must be at least %s (the duplicate window)", cfg.DeadLetterMaxAge, duplicateWindow)

@@ -26,6 +26,10 @@ type Consumer struct {
 	durable       string
 	maxAckPending int
 	cons          jetstream.Consumer
+	// stopAfter, on a replay consumer (log set), is the last sequence
+	// Fetch returns; later batches are left to the server to forget.
+	stopAfter uint64
+	log       *Log
 }
 
 // consumerPrefix namespaces destination consumers so that operators' tooling
@@ -136,6 +140,10 @@ func (c *Consumer) collect(ctx context.Context, pull func() (jetstream.MessageBa
 				_ = m.Nak()
 				nakAll(out)
 				return nil, fmt.Errorf("reading metadata of message from %s: %w", c.durable, err)
+			}
+			if c.log != nil && meta.Sequence.Stream > c.stopAfter {
+				_ = m.Term() // past the replay's end: never hand it out again
+				continue
 			}
 			out = append(out, &Message{msg: m, meta: meta})
 		case <-ctx.Done():

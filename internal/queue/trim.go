@@ -18,8 +18,8 @@ const DefaultTrimInterval = 30 * time.Second
 const defaultRequestTimeout = 5 * time.Second
 
 // Trim purges the batches that every durable consumer of the events stream
-// has acked (everything up to the lowest ack floor) and reports how many it
-// purged. With no consumers it purges nothing: batches are kept so that a
+// has acked (everything up to the lowest ack floor) and, with Config.Keep,
+// were stored longer than Keep ago; it reports how many it purged. With no consumers it purges nothing: batches are kept so that a
 // destination added later starts from them.
 //
 // A consumer created while Trim runs starts at whatever the stream still
@@ -37,7 +37,19 @@ func (l *Log) Trim(ctx context.Context) (uint64, error) {
 	if err != nil || !ok || floor < info.State.FirstSeq {
 		return 0, err
 	}
-	return l.purgeBelow(ctx, floor+1)
+	below := floor + 1
+	if l.cfg.Keep > 0 {
+		// Acked batches stored within Keep stay for replay.
+		kept, err := l.SeqAt(ctx, time.Now().Add(-l.cfg.Keep))
+		if err != nil {
+			return 0, fmt.Errorf("trimming %s: %w", l.cfg.Stream, err)
+		}
+		below = min(below, kept)
+	}
+	if below <= info.State.FirstSeq {
+		return 0, nil
+	}
+	return l.purgeBelow(ctx, below)
 }
 
 // ackFloor is the lowest stream sequence below which every durable consumer
