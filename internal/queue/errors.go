@@ -18,6 +18,11 @@ var ErrFull = errors.New("durable log is full")
 // server's max_payload); retrying it cannot succeed, so intake answers 413.
 var ErrTooLarge = errors.New("event batch is larger than the durable log accepts")
 
+// ErrLocked means another process (a running bridge) holds the embedded
+// store: the embedded log is single-process. Stop that process, or use an
+// external JetStream, which any number of processes may share.
+var ErrLocked = errors.New("the embedded log's data dir is in use by another statsig-bridge process (the embedded JetStream is single-process: stop it first, or use an external JetStream with BRIDGE_NATS_URL)")
+
 // JetStream error codes that mean "no room left" (nats-server
 // jetstream_errors_generated.go). They are not exported by nats.go.
 const (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type Log struct {
 	logger *slog.Logger
 
 	ns       *server.Server // nil when connected to an external NATS
+	lock     *os.File       // the embedded data dir's lock, nil otherwise
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	stream   jetstream.Stream
@@ -89,6 +91,11 @@ func (l *Log) connect() error {
 	}
 	url := l.cfg.URL
 	if url == "" {
+		lock, err := lockDataDir(l.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		l.lock = lock
 		ns, err := startEmbedded(l.cfg, l.logger)
 		if err != nil {
 			return err
@@ -254,6 +261,9 @@ func (l *Log) close() error {
 	if l.ns != nil {
 		l.ns.Shutdown()
 		l.ns.WaitForShutdown()
+	}
+	if l.lock != nil {
+		l.lock.Close() // releases the flock
 	}
 	return errors.Join(errs...)
 }

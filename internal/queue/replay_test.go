@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -104,4 +105,19 @@ func TestReplayConsumer(t *testing.T) {
 	if purged, err := l.Trim(ctx); err != nil || purged != 0 {
 		t.Fatalf("Trim purged %d, %v; want 0 (nothing acked by the destination)", purged, err)
 	}
+}
+
+// TestEmbeddedDataDirIsLocked: a second process (here a second Open) on a
+// data dir in use fails with ErrLocked instead of sharing the file store;
+// after Close it opens.
+func TestEmbeddedDataDirIsLocked(t *testing.T) {
+	cfg := embeddedBackend(t)
+	l := openLog(t, cfg)
+	if _, err := Open(testContext(t), cfg, testLogger(t)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: err = %v, want ErrLocked", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openLog(t, cfg)
 }
