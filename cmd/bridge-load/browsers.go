@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,13 +35,17 @@ type watcher struct {
 
 // startWatchers starts n browsers on base+"/#/live" and waits until each
 // shows the live view.
-func startWatchers(n int, exe, base string) (*watchers, error) {
+// cpus, when not empty, is a taskset(1) CPU list the browsers are pinned
+// to (e.g. "1" with the bridge under taskset -c 0 and GOMAXPROCS=1: the
+// browsers then cost the bridge no CPU, as when they run on users' own
+// machines).
+func startWatchers(n int, exe, cpus, base string) (*watchers, error) {
 	if exe == "" {
 		return nil, errors.New("-browsers needs -chromium (or BRIDGE_TEST_CHROMIUM) naming a Chromium binary")
 	}
 	ws := &watchers{}
 	for i := range n {
-		w, err := startWatcher(exe, base+"/#/live")
+		w, err := startWatcher(exe, cpus, base+"/#/live")
 		if err != nil {
 			ws.close()
 			return nil, fmt.Errorf("browser %d: %w", i+1, err)
@@ -50,7 +55,14 @@ func startWatchers(n int, exe, base string) (*watchers, error) {
 	return ws, nil
 }
 
-func startWatcher(exe, pageURL string) (*watcher, error) {
+func startWatcher(exe, cpus, pageURL string) (*watcher, error) {
+	var taskset string
+	if cpus != "" {
+		var err error
+		if taskset, err = exec.LookPath("taskset"); err != nil {
+			return nil, fmt.Errorf("-browser-cpus: %w", err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "bridge-load-chromium-")
 	if err != nil {
 		return nil, err
@@ -70,6 +82,12 @@ func startWatcher(exe, pageURL string) (*watcher, error) {
 		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1400, 900),
 		chromedp.CombinedOutput(io.Discard),
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			if taskset != "" { // taskset execs Chromium: same pid
+				cmd.Args = append([]string{taskset, "-c", cpus, cmd.Path}, cmd.Args[1:]...)
+				cmd.Path = taskset
+			}
+		}),
 	)
 	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
 	w := &watcher{ctx: ctx, dir: dir, cancel: func() {

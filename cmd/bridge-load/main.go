@@ -65,6 +65,7 @@ type options struct {
 	logLevel    string
 	browsers    int
 	chromium    string
+	browserCPUs string
 }
 
 func main() {
@@ -84,6 +85,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "warn", "in-process bridge's log level")
 	flag.IntVar(&o.browsers, "browsers", 0, "headless Chromium browsers watching the debugger's live view (#/live) during the load")
 	flag.StringVar(&o.chromium, "chromium", os.Getenv("BRIDGE_TEST_CHROMIUM"), "Chromium binary for -browsers (default $BRIDGE_TEST_CHROMIUM)")
+	flag.StringVar(&o.browserCPUs, "browser-cpus", "", "taskset CPU list to pin the -browsers to (e.g. 1, with this process under taskset -c 0 and GOMAXPROCS=1)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-load:", err)
@@ -147,7 +149,7 @@ func run(o options) error {
 	var ws *watchers
 	if o.browsers > 0 {
 		var err error
-		if ws, err = startWatchers(o.browsers, o.chromium, strings.TrimRight(base, "/")); err != nil {
+		if ws, err = startWatchers(o.browsers, o.chromium, o.browserCPUs, strings.TrimRight(base, "/")); err != nil {
 			return err
 		}
 		defer ws.close()
