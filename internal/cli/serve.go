@@ -76,6 +76,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		Subject:            cfg.Log.Subject,
 		DeadLetterStream:   cfg.Log.DeadLetterStream,
 		DeadLetterSubject:  cfg.Log.DeadLetterSubject,
+		Keep:               cfg.Log.Keep,
 	}, logger)
 	if err != nil {
 		return fmt.Errorf("opening the log: %w", err)
