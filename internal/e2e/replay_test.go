@@ -3,9 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,5 +219,60 @@ func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), queue.ErrLocked.Error()) {
 		t.Errorf("err = %v, want it to wrap queue.ErrLocked", err)
+	}
+}
+
+// TestReplayWhileBridgeRunsOnExternalJetStream: on an external JetStream
+// (BRIDGE_TEST_NATS_URL) replay runs next to a serving bridge: it re-sends
+// its range to the one destination while the bridge keeps delivering new
+// events, each exactly once.
+func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
+	url := os.Getenv("BRIDGE_TEST_NATS_URL")
+	if url == "" {
+		t.Skip("BRIDGE_TEST_NATS_URL is not set: set it to a JetStream-enabled NATS server (e.g. nats://127.0.0.1:4222) to run replay against a running bridge")
+	}
+	s, other := newSink(t), newSink(t)
+	cfg := replayConfig(t, s, other, time.Hour)
+	cfg.Log.NATSURL = url
+	cfg.Log.MaxBytes = 64 << 20
+	id := fmt.Sprintf("replay_%d_%d", os.Getpid(), time.Now().UnixNano())
+	cfg.Log.Stream = "E2E_EVENTS_" + id
+	cfg.Log.Subject = "e2e." + id + ".events"
+	cfg.Log.DeadLetterStream = "E2E_DEADLETTER_" + id
+	cfg.Log.DeadLetterSubject = "e2e." + id + ".deadletter"
+	js := externalJetStream(t, url)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, name := range []string{cfg.Log.Stream, cfg.Log.DeadLetterStream} {
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("deleting test stream %s: %v", name, err)
+			}
+		}
+	})
+	b := startBridge(t, cfg)
+	first := sendAndWait(t, b, 1, 30, s, other)
+	until := time.Now()
+	otherBefore := len(other.Messages())
+
+	res, out, err := replay(t, cfg, cli.ReplayOptions{Destination: "segment", Until: until})
+	if err != nil || res.Events != 30 || res.Delivered != 30 {
+		t.Fatalf("replay next to a running bridge: %+v, %v\n%s", res, err, out)
+	}
+	second := sendAndWait(t, b, 2, 10, s, other) // the bridge still delivers
+	d := deliveries(s)
+	for m := range first {
+		if len(d[m]) != 2 {
+			t.Errorf("event %s arrived %d times at segment, want 2", m, len(d[m]))
+		}
+	}
+	for m := range second {
+		if len(d[m]) != 1 {
+			t.Errorf("new event %s arrived %d times, want 1", m, len(d[m]))
+		}
+	}
+	d.checkCopies(t)
+	if got := len(other.Messages()) - otherBefore; got != len(second) {
+		t.Errorf("other got %d messages after the replay began, want only the %d new", got, len(second))
 	}
 }
