@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -244,4 +249,55 @@ func treeCPU(roots []int) map[string]time.Duration {
 		out[typ] += time.Duration(procs[pid].ticks) * time.Second / clkTck
 	}
 	return out
+}
+
+// streamReaders are plain clients of the debugger's live stream
+// (GET /api/stream): what the browsers receive, without rendering it. With
+// them the run measures the bridge's own cost of serving watchers.
+type streamReaders struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	events atomic.Int64 // "event: event" messages received
+}
+
+func startStreamReaders(n int, base string) (*streamReaders, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sr := &streamReaders{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for range n {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/stream", nil)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("opening the live stream: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			cancel()
+			return nil, fmt.Errorf("opening the live stream: HTTP %d", resp.StatusCode)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				if bytes.Equal(sc.Bytes(), []byte("event: event")) {
+					sr.events.Add(1)
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(sr.done) }()
+	return sr, nil
+}
+
+func (sr *streamReaders) close() {
+	sr.cancel()
+	<-sr.done
 }

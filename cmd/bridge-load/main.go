@@ -66,6 +66,7 @@ type options struct {
 	browsers    int
 	chromium    string
 	browserCPUs string
+	streams     int
 }
 
 func main() {
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "warn", "in-process bridge's log level")
 	flag.IntVar(&o.browsers, "browsers", 0, "headless Chromium browsers watching the debugger's live view (#/live) during the load")
 	flag.StringVar(&o.chromium, "chromium", os.Getenv("BRIDGE_TEST_CHROMIUM"), "Chromium binary for -browsers (default $BRIDGE_TEST_CHROMIUM)")
+	flag.IntVar(&o.streams, "streams", 0, "plain clients of the debugger's live stream (/api/stream) during the load: the browsers' traffic without rendering")
 	flag.StringVar(&o.browserCPUs, "browser-cpus", "", "taskset CPU list to pin the -browsers to (e.g. 1, with this process under taskset -c 0 and GOMAXPROCS=1)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -97,7 +99,7 @@ func run(o options) error {
 	if o.mode != "e2e" && o.mode != "intake" {
 		return fmt.Errorf("-mode %q: want e2e or intake", o.mode)
 	}
-	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 {
+	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 {
 		return errors.New("-batch, -concurrency and -duration must be positive")
 	}
 	if !loopback(o.sinkAddr) {
@@ -155,8 +157,17 @@ func run(o options) error {
 		defer ws.close()
 	}
 
-	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, %d browsers watching\n",
-		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), o.browsers)
+	var sr *streamReaders
+	if o.streams > 0 {
+		var err error
+		if sr, err = startStreamReaders(o.streams, strings.TrimRight(base, "/")); err != nil {
+			return err
+		}
+		defer sr.close()
+	}
+
+	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, %d browsers watching, %d stream readers\n",
+		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), o.browsers, o.streams)
 	ld := &load{opts: o, url: strings.TrimRight(base, "/") + "/v1/log_event"}
 	var browserCPUStart map[string]time.Duration
 	var pageStart map[string]float64
@@ -197,6 +208,10 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
+	if sr != nil {
+		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
+		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())
+	}
 	if ws != nil {
 		fmt.Printf("browsers (headless Chromium on #/live, every process of each; while sending)\n")
 		fmt.Printf("  rows shown at end   %v\n", browserRows)
