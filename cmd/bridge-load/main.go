@@ -67,11 +67,15 @@ type options struct {
 	chromium    string
 	browserCPUs string
 	streams     int
+	bridges     int
+	bin         string
+	natsURL     string
+	logMaxBytes int64
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "", "bridge base URL on loopback; empty starts a bridge in this process")
+	flag.StringVar(&o.url, "url", "", "bridge base URL(s) on loopback, comma-separated (senders are split over them); empty starts a bridge in this process")
 	flag.StringVar(&o.mode, "mode", "e2e", "e2e: intake and delivery to the sink; intake: intake only (in-process bridge without destination)")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "how long to send")
 	flag.DurationVar(&o.drain, "drain", 120*time.Second, "e2e: how long to wait after sending for the sink to receive every accepted event")
@@ -88,6 +92,10 @@ func main() {
 	flag.StringVar(&o.chromium, "chromium", os.Getenv("BRIDGE_TEST_CHROMIUM"), "Chromium binary for -browsers (default $BRIDGE_TEST_CHROMIUM)")
 	flag.IntVar(&o.streams, "streams", 0, "plain clients of the debugger's live stream (/api/stream) during the load: the browsers' traffic without rendering")
 	flag.StringVar(&o.browserCPUs, "browser-cpus", "", "taskset CPU list to pin the -browsers to (e.g. 1, with this process under taskset -c 0 and GOMAXPROCS=1)")
+	flag.IntVar(&o.bridges, "bridges", 0, "start N `statsig-bridge serve` processes (-bin) on the external NATS server -nats, sharing one stream and destination; senders are split over them")
+	flag.StringVar(&o.bin, "bin", "", "statsig-bridge binary for -bridges (go build -o /tmp/statsig-bridge ./cmd/statsig-bridge)")
+	flag.StringVar(&o.natsURL, "nats", os.Getenv("BRIDGE_TEST_NATS_URL"), "external NATS server for -bridges (loopback only; default $BRIDGE_TEST_NATS_URL)")
+	flag.Int64Var(&o.logMaxBytes, "log-max-bytes", 2<<30, "-bridges: the stream's max_bytes on the external server")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-load:", err)
@@ -117,7 +125,19 @@ func run(o options) error {
 
 	base := o.url
 	var stopBridge func() error
-	if base == "" {
+	var bp *bridgeProcs
+	if o.bridges > 0 {
+		if o.url != "" || o.mode != "e2e" {
+			return errors.New("-bridges starts its own bridges in e2e mode: leave out -url and -mode")
+		}
+		var err error
+		if bp, err = startBridgeProcs(o, sk.URL()); err != nil {
+			return err
+		}
+		defer bp.stop()
+		base = strings.Join(bp.urls, ",")
+		fmt.Printf("%d bridge processes on %s, stream %s: %s\n", o.bridges, o.natsURL, bp.stream, base)
+	} else if base == "" {
 		sinkURL := ""
 		if sk != nil {
 			sinkURL = sk.URL()
@@ -127,9 +147,11 @@ func run(o options) error {
 			return err
 		}
 	} else {
-		u, err := url.Parse(base)
-		if err != nil || !loopback(u.Host) {
-			return fmt.Errorf("-url %s: only a bridge on a loopback address may be loaded", base)
+		for _, b := range strings.Split(base, ",") {
+			u, err := url.Parse(b)
+			if err != nil || !loopback(u.Host) {
+				return fmt.Errorf("-url %s: only a bridge on a loopback address may be loaded", b)
+			}
 		}
 		if sk != nil {
 			fmt.Printf("sink listening on %s: point the bridge's SEGMENT_ENDPOINT there\n", sk.URL())
@@ -151,7 +173,7 @@ func run(o options) error {
 	var ws *watchers
 	if o.browsers > 0 {
 		var err error
-		if ws, err = startWatchers(o.browsers, o.chromium, o.browserCPUs, strings.TrimRight(base, "/")); err != nil {
+		if ws, err = startWatchers(o.browsers, o.chromium, o.browserCPUs, strings.TrimRight(strings.Split(base, ",")[0], "/")); err != nil {
 			return err
 		}
 		defer ws.close()
@@ -160,7 +182,7 @@ func run(o options) error {
 	var sr *streamReaders
 	if o.streams > 0 {
 		var err error
-		if sr, err = startStreamReaders(o.streams, strings.TrimRight(base, "/")); err != nil {
+		if sr, err = startStreamReaders(o.streams, strings.TrimRight(strings.Split(base, ",")[0], "/")); err != nil {
 			return err
 		}
 		defer sr.close()
@@ -168,13 +190,20 @@ func run(o options) error {
 
 	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, %d browsers watching, %d stream readers\n",
 		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), o.browsers, o.streams)
-	ld := &load{opts: o, url: strings.TrimRight(base, "/") + "/v1/log_event"}
+	ld := &load{opts: o}
+	for _, b := range strings.Split(base, ",") {
+		ld.urls = append(ld.urls, strings.TrimRight(b, "/")+"/v1/log_event")
+	}
 	var browserCPUStart map[string]time.Duration
 	var pageStart map[string]float64
 	if ws != nil {
 		browserCPUStart, pageStart = ws.cpu(), ws.pageMetrics()
 	}
 	cpuStart := processCPU()
+	var bridgeCPUStart time.Duration
+	if bp != nil {
+		bridgeCPUStart = bp.cpu()
+	}
 	res := ld.run()
 	loadEnd := time.Now()
 	browserCPU := map[string]time.Duration{}
@@ -198,6 +227,16 @@ func run(o options) error {
 		drainEnd = waitDrained(sk, res.events, o.drain)
 	}
 	cpuUsed := processCPU() - cpuStart
+	if bp != nil {
+		bridgeCPU := bp.cpu() - bridgeCPUStart
+		defer func() {
+			wall := res.elapsed + drainEnd.Sub(loadEnd)
+			fmt.Printf("cpu (sending and draining; the NATS server's own CPU not included)\n")
+			fmt.Printf("  bridge processes    %.1fs in %.1fs (%.2f cores), %.2f cpu-µs/event\n", bridgeCPU.Seconds(), wall.Seconds(),
+				bridgeCPU.Seconds()/wall.Seconds(), float64(bridgeCPU.Microseconds())/float64(max(res.events, 1)))
+			fmt.Printf("  generator + sink    %.1fs (%.2f cores)\n", cpuUsed.Seconds(), cpuUsed.Seconds()/wall.Seconds())
+		}()
+	}
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -308,7 +347,7 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 // requests in flight then finish, so every count is exact.
 type load struct {
 	opts options
-	url  string
+	urls []string // senders are spread over them
 	seq  atomic.Uint64
 }
 
@@ -338,7 +377,7 @@ func (l *load) run() *loadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = l.send(client, tmpl, deadline)
+			results[w] = l.send(client, tmpl, deadline, l.urls[w%len(l.urls)])
 		}()
 	}
 	wg.Wait()
@@ -361,7 +400,7 @@ func (l *load) run() *loadResult {
 }
 
 // send is one sender: an SDK flushing batches back to back.
-func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time) *loadResult {
+func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time, url string) *loadResult {
 	res := &loadResult{statuses: map[int]int64{}}
 	var raw []byte
 	var zbuf bytes.Buffer
@@ -377,7 +416,7 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time)
 			zw.Close()
 			body = zbuf.Bytes()
 		}
-		req, err := http.NewRequest(http.MethodPost, l.url, bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			panic(err)
 		}
