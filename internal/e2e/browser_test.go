@@ -307,6 +307,11 @@ func TestBrowserDeliveryView(t *testing.T) {
 		chromedp.Click(testid("reason-row")+`[data-reason="rejected_by_destination"]`, chromedp.NodeVisible))
 	waitPage(t, ctx, uiWait, "the refused event in the reason's sample",
 		`Array.from(document.querySelectorAll('[data-testid="reason-sample"]')).some(e => e.innerText.includes("bt_poison"))`)
+	// The last 10 minutes in 10 s buckets: the same counts.
+	page(t, ctx, "the 10-minute window", uiWait, chromedp.Click(testid("window-10m"), chromedp.NodeVisible))
+	waitPage(t, ctx, uiWait, "the card for the last 10 minutes",
+		`document.querySelector('[data-testid="delivery-card"][data-destination="segment"]').dataset.window === "10m" && `+
+			countJS("segment", "count-delivered")+" === 17 && "+countJS("segment", "count-dead-lettered")+" === 1")
 	screenshot(t, ctx, "delivery")
 
 	// Config: the destination, its endpoint and its write key masked.
