@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -241,7 +243,8 @@ func replayLog(ctx context.Context, log *queue.Log, rcfg destination.Config, p *
 	go func() { ran <- runner.Run(runCtx) }()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var runErr error
+	var runErr, goneErr error
+	floor := rng.First - 1
 	finished := false
 	for !finished {
 		select {
@@ -251,10 +254,15 @@ func replayLog(ctx context.Context, log *queue.Log, rcfg destination.Config, p *
 			ran = nil
 			finished = true
 		case <-tick.C:
-			floor, err := rc.AckFloor(ctx)
+			f, err := rc.AckFloor(ctx)
+			if errors.Is(err, queue.ErrReplayGone) {
+				goneErr, finished = err, true
+				continue
+			}
 			if err != nil {
 				continue // a passing hiccup: the next tick asks again
 			}
+			floor = max(floor, f)
 			p.floor(floor)
 			finished = floor >= rng.Last
 		}
@@ -264,10 +272,13 @@ func replayLog(ctx context.Context, log *queue.Log, rcfg destination.Config, p *
 		runErr = <-ran
 	}
 	res = p.result(res)
-	if floor, err := rc.AckFloor(context.WithoutCancel(ctx)); err == nil && floor < rng.Last {
-		res.Left = int64(rng.Last - max(floor, rng.First-1))
+	if f, err := rc.AckFloor(context.WithoutCancel(ctx)); err == nil {
+		floor = max(floor, f)
 	}
-	if err := ctx.Err(); err != nil {
+	if floor < rng.Last {
+		res.Left = int64(rng.Last - floor)
+	}
+	if err := cmp.Or(ctx.Err(), goneErr); err != nil {
 		return res, fmt.Errorf("replay stopped with %d batches left: %w", res.Left, err)
 	}
 	return res, runErr

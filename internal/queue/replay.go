@@ -2,15 +2,22 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// replayInactive is how long the server keeps a replay consumer whose
-// reader went away (a killed replay), so nothing is left behind for long.
-const replayInactive = time.Minute
+// replayInactive is how long the server keeps a replay consumer that
+// nobody pulls from: a killed replay leaves nothing behind for longer, and
+// a replay whose workers are all retrying through an outage (not pulling)
+// keeps its reader for this long.
+const replayInactive = time.Hour
+
+// ErrReplayGone means the replay's reader was removed by the server, after
+// replayInactive without a pull (a long outage of the destination).
+var ErrReplayGone = errors.New("the replay's reader is gone (unused for an hour); run the replay again")
 
 // SeqAt returns the sequence of the first batch stored at or after t, or
 // the stream's last sequence + 1 when none was. It asks the server with a
@@ -22,7 +29,7 @@ func (l *Log) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
 		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
 		OptStartTime:      &t,
 		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: replayInactive,
+		InactiveThreshold: time.Minute,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("finding the batch stored at %s: %w", t.Format(time.RFC3339), err)
@@ -101,6 +108,9 @@ func (l *Log) ReplayConsumer(ctx context.Context, destination string, since, unt
 // AckFloor is the stream sequence up to which every batch is acked.
 func (c *Consumer) AckFloor(ctx context.Context) (uint64, error) {
 	info, err := c.cons.Info(ctx)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, fmt.Errorf("reading consumer %s info: %w: %w", c.durable, ErrReplayGone, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("reading consumer %s info: %w", c.durable, err)
 	}

@@ -121,3 +121,21 @@ func TestEmbeddedDataDirIsLocked(t *testing.T) {
 	}
 	openLog(t, cfg)
 }
+
+// TestReplayReaderGone: once the server has dropped an unused replay
+// reader, AckFloor says so (the replay stops instead of waiting forever).
+func TestReplayReaderGone(t *testing.T) {
+	l := openLog(t, embeddedBackend(t))
+	publishN(t, l, 2)
+	ctx := testContext(t)
+	rc, rng, err := l.ReplayConsumer(ctx, "segment", time.Time{}, time.Time{}, ConsumerOptions{})
+	if err != nil || rng != (ReplayRange{First: 1, Last: 2}) {
+		t.Fatalf("ReplayConsumer: %+v, %v", rng, err)
+	}
+	if err := rc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.AckFloor(ctx); !errors.Is(err, ErrReplayGone) {
+		t.Fatalf("AckFloor of a removed reader: %v, want ErrReplayGone", err)
+	}
+}
