@@ -433,7 +433,7 @@ func TestImportResumesInsideAGzipFile(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer front.Close()
-	args := []string{"--url", front.URL, "--api-key", importKey, "--batch", "4", "--resume", h.files[0]}
+	args := []string{"--url", front.URL, "--api-key", importKey, "--batch", "4", "--rate", "100000", "--resume", h.files[0]}
 	if code, stderr := runImport(ctx, args...); code == cli.ExitOK {
 		t.Fatalf("the interrupted import succeeded:\n%s", stderr)
 	}
@@ -482,3 +482,20 @@ func TestImportStopsOnRefusalNamingTheLines(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestImportKeepsIdenticalEventsInDifferentRequestsApart(t *testing.T) {
+	// Three identical lines, one request each: three events downstream
+	// (each request has its own session), not one deduplicated message.
+	sink := newImportSink(t)
+	bridgeURL := startImportBridge(t, sink.URL)
+	h := &history{dir: t.TempDir(), times: map[string]int64{}}
+	line := append(mustJSON(h.event(1)), '\n')
+	h.write(t, "same.jsonl", bytes.Repeat(line, 3), false)
+	if code, stderr := runImport(context.Background(), "--url", bridgeURL, "--api-key", importKey, "--batch", "1", h.files[0]); code != cli.ExitOK {
+		t.Fatalf("import exit %d:\n%s", code, stderr)
+	}
+	waitUntil(t, 15*time.Second, "three messages", func() bool { return sink.distinct() >= 3 })
+	if _, n := sink.byEvent(); n != 3 {
+		t.Errorf("%d messages, want 3", n)
+	}
+}
