@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -274,5 +275,42 @@ func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
 	d.checkCopies(t)
 	if got := len(other.Messages()) - otherBefore; got != len(second) {
 		t.Errorf("other got %d messages after the replay began, want only the %d new", got, len(second))
+	}
+}
+
+// TestReplayStoppedDuringOutage: a replay whose destination is down keeps
+// retrying; stopped (Ctrl-C), it returns an error counting the batches
+// left, and the summary says "stopped".
+func TestReplayStoppedDuringOutage(t *testing.T) {
+	s, other := newSink(t), newSink(t)
+	cfg := replayConfig(t, s, other, time.Hour)
+	b := startBridge(t, cfg)
+	sendAndWait(t, b, 1, 10, s, other)
+	b.Stop()
+	s.Respond(func(*http.Request, int) (int, http.Header) { return http.StatusServiceUnavailable, nil })
+	attempts := len(s.Requests())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	var res cli.ReplayResult
+	go func() {
+		var err error
+		res, err = cli.Replay(ctx, cfg, testLogger(t), cli.ReplayOptions{Destination: "segment", Progress: &out})
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the replay to retry against the outage", func() bool { return len(s.Requests()) >= attempts+2 })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || res.Left != 1 || res.Delivered != 0 {
+			t.Errorf("stopped replay: %+v, %v; want context.Canceled, 1 batch left, nothing delivered", res, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("replay did not stop within 15s of its cancel")
+	}
+	if !strings.Contains(out.String(), "replay: stopped: ") || !strings.Contains(out.String(), "1 batches left") {
+		t.Errorf("progress output:\n%s", out.String())
 	}
 }
