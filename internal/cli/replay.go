@@ -227,7 +227,7 @@ func replayLog(ctx context.Context, log *queue.Log, rcfg destination.Config, p *
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := rc.Close(cctx); err != nil {
-			rcfg.Logger.Warn("removing the replay's reader; the server drops it within a minute", "err", err)
+			rcfg.Logger.Warn("removing the replay's reader; the server drops it after an hour unused", "err", err)
 		}
 	}()
 	res.Batches = rng.Batches()
@@ -280,6 +280,9 @@ func replayLog(ctx context.Context, log *queue.Log, rcfg destination.Config, p *
 	}
 	if err := cmp.Or(ctx.Err(), goneErr); err != nil {
 		return res, fmt.Errorf("replay stopped with %d batches left: %w", res.Left, err)
+	}
+	if runErr == nil && res.Left > 0 {
+		runErr = fmt.Errorf("replay stopped with %d batches left", res.Left)
 	}
 	return res, runErr
 }
