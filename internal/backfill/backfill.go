@@ -261,10 +261,12 @@ func (im *Importer) importFile(ctx context.Context, path, statePath string, res 
 }
 
 // linesInput reports whether the input is JSON lines: its first non-empty
-// line is a whole JSON value. A pretty-printed document is not.
+// line is a whole JSON value. A pretty-printed document is not. A first
+// line longer than r's buffer is taken for a line (a big SDK request body
+// on one line); one document on one line decodes as one line too.
 func linesInput(r *bufio.Reader) bool {
-	for n := 4096; ; n *= 4 {
-		peek, err := r.Peek(n)
+	for n := 4096; n <= r.Size(); n *= 4 {
+		peek, err := r.Peek(min(n, r.Size()))
 		trimmed := bytes.TrimLeft(peek, " \t\r\n")
 		if i := bytes.IndexByte(trimmed, '\n'); i >= 0 {
 			return json.Valid(bytes.TrimSpace(trimmed[:i]))
@@ -272,10 +274,8 @@ func linesInput(r *bufio.Reader) bool {
 		if err != nil { // the whole input is one line
 			return true
 		}
-		if n > 64<<20 {
-			return true // a very long first line: JSON lines of big requests
-		}
 	}
+	return true
 }
 
 // chunker groups events into requests and sends them.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -63,6 +64,12 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		Progress:    &backfill.Progress{W: env.Stderr, Terminal: isTerminal(env.Stderr), Interval: *interval},
 	}
 	_, err := im.Run(ctx, fs.Args())
+	if err != nil && ctx.Err() != nil {
+		if *resume {
+			return errors.New("interrupted; the same command continues from the position file")
+		}
+		return errors.New("interrupted; with --resume, an import can continue where it stopped")
+	}
 	return err
 }
 

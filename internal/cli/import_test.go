@@ -366,6 +366,9 @@ func TestImportResumesAfterInterruptionWithoutLoss(t *testing.T) {
 	if code == cli.ExitOK {
 		t.Fatalf("the interrupted import succeeded:\n%s", stderr)
 	}
+	if !strings.Contains(stderr, "interrupted; the same command continues from the position file") {
+		t.Errorf("stderr does not say how to continue:\n%s", stderr)
+	}
 	if !strings.Contains(stderr, "stopped: 28 events sent") {
 		t.Errorf("stderr lacks the 4 acknowledged requests (28 events):\n%s", stderr)
 	}
