@@ -55,7 +55,7 @@ var commands = []command{
 	{"serve", "serve [--config FILE] [--demo]", "run the bridge: intake, durable log, destinations", runServe},
 	{"validate", "validate [--config FILE]", "check a config and print the effective one, secrets masked", runValidate},
 	{"preview", "preview [--config FILE] [--specs FILE] [FILE|-]", "print the Segment messages each destination would send for some Statsig events (no network)", runPreview},
-	{"import", "import [--url URL] [--api-key KEY] [--resume] FILE...", "load historical Statsig events into a running bridge, original times kept (README \"Backfill\")", runImport},
+	{"import", "import [--url URL] [--rate N] [--resume] FILE...", "load historical Statsig events into a running bridge, original times kept (README \"Backfill\")", runImport},
 	{"replay", "replay --destination D [--since T] [--until T]", "re-send kept log batches (or --dead-letters) to one destination, same messageIds (README \"Replay\")", runReplay},
 	{"version", "version", "print the version", func(_ context.Context, env *Env, _ []string) error {
 		fmt.Fprintln(env.Stdout, "statsig-bridge", version())
