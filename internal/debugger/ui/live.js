@@ -11,8 +11,13 @@ import { el, clock, stamp, debounce, KINDS, kindBadge, STATUS_LABEL, setConnecti
 import { EventDetail } from './event.js';
 
 const CAPACITY = 500; // like Segment's debugger: the 500 most recent events
-const REFETCH_MS = 1000;
-const FLUSH_MS = 100; // at most 10 DOM updates a second // with a filter active, new events re-query the server at most this often
+const REFETCH_MS = 1000; // with a filter active, new events re-query the server at most this often
+const FLUSH_MS = 100; // at most 10 DOM updates a second while traffic is light
+// Under load a flush re-lays out up to 500 rows; once a second is plenty for
+// a human and keeps a watching browser from taking the bridge's CPU when both
+// run on one machine.
+const BUSY_FLUSH_MS = 1000;
+const BUSY_RATE = 50; // events/s (the bridge's received rate, from `event: stats`)
 
 export class LiveView {
   constructor() {
@@ -200,12 +205,13 @@ export class LiveView {
 
   /**
    * schedule asks for a flush on the next animation frame, at most one per
-   * FLUSH_MS: each flush re-lays out the table, so at high rates fewer,
-   * larger batches keep the page responsive.
+   * FLUSH_MS (BUSY_FLUSH_MS under load): each flush re-lays out the table,
+   * so at high rates fewer, larger batches keep the page responsive.
    */
   schedule() {
     if (this.frame) return;
-    const wait = this.lastFlush + FLUSH_MS - performance.now();
+    const every = this.stats.receivedPerSec > BUSY_RATE ? BUSY_FLUSH_MS : FLUSH_MS;
+    const wait = this.lastFlush + every - performance.now();
     if (wait <= 0) this.frame = requestAnimationFrame(() => this.flush());
     else this.frame = setTimeout(() => { this.frame = requestAnimationFrame(() => this.flush()); }, wait);
   }
