@@ -97,15 +97,13 @@ func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]*M
 	if err != nil || len(msgs) > 0 || wait < time.Millisecond {
 		return msgs, err
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
+	// The server ends this request (FetchMaxWait), not a client deadline: a
+	// client that gives up first can miss a batch the server is delivering
+	// at that moment, which then waits out AckWait unseen.
 	msgs, err = c.collect(ctx, func() (jetstream.MessageBatch, error) {
-		return c.cons.Fetch(1, jetstream.FetchContext(waitCtx))
+		return c.cons.Fetch(1, jetstream.FetchMaxWait(wait))
 	})
 	if err != nil || len(msgs) == 0 || max == 1 {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil // our own wait ran out: a timeout, not a failure
-		}
 		return msgs, err
 	}
 	more, err := c.collect(ctx, func() (jetstream.MessageBatch, error) { return c.cons.FetchNoWait(max - 1) })

@@ -117,8 +117,17 @@ func TestNakRedeliversAndLagCounts(t *testing.T) {
 	c := openConsumer(t, l, "alpha", ConsumerOptions{})
 	ctx := testContext(t)
 	publishN(t, l, 3)
-	if pending, ackPending, err := c.Lag(ctx); err != nil || pending != 3 || ackPending != 0 {
-		t.Fatalf("Lag before fetching = %d, %d, %v; want 3, 0, nil", pending, ackPending, err)
+	// The consumer counts new batches shortly after the stream stored them.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pending, ackPending, err := c.Lag(ctx)
+		if err == nil && pending == 3 && ackPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Lag before fetching = %d, %d, %v; want 3, 0, nil", pending, ackPending, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	msgs := fetchAll(t, c, 1, 5*time.Second)
 	if pending, ackPending, err := c.Lag(ctx); err != nil || pending != 2 || ackPending != 1 {
