@@ -37,7 +37,8 @@ type Options struct {
 	// Capacity is the number of recent events kept (DefaultCapacity).
 	Capacity int
 	// MaxStreamRate bounds the events per second sent to one live-view
-	// client (default 50); the rest are counted as dropped.
+	// client (default 20: a human reads far fewer, and a watching browser
+	// must cost little); the rest are counted as dropped.
 	MaxStreamRate int
 	// RedriveMax bounds the dead letters one re-drive takes (default 10,000).
 	RedriveMax int
@@ -62,7 +63,7 @@ type Debugger struct {
 // every runner with SetObserver.
 func New(opts Options) *Debugger {
 	if opts.MaxStreamRate <= 0 {
-		opts.MaxStreamRate = 50
+		opts.MaxStreamRate = 20
 	}
 	if opts.RedriveMax <= 0 {
 		opts.RedriveMax = 10_000

@@ -199,7 +199,7 @@ export class LiveView {
     this.rate.textContent = `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r.toFixed(1)} ev/s`;
     this.rate.dataset.rate = String(r);
     this.rate.title = `Events received per second (all events)` +
-      (st.dropped ? `\n${st.dropped.toLocaleString('en-US')} not streamed to this page (sampled above ~50/s)` : '') +
+      (st.dropped ? `\n${st.dropped.toLocaleString('en-US')} not streamed to this page (sampled above ~20/s)` : '') +
       (st.buffered !== undefined ? `\n${st.buffered.toLocaleString('en-US')} in the bridge's buffer` : '');
   }
 
