@@ -540,6 +540,7 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Content-Encoding", "gzip")
 		req.Header.Set("User-Agent", "statsig-bridge-import")
+		req.Header.Set("Statsig-Bridge-Import", "1") // server.ImportHeader: history, not live traffic
 		if im.APIKey != "" {
 			req.Header.Set("STATSIG-API-KEY", im.APIKey)
 		}

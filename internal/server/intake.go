@@ -14,6 +14,9 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
+// ImportHeader marks a request from `statsig-bridge import`.
+const ImportHeader = "Statsig-Bridge-Import"
+
 // accepted is the answer to an intake request that stored its events. A
 // request with some bad events stores the good ones and answers 202 with
 // the count and reasons of the rejected ones: resending the request would
@@ -55,6 +58,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.refuseBody(w, err)
 		return
+	}
+	if r.Header.Get(ImportHeader) == "1" {
+		// History loaded by `statsig-bridge import` (an authenticated
+		// client): destinations may treat it apart, e.g. the Statsig tee
+		// does not send Statsig what it already has.
+		batch.Source = statsig.SourceImport
 	}
 	s.store(w, r, batch, rejects, len(body))
 }

@@ -250,3 +250,17 @@ func flateBytes(t testing.TB, p []byte) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestImportHeaderMarksBatchesAsImported: `statsig-bridge import` marks its
+// requests so destinations can tell history from live traffic.
+func TestImportHeaderMarksBatchesAsImported(t *testing.T) {
+	in := openIntake(t)
+	body := []byte(`{"events":[{"eventName":"old","time":1700000000000,"user":{"userID":"u"}}]}`)
+	if a := do(t, post(t, in.URL+"/v1/log_event", body, map[string]string{"Statsig-Bridge-Import": "1"})); a.Code != 202 {
+		t.Fatalf("import request: %d %s", a.Code, a.Raw)
+	}
+	got := readLog(t, in.Log, 1)
+	if got[0].Batch.Source != statsig.SourceImport {
+		t.Fatalf("stored source %q, want %q", got[0].Batch.Source, statsig.SourceImport)
+	}
+}

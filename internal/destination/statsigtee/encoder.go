@@ -45,6 +45,10 @@ func (enc *Encoder) Encode(b *statsig.Batch, e *statsig.Event) destination.Encod
 		// Statsig sent it: forwarding it back would count it twice.
 		out.Filtered, out.Reason = true, "received from Statsig's webhook"
 		return out
+	case b.Source == statsig.SourceImport:
+		// History loaded by `statsig-bridge import`: Statsig has it already.
+		out.Filtered, out.Reason = true, "imported history"
+		return out
 	case enc.types != nil && !enc.types[kind]:
 		out.Filtered, out.Reason = true, "event type "+string(kind)+" not selected"
 		return out

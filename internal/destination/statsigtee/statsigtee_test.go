@@ -377,3 +377,17 @@ func TestLogEventURL(t *testing.T) {
 		}
 	}
 }
+
+// TestEncoderSkipsImportedHistory: events loaded by `statsig-bridge import`
+// are history Statsig already has; the tee does not send them again.
+func TestEncoderSkipsImportedHistory(t *testing.T) {
+	b, _ := decodeFixture(t, "go-sdk", "log_event-1", statsig.RequestInfo{})
+	enc := statsigtee.NewEncoder(mapping.Options{})
+	if r := enc.Encode(b, &b.Events[0]); r.Filtered {
+		t.Fatalf("live SDK event filtered: %s", r.Reason)
+	}
+	b.Source = statsig.SourceImport
+	if r := enc.Encode(b, &b.Events[0]); !r.Filtered || r.Reason != "imported history" {
+		t.Fatalf("imported event: filtered %v (%s), want filtered as imported history", r.Filtered, r.Reason)
+	}
+}
