@@ -58,11 +58,13 @@ func (d *Debugger) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
+	// Take the starting point before the client learns it is connected: an
+	// event it sends right after that must be new to this stream.
+	lastReceived, last := d.counters()
 	bw.WriteString("retry: 2000\n: connected\n\n")
 	if !flush() {
 		return
 	}
-	lastReceived, last := d.counters()
 	var (
 		sent, dropped uint64
 		watch         []watched

@@ -3,6 +3,7 @@ package debugger_test
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,6 +33,9 @@ func next(t *testing.T, ch <-chan sseEvent, name string, timeout time.Duration) 
 func TestStreamSendsEventsOutcomesAndStats(t *testing.T) {
 	seg := newSink(t)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free) // a failing test must not leave the sink's handler blocked
 	seg.Respond(func([]byte, int) int {
 		<-release // hold delivery until the event was seen pending
 		return 200
@@ -47,7 +51,7 @@ func TestStreamSendsEventsOutcomesAndStats(t *testing.T) {
 	if s.EventName != "live_event" || s.UserID != "u1" || s.Outcomes["segment"] != "pending" {
 		t.Fatalf("streamed event %+v", s)
 	}
-	close(release)
+	free()
 	var o struct{ ID, Destination, Status string }
 	if err := json.Unmarshal([]byte(next(t, ch, "outcome", 5*time.Second).Data), &o); err != nil {
 		t.Fatal(err)
