@@ -140,20 +140,7 @@ func Replay(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts R
 	}
 	openCtx, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
-	log, err := queue.Open(openCtx, queue.Config{
-		URL:                cfg.Log.NATSURL,
-		DataDir:            cfg.DataDir,
-		MaxBytes:           cfg.Log.MaxBytes,
-		Replicas:           cfg.Log.Replicas,
-		SyncAlways:         cfg.Log.SyncAlways,
-		DeadLetterMaxAge:   cfg.Log.DeadLetterMaxAge,
-		DeadLetterMaxBytes: cfg.Log.DeadLetterMaxBytes,
-		Stream:             cfg.Log.Stream,
-		Subject:            cfg.Log.Subject,
-		DeadLetterStream:   cfg.Log.DeadLetterStream,
-		DeadLetterSubject:  cfg.Log.DeadLetterSubject,
-		Keep:               cfg.Log.Keep,
-	}, logger)
+	log, err := queue.Open(openCtx, logConfig(cfg), logger)
 	if err != nil { // queue.ErrLocked says to stop the bridge first
 		return res, fmt.Errorf("opening the log: %w", err)
 	}

@@ -64,20 +64,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelStart()
-	log, err := queue.Open(startCtx, queue.Config{
-		URL:                cfg.Log.NATSURL,
-		DataDir:            cfg.DataDir,
-		MaxBytes:           cfg.Log.MaxBytes,
-		Replicas:           cfg.Log.Replicas,
-		SyncAlways:         cfg.Log.SyncAlways,
-		DeadLetterMaxAge:   cfg.Log.DeadLetterMaxAge,
-		DeadLetterMaxBytes: cfg.Log.DeadLetterMaxBytes,
-		Stream:             cfg.Log.Stream,
-		Subject:            cfg.Log.Subject,
-		DeadLetterStream:   cfg.Log.DeadLetterStream,
-		DeadLetterSubject:  cfg.Log.DeadLetterSubject,
-		Keep:               cfg.Log.Keep,
-	}, logger)
+	log, err := queue.Open(startCtx, logConfig(cfg), logger)
 	if err != nil {
 		return fmt.Errorf("opening the log: %w", err)
 	}

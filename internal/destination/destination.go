@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -91,4 +94,20 @@ func (e *AuthError) Unwrap() error { return e.Err }
 func isPermanent(err error) (*PermanentError, bool) {
 	var p *PermanentError
 	return p, errors.As(err, &p)
+}
+
+// RetryAfter reads an HTTP Retry-After header (seconds or an HTTP date) as
+// a wait from now; zero when there is none.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

@@ -207,7 +207,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 		}
 		return nil
 	}
-	wait := retryAfter(resp.Header, w.cfg.Now())
+	wait := destination.RetryAfter(resp.Header, w.cfg.Now())
 	switch c := resp.StatusCode; {
 	case c == http.StatusUnauthorized || c == http.StatusForbidden:
 		return &destination.AuthError{Err: se}
@@ -244,21 +244,6 @@ func redact(raw string) string {
 		return "the statsig api URL"
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-// retryAfter reads Retry-After (seconds or an HTTP date); zero if none.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // newSessionID returns a random version-4 UUID, as the SDKs' session IDs.

@@ -139,7 +139,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 		return nil
 	}
 	se := &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(snippet)), Target: w.target}
-	return classify(se, retryAfter(resp.Header, w.cfg.Now()))
+	return classify(se, destination.RetryAfter(resp.Header, w.cfg.Now()))
 }
 
 // classify turns a non-2xx answer into the Runner's outcome.
@@ -202,20 +202,4 @@ func redact(raw string) string {
 		return "the webhook URL"
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-// retryAfter reads a Retry-After header (seconds or an HTTP date); zero if
-// there is none.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
