@@ -341,7 +341,7 @@ func (c *Config) Validate() []string {
 		add("log.replicas: %d needs an external JetStream cluster (log.nats_url)", c.Log.Replicas)
 	}
 	if c.Specs.ServerSecret != "" && !strings.HasPrefix(c.Specs.API, "http://") && !strings.HasPrefix(c.Specs.API, "https://") {
-		add("specs.api: %q is not an http(s) URL", c.Specs.API)
+		add("specs.api: %q is not an http(s) URL", maskURL(c.Specs.API)) // the URL may carry credentials
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Destinations {

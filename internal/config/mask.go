@@ -19,6 +19,7 @@ func (c *Config) Masked() *Config {
 	}
 	m.Intake.WebhookSecret = maskSecret(c.Intake.WebhookSecret)
 	m.Specs.ServerSecret = maskSecret(c.Specs.ServerSecret)
+	m.Specs.API = maskURL(c.Specs.API) // a proxy in front of Statsig may take credentials
 	m.UI.Token = maskSecret(c.UI.Token)
 	m.UI.BasicAuth = maskSecret(c.UI.BasicAuth)
 	m.Log.NATSURL = maskURL(c.Log.NATSURL)

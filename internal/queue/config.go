@@ -3,7 +3,9 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -162,5 +164,32 @@ func (cfg Config) Validate() error {
 	if cfg.DeadLetterMaxAge < duplicateWindow {
 		add("dead_letter_max_age: %s must be at least %s (the duplicate window)", cfg.DeadLetterMaxAge, duplicateWindow)
 	}
+	if err := checkURLs(cfg.URL); err != nil {
+		add("url: %v", err)
+	}
 	return errors.Join(errs...)
+}
+
+// checkURLs parses each comma-separated server URL as the NATS client does
+// (nats:// when no scheme is given). The client's own parse error quotes
+// the whole URL, user and password included; this one names only what is
+// wrong.
+func checkURLs(urls string) error {
+	if urls == "" {
+		return nil
+	}
+	for i, u := range strings.Split(urls, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u
+		}
+		if _, err := url.Parse(u); err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return fmt.Errorf("server URL %d of %d does not parse: %v (the URL is not shown: it may hold credentials)", i+1, strings.Count(urls, ",")+1, err)
+		}
+	}
+	return nil
 }

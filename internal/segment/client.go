@@ -122,7 +122,12 @@ func (c *Client) Send(ctx context.Context, items [][]byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, URL(c.Endpoint), body)
 	if err != nil {
 		body.Close()
-		return fmt.Errorf("building segment request: %w", err)
+		// url.Parse errors quote the URL, credentials included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("building the request to %s: invalid endpoint URL: %w", redact(c.Endpoint), err)
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/json")

@@ -33,6 +33,9 @@ type Config struct {
 // Writer delivers batches to Segment.
 type Writer struct {
 	client *segment.Client
+	// redact hides the write key (in Basic auth's base64 too) and the
+	// endpoint's credentials in answers, which may echo the request.
+	redact *destination.Redactor
 }
 
 var _ destination.Writer = (*Writer)(nil)
@@ -57,7 +60,7 @@ func New(cfg Config) *Writer {
 		Gzip:      cfg.Gzip,
 		UserAgent: cfg.UserAgent,
 		HTTP:      &http.Client{Timeout: cfg.Timeout, Transport: tr},
-	}}
+	}, redact: destination.NewRedactor(append(destination.URLSecrets(cfg.Endpoint), cfg.WriteKey)...)}
 }
 
 // Limits are Segment's: 2,500 messages, 500 KB a request, 32 KB a message.
@@ -77,6 +80,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	if !errors.As(err, &se) {
 		return err // nil, or a network error: transient
 	}
+	se.Body = w.redact.Redact(se.Body)
 	switch {
 	case se.Unauthorized():
 		return &destination.AuthError{Err: se}

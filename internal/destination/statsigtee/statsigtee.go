@@ -75,6 +75,9 @@ type Writer struct {
 	envelopeTail []byte
 	sessionID    string
 	langVersion  string
+	// redact hides the server secret and the API URL's credentials in
+	// Statsig's answers, which may echo the request.
+	redact *destination.Redactor
 }
 
 var _ destination.Writer = (*Writer)(nil)
@@ -106,6 +109,7 @@ func New(cfg Config) *Writer {
 		target:      redact(cfg.API),
 		sessionID:   newSessionID(),
 		langVersion: strings.TrimPrefix(runtime.Version(), "go"),
+		redact:      destination.NewRedactor(append(destination.URLSecrets(cfg.API), cfg.ServerSecret)...),
 	}
 	meta, _ := json.Marshal(map[string]string{
 		"sdkType":         SDKType,
@@ -197,7 +201,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	se := &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(snippet)), Target: w.target}
+	se := &StatusError{Code: resp.StatusCode, Body: w.redact.Redact(strings.TrimSpace(string(snippet))), Target: w.target}
 	if resp.StatusCode/100 == 2 {
 		var ans struct {
 			Success *bool `json:"success"`

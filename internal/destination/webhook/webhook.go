@@ -71,6 +71,9 @@ type Writer struct {
 	cfg    Config
 	http   *http.Client
 	target string // the URL without credentials, path or query, for errors
+	// redact hides the URL's credentials, the signing secret and the header
+	// values in the receiver's answers, which may echo the request.
+	redact *destination.Redactor
 }
 
 var _ destination.Writer = (*Writer)(nil)
@@ -89,7 +92,12 @@ func New(cfg Config) *Writer {
 		t.MaxIdleConnsPerHost = 64
 		tr = t
 	}
-	return &Writer{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout, Transport: tr}, target: redact(cfg.URL)}
+	secrets := append(destination.URLSecrets(cfg.URL), cfg.Secret)
+	for _, v := range cfg.Headers {
+		secrets = append(secrets, v)
+	}
+	return &Writer{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout, Transport: tr}, target: redact(cfg.URL),
+		redact: destination.NewRedactor(secrets...)}
 }
 
 // Limits are the webhook's request limits.
@@ -138,7 +146,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	se := &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(snippet)), Target: w.target}
+	se := &StatusError{Code: resp.StatusCode, Body: w.redact.Redact(strings.TrimSpace(string(snippet))), Target: w.target}
 	return classify(se, destination.RetryAfter(resp.Header, w.cfg.Now()))
 }
 
