@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -153,12 +152,7 @@ func (s *Server) requireKey(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing STATSIG-API-KEY header (or k= query parameter)")
 			return
 		}
-		sum := sha256.Sum256([]byte(key))
-		ok := 0
-		for i := range s.keys {
-			ok |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
-		}
-		if ok != 1 {
+		if !keyMatches(key, s.keys) {
 			s.metrics.rejectedRequests.WithLabelValues("invalid_api_key").Inc()
 			writeError(w, http.StatusUnauthorized, "STATSIG-API-KEY is not one of the keys this bridge accepts (STATSIG_API_KEYS)")
 			return
