@@ -18,6 +18,11 @@ var ErrFull = errors.New("durable log is full")
 // server's max_payload); retrying it cannot succeed, so intake answers 413.
 var ErrTooLarge = errors.New("event batch is larger than the durable log accepts")
 
+// ErrUnavailable means the log cannot take writes right now: the
+// connection to NATS is down (it reconnects by itself). Intake answers 503
+// with Retry-After; nothing was stored.
+var ErrUnavailable = errors.New("durable log is unavailable")
+
 // ErrLocked means another process (a running bridge) holds the embedded
 // store: the embedded log is single-process. Stop that process, or use an
 // external JetStream, which any number of processes may share.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,6 +181,14 @@ func (l *Log) Publish(ctx context.Context, data []byte, msgID string) (uint64, e
 	}
 	if len(data) > int(l.cfg.MaxMsgSize) {
 		return 0, fmt.Errorf("publishing batch of %d bytes (limit %d): %w", len(data), l.cfg.MaxMsgSize, ErrTooLarge)
+	}
+	// While the connection is down the client would buffer the batch and
+	// the caller would wait out its whole deadline for an ack that comes,
+	// at best, after the reconnect: fail now, so intake answers 503 at
+	// once and the SDK retries (the same msgID, so a batch that did get
+	// through is deduplicated).
+	if status := l.nc.Status(); status != nats.CONNECTED {
+		return 0, fmt.Errorf("publishing batch: the NATS connection is %s: %w", strings.ToLower(status.String()), ErrUnavailable)
 	}
 	opts := []jetstream.PublishOpt{
 		jetstream.WithExpectStream(l.cfg.Stream),

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// natsServerBinary is the Debian nats-server the fault suite restarts; the
+// shared server on 4222 is never touched.
+const natsServerBinary = "/usr/sbin/nats-server"
+
+// natsProcess is a nats-server process of the test's own, with JetStream
+// stored in a directory of the test, on a free loopback port.
+type natsProcess struct {
+	t      testing.TB
+	port   int
+	dir    string
+	cmd    *exec.Cmd
+	output syncBuffer
+}
+
+// startNATSProcess starts nats-server -js on a free port, or skips the
+// test when the binary is missing.
+func startNATSProcess(t testing.TB) *natsProcess {
+	t.Helper()
+	if _, err := os.Stat(natsServerBinary); err != nil {
+		t.Skipf("%s not found (apt-get install nats-server): skipping the external NATS restart fault test", natsServerBinary)
+	}
+	n := &natsProcess{t: t, port: freePort(t), dir: t.TempDir()}
+	n.Start()
+	t.Cleanup(func() { n.Stop(syscall.SIGKILL) })
+	return n
+}
+
+// URL is the server's client URL.
+func (n *natsProcess) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+// Start runs the server on its port and store directory and waits until
+// it accepts connections.
+func (n *natsProcess) Start() {
+	n.t.Helper()
+	n.cmd = exec.Command(natsServerBinary, "-js", "-sd", n.dir, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port))
+	n.cmd.Stdout = &n.output
+	n.cmd.Stderr = &n.output
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatalf("starting %s: %v", natsServerBinary, err)
+	}
+	waitFor(n.t, 20*time.Second, "nats-server to listen on port "+strconv.Itoa(n.port), func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.port), time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// Stop ends the server with sig and waits for it; it is a no-op when it
+// is not running.
+func (n *natsProcess) Stop(sig syscall.Signal) {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+	n.cmd = nil
+}
+
+// TestFaultExternalNATSRestart: the external NATS server under the bridge
+// is stopped in the middle of a steady stream (SIGTERM, and SIGKILL) and
+// started again 4 s later on the same port and store. While it is down,
+// intake answers every request at once with 503 and Retry-After: it does
+// not hold SDKs until its store timeout, and it acknowledges nothing it
+// could not store. The bridge reconnects by itself, and every event it
+// acknowledged, before or after, is delivered.
+func TestFaultExternalNATSRestart(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			n := startNATSProcess(t)
+			s := newSink(t)
+			cfg := testConfig(t, s.URL)
+			cfg.Log.NATSURL = n.URL()
+			cfg.Log.MaxBytes = 64 << 20
+			cfg.Log.AckWait = 5 * time.Second // batches whose ack was lost come back soon
+			// Longer than the SDKs' patience (3 s here): a request that
+			// waits for the store timeout is a request left hanging.
+			cfg.Intake.StoreTimeout = 20 * time.Second
+			b := startBridge(t, cfg)
+			st := startSteady(t, b.URL, 2, 10, 100*time.Millisecond, 3*time.Second)
+			st.waitMore(t, 100, 20*time.Second, "before the restart")
+
+			n.Stop(sig)
+			down := time.Now()
+			for st.Codes(http.StatusServiceUnavailable) < 5 {
+				if time.Since(down) > 10*time.Second {
+					t.Fatalf("intake did not answer 503 within 10 s of NATS going down; answers: %s", st.Answers())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(time.Until(down.Add(4 * time.Second)))
+			ackedDown := st.Count()
+			n.Start()
+			st.waitMore(t, 200, 40*time.Second, "after NATS is back")
+
+			out := checkDelivered(t, "external NATS restarted ("+sig.String()+")", st, s, 60*time.Second)
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if st.noAnswer > 0 {
+				t.Errorf("%d intake requests got no answer within 3 s while NATS was down (last: %v)", st.noAnswer, st.lastErr)
+			}
+			if st.noRetry503 > 0 {
+				t.Errorf("%d answers of 503 without Retry-After", st.noRetry503)
+			}
+			for code, k := range st.codes {
+				if code != http.StatusAccepted && code != http.StatusServiceUnavailable {
+					t.Errorf("intake answered %d %d times", code, k)
+				}
+			}
+			t.Logf("%d events acknowledged when NATS came back; %d answers of 503 while it was down; %d duplicates",
+				ackedDown, st.codes[http.StatusServiceUnavailable], out.Duplicates)
+		})
+	}
+}
