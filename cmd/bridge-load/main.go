@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/time/rate"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
@@ -71,6 +72,7 @@ type options struct {
 	bin         string
 	natsURL     string
 	logMaxBytes int64
+	rate        float64
 }
 
 func main() {
@@ -96,6 +98,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "statsig-bridge binary for -bridges (go build -o /tmp/statsig-bridge ./cmd/statsig-bridge)")
 	flag.StringVar(&o.natsURL, "nats", os.Getenv("BRIDGE_TEST_NATS_URL"), "external NATS server for -bridges (loopback only; default $BRIDGE_TEST_NATS_URL)")
 	flag.Int64Var(&o.logMaxBytes, "log-max-bytes", 2<<30, "-bridges: the stream's max_bytes on the external server")
+	flag.Float64Var(&o.rate, "rate", 0, "events per second to send, all senders together (0: as fast as the bridge answers); a soak runs below the maximum")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-load:", err)
@@ -107,8 +110,8 @@ func run(o options) error {
 	if o.mode != "e2e" && o.mode != "intake" {
 		return fmt.Errorf("-mode %q: want e2e or intake", o.mode)
 	}
-	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 {
-		return errors.New("-batch, -concurrency and -duration must be positive")
+	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 || o.rate < 0 {
+		return errors.New("-batch, -concurrency and -duration must be positive, -rate not negative")
 	}
 	if !loopback(o.sinkAddr) {
 		return fmt.Errorf("-sink-addr %s is not a loopback address", o.sinkAddr)
@@ -188,8 +191,12 @@ func run(o options) error {
 		defer sr.close()
 	}
 
-	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, %d browsers watching, %d stream readers\n",
-		o.mode, o.duration, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), o.browsers, o.streams)
+	pace := "as fast as answered"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("at most %.0f events/s", o.rate)
+	}
+	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events (%s), gzip=%v, GOMAXPROCS=%d, %d browsers watching, %d stream readers\n",
+		o.mode, o.duration, o.concurrency, o.batch, pace, o.gzip, runtime.GOMAXPROCS(0), o.browsers, o.streams)
 	ld := &load{opts: o}
 	for _, b := range strings.Split(base, ",") {
 		ld.urls = append(ld.urls, strings.TrimRight(b, "/")+"/v1/log_event")
@@ -349,6 +356,8 @@ type load struct {
 	opts options
 	urls []string // senders are spread over them
 	seq  atomic.Uint64
+	// pace holds the senders to -rate (nil: no limit).
+	pace *rate.Limiter
 }
 
 type loadResult struct {
@@ -371,6 +380,11 @@ func (l *load) run() *loadResult {
 
 	start := time.Now()
 	deadline := start.Add(o.duration)
+	if o.rate > 0 {
+		// One request of o.batch events per token; a burst of at most one
+		// request per sender after a slow answer.
+		l.pace = rate.NewLimiter(rate.Limit(o.rate/float64(o.batch)), o.concurrency)
+	}
 	results := make([]*loadResult, o.concurrency)
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
@@ -406,7 +420,12 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 	var zbuf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.DefaultCompression)
 	answer := make([]byte, 0, 4096)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	for time.Now().Before(deadline) {
+		if l.pace != nil && l.pace.Wait(ctx) != nil {
+			break // the next turn is after the deadline
+		}
 		raw = tmpl.render(raw, l.seq.Add(1))
 		body := raw
 		if l.opts.gzip {
