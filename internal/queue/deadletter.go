@@ -19,6 +19,7 @@ func (l *Log) DeadLetter(ctx context.Context, destination string, data []byte) e
 	}
 	_, err = l.js.Publish(ctx, subject, data, jetstream.WithExpectStream(l.cfg.DeadLetterStream))
 	if err != nil {
+		l.checkStore(err)
 		return fmt.Errorf("dead-lettering event for %s: %w", destination, classify(err))
 	}
 	return nil

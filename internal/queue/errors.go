@@ -19,9 +19,15 @@ var ErrFull = errors.New("durable log is full")
 var ErrTooLarge = errors.New("event batch is larger than the durable log accepts")
 
 // ErrUnavailable means the log cannot take writes right now: the
-// connection to NATS is down (it reconnects by itself). Intake answers 503
+// connection to NATS is down (it reconnects by itself) or, embedded, the
+// store failed to write to its disk (see [Log.Publish]). Intake answers 503
 // with Retry-After; nothing was stored.
 var ErrUnavailable = errors.New("durable log is unavailable")
+
+// ErrDiskFull means the embedded store's disk has no room left (or less
+// than the store guard keeps free). Intake answers 503 with Retry-After;
+// the log accepts batches again by itself once there is space.
+var ErrDiskFull = errors.New("the disk of the bridge's data dir is full")
 
 // ErrLocked means another process (a running bridge) holds the embedded
 // store: the embedded log is single-process. Stop that process, or use an

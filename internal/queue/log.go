@@ -38,8 +38,15 @@ type Log struct {
 	dlStream jetstream.Stream
 
 	connClosed chan struct{} // closed by the connection's ClosedHandler
-	closeOnce  sync.Once
-	closeErr   error
+
+	// guard (embedded only) refuses writes while the store cannot write to
+	// its disk and recovers it; stopGuard ends its goroutine, guardDone
+	// says it has ended.
+	guard     *storeGuard
+	stopGuard context.CancelFunc
+	guardDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open connects to JetStream (starting the embedded server when cfg.URL is
@@ -62,6 +69,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := l.ensureStreams(ctx); err != nil {
 		_ = l.Close()
 		return nil, err
+	}
+	if l.ns != nil {
+		l.startGuard()
 	}
 	if maxPayload := l.nc.MaxPayload(); maxPayload < int64(cfg.MaxMsgSize)+headerAllowance {
 		logger.Warn("NATS max_payload is below queue max_msg_size: larger batches will be rejected as too large",
@@ -115,6 +125,17 @@ func (l *Log) connect() error {
 	}
 	l.js = js
 	return nil
+}
+
+// startGuard runs the store guard until Close.
+func (l *Log) startGuard() {
+	l.guard = newStoreGuard(l.ns, l.cfg, l.logger, l.Trim)
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stopGuard, l.guardDone = cancel, make(chan struct{})
+	go func() {
+		defer close(l.guardDone)
+		l.guard.run(ctx)
+	}()
 }
 
 // ensureStreams creates or updates both streams so that several bridge
@@ -190,6 +211,13 @@ func (l *Log) Publish(ctx context.Context, data []byte, msgID string) (uint64, e
 	if status := l.nc.Status(); status != nats.CONNECTED {
 		return 0, fmt.Errorf("publishing batch: the NATS connection is %s: %w", strings.ToLower(status.String()), ErrUnavailable)
 	}
+	var refused <-chan struct{} // stays nil (never ready) when there is no guard
+	if l.guard != nil {
+		refused = l.guard.refused()
+		if err := l.guard.err(); err != nil {
+			return 0, fmt.Errorf("publishing batch: %w", err)
+		}
+	}
 	opts := []jetstream.PublishOpt{
 		jetstream.WithExpectStream(l.cfg.Stream),
 		jetstream.WithStallWait(stallWait(ctx)),
@@ -199,17 +227,35 @@ func (l *Log) Publish(ctx context.Context, data []byte, msgID string) (uint64, e
 	}
 	future, err := l.js.PublishMsgAsync(&nats.Msg{Subject: l.cfg.Subject, Data: data}, opts...)
 	if err != nil {
+		l.checkStore(err)
 		return 0, fmt.Errorf("publishing batch: %w", classify(err))
 	}
 	select {
 	case ack := <-future.Ok():
 		return ack.Sequence, nil
 	case err := <-future.Err():
+		l.checkStore(err)
 		return 0, fmt.Errorf("storing batch: %w", classify(err))
+	case <-refused:
+		// The store failed to write, and then does not answer. Had this
+		// batch been stored after all, the SDK's retry (same msgID) is
+		// deduplicated.
+		return 0, fmt.Errorf("storing batch: %w", l.guard.errOr(ErrUnavailable))
 	case <-ctx.Done():
+		// An embedded store that failed to write does not answer at all.
+		l.checkStore(nil)
 		// The batch may still be stored; the SDK's retry with the same
 		// msgID is then deduplicated.
 		return 0, fmt.Errorf("waiting for store ack: %w", ctx.Err())
+	}
+}
+
+// checkStore has the store guard look at the store now: a write failed
+// with err, or was not answered (err nil).
+func (l *Log) checkStore(err error) {
+	if l.guard != nil {
+		l.guard.noteError(err)
+		l.guard.wake()
 	}
 }
 
@@ -230,6 +276,11 @@ func (l *Log) Ready(ctx context.Context) error {
 	if status := l.nc.Status(); status != nats.CONNECTED {
 		return fmt.Errorf("checking NATS connection: %s", status)
 	}
+	if l.guard != nil {
+		if err := l.guard.err(); err != nil {
+			return fmt.Errorf("checking the embedded store: %w", err)
+		}
+	}
 	if _, err := l.stream.Info(ctx); err != nil {
 		return fmt.Errorf("checking stream %s: %w", l.cfg.Stream, err)
 	}
@@ -249,6 +300,10 @@ func (l *Log) Close() error {
 
 func (l *Log) close() error {
 	var errs []error
+	if l.stopGuard != nil {
+		l.stopGuard()
+		<-l.guardDone
+	}
 	if l.js != nil {
 		select {
 		case <-l.js.PublishAsyncComplete():

@@ -130,6 +130,7 @@ func (l *Log) RunTrimmer(ctx context.Context, every time.Duration) {
 		case <-ticker.C:
 			purged, err := l.Trim(ctx)
 			if err != nil {
+				l.checkStore(err)
 				if ctx.Err() == nil {
 					l.logger.Warn("trimming durable log failed", "stream", l.cfg.Stream, "err", err)
 				}

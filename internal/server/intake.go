@@ -187,7 +187,14 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 			writeError(w, http.StatusRequestEntityTooLarge, "the batch is larger than the log accepts; send fewer events per request")
 			return
 		}
-		s.logger.Warn("storing a batch in the log failed", "err", err)
+		if errors.Is(err, queue.ErrDiskFull) {
+			// The log says so once when it starts and stops refusing.
+			writeRetryLater(w, 5*time.Second, "the disk of the bridge's data dir is full: events cannot be stored until there is room; retry later")
+			return
+		}
+		if !errors.Is(err, queue.ErrUnavailable) { // the log reports its own outages once, not per request
+			s.logger.Warn("storing a batch in the log failed", "err", err)
+		}
 		writeRetryLater(w, time.Second, "the bridge's log is unavailable; retry later")
 		return
 	}
