@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 )
@@ -44,13 +48,13 @@ type watcher struct {
 // to (e.g. "1" with the bridge under taskset -c 0 and GOMAXPROCS=1: the
 // browsers then cost the bridge no CPU, as when they run on users' own
 // machines).
-func startWatchers(n int, exe, cpus, base string) (*watchers, error) {
+func startWatchers(n int, exe, cpus, base, page string, devtools bool) (*watchers, error) {
 	if exe == "" {
 		return nil, errors.New("-browsers needs -chromium (or BRIDGE_TEST_CHROMIUM) naming a Chromium binary")
 	}
 	ws := &watchers{}
 	for i := range n {
-		w, err := startWatcher(exe, cpus, base+"/#/live")
+		w, err := startWatcher(exe, cpus, base+page, devtools)
 		if err != nil {
 			ws.close()
 			return nil, fmt.Errorf("browser %d: %w", i+1, err)
@@ -60,7 +64,7 @@ func startWatchers(n int, exe, cpus, base string) (*watchers, error) {
 	return ws, nil
 }
 
-func startWatcher(exe, cpus, pageURL string) (*watcher, error) {
+func startWatcher(exe, cpus, pageURL string, devtools bool) (*watcher, error) {
 	var taskset string
 	if cpus != "" {
 		var err error
@@ -111,10 +115,21 @@ func startWatcher(exe, cpus, pageURL string) (*watcher, error) {
 	defer cancel()
 	err = chromedp.Do(tctx,
 		chromedp.Navigate(pageURL),
-		chromedp.WaitVisible(`[data-testid="live-toggle"]`),
+		chromedp.WaitReady(`body`),
 	)
-	if err == nil {
+	if err == nil && devtools {
 		_, err = chromedp.Call(tctx, performance.Enable, performance.EnableParams{})
+	}
+	if err == nil && !devtools {
+		// chromedp enables the Network, DOM, CSS and Log domains on every tab:
+		// each SSE message and each DOM change is then also serialised to this
+		// process over the DevTools socket, work a user's browser never does.
+		// Only Runtime (for rows() at the end) and Page stay on.
+		for _, disable := range []cdp.Command[cdp.Empty, cdp.Empty]{network.Disable, css.Disable, dom.Disable, cdplog.Disable} {
+			if _, err = chromedp.Call(tctx, disable, cdp.Empty{}); err != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		w.cancel()
@@ -128,7 +143,7 @@ func (ws *watchers) rows() []int {
 	var out []int
 	for _, w := range ws.browsers {
 		tctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
-		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="event-row"]').length`))
+		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](`window.__debugger.views.live ? window.__debugger.views.live.list.length : 0`))
 		cancel()
 		if err != nil {
 			n = -1

@@ -67,6 +67,8 @@ type options struct {
 	browsers    int
 	chromium    string
 	browserCPUs string
+	browserPage string
+	devtools    bool
 	streams     int
 	bridges     int
 	bin         string
@@ -93,6 +95,8 @@ func main() {
 	flag.IntVar(&o.browsers, "browsers", 0, "headless Chromium browsers watching the debugger's live view (#/live) during the load")
 	flag.StringVar(&o.chromium, "chromium", os.Getenv("BRIDGE_TEST_CHROMIUM"), "Chromium binary for -browsers (default $BRIDGE_TEST_CHROMIUM)")
 	flag.IntVar(&o.streams, "streams", 0, "plain clients of the debugger's live stream (/api/stream) during the load: the browsers' traffic without rendering")
+	flag.StringVar(&o.browserPage, "browser-page", "/#/live", "page the -browsers open (e.g. /#/config, a static view, for the browsers' own baseline cost)")
+	flag.BoolVar(&o.devtools, "browser-devtools", false, "keep chromedp's DevTools domains (Network, DOM, CSS, Log, Performance) on in the -browsers during the load, as a test driver does; off, the browsers are only watched from /proc, as a user's browser runs")
 	flag.StringVar(&o.browserCPUs, "browser-cpus", "", "taskset CPU list to pin the -browsers to (e.g. 1, with this process under taskset -c 0 and GOMAXPROCS=1)")
 	flag.IntVar(&o.bridges, "bridges", 0, "start N `statsig-bridge serve` processes (-bin) on the external NATS server -nats, sharing one stream and destination; senders are split over them")
 	flag.StringVar(&o.bin, "bin", "", "statsig-bridge binary for -bridges (go build -o /tmp/statsig-bridge ./cmd/statsig-bridge)")
@@ -176,7 +180,7 @@ func run(o options) error {
 	var ws *watchers
 	if o.browsers > 0 {
 		var err error
-		if ws, err = startWatchers(o.browsers, o.chromium, o.browserCPUs, strings.TrimRight(strings.Split(base, ",")[0], "/")); err != nil {
+		if ws, err = startWatchers(o.browsers, o.chromium, o.browserCPUs, strings.TrimRight(strings.Split(base, ",")[0], "/"), o.browserPage, o.devtools); err != nil {
 			return err
 		}
 		defer ws.close()
@@ -259,7 +263,7 @@ func run(o options) error {
 		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())
 	}
 	if ws != nil {
-		fmt.Printf("browsers (headless Chromium on #/live, every process of each; while sending)\n")
+		fmt.Printf("browsers (headless Chromium on %s, every process of each; while sending)\n", o.browserPage)
 		fmt.Printf("  rows shown at end   %v\n", browserRows)
 		all := total(browserCPU)
 		fmt.Printf("  cpu time            %.1fs in %.1fs (%.2f cores)\n", all.Seconds(), res.elapsed.Seconds(), all.Seconds()/res.elapsed.Seconds())

@@ -136,8 +136,13 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// rowNamesJS lists the data-event-name of the rows shown in the live view.
+// rowNamesJS lists the data-event-name of the rows in the live view's DOM:
+// the rows in view and a few around them (the list is windowed).
 const rowNamesJS = `Array.from(document.querySelectorAll('[data-testid="event-row"]')).map(r => r.dataset.eventName)`
+
+// listNamesJS lists the names of every event in the live view's list, top
+// first, whether or not its row is scrolled into the DOM.
+const listNamesJS = `window.__debugger.views.live.list.map(s => s.eventName)`
 
 // rowNames returns the event names of the rows in the live view, top first.
 func rowNames(t testing.TB, ctx context.Context) []string {
@@ -145,11 +150,11 @@ func rowNames(t testing.TB, ctx context.Context) []string {
 	return eval[[]string](t, ctx, rowNamesJS)
 }
 
-// waitRows waits until the live view shows exactly n rows whose names
-// contain the substring name (n < 0: at least one).
+// waitRows waits until the live view's list holds exactly n events whose
+// names contain the substring name (n < 0: at least one).
 func waitRows(t testing.TB, ctx context.Context, timeout time.Duration, name string, n int) {
 	t.Helper()
-	count := fmt.Sprintf(`%s.filter(n => (n || "").includes(%s)).length`, rowNamesJS, jsString(name))
+	count := fmt.Sprintf(`%s.filter(n => (n || "").includes(%s)).length`, listNamesJS, jsString(name))
 	cond := count + " > 0"
 	if n >= 0 {
 		cond = fmt.Sprintf("%s === %d", count, n)

@@ -125,9 +125,14 @@ func reasonJS(reason, text string) string {
 		.some(r => r.dataset.reason === %s && r.innerText.includes(%s))`, jsString(reason), jsString(text))
 }
 
-// clickRow opens the event of that name in the live view.
+// clickRow opens the event of that name in the live view, scrolling the
+// list to it first as a user would (rows out of view are not in the DOM).
 func clickRow(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void ((v) => {
+		const i = v.list.findIndex(s => s.eventName === %s);
+		if (i >= 0) v.scroller.scrollTop = Math.max(0, (i - 2) * v.rowH);
+	})(window.__debugger.views.live)`, jsString(name)))
 	page(t, ctx, "opening "+name, uiWait,
 		chromedp.Click(testid("event-row")+`[data-event-name=`+jsString(name)+`]`, chromedp.NodeVisible))
 }
@@ -322,4 +327,53 @@ func TestBrowserDeliveryView(t *testing.T) {
 		t.Fatalf("config view: want the sink URL and no write key in clear:\n%s", cfg)
 	}
 	screenshot(t, ctx, "config")
+}
+
+// TestBrowserLiveWindow: the live view keeps 500 events but only the rows in
+// view are in the DOM; scrolling draws the others, and new events arriving
+// while the user reads further down do not move the rows being read.
+func TestBrowserLiveWindow(t *testing.T) {
+	chromiumPath(t)
+	b := startBridge(t, testConfig(t, ""))
+	post := func(session string, from, n int) {
+		evs := make([]btEvent, n)
+		for i := range evs {
+			evs[i] = btEvent{name: fmt.Sprintf("win_%04d", from+i), userID: "user-w", stableID: "stable-w"}
+		}
+		mustPost(t, b.URL, sdkRequest(session, evs...))
+	}
+	// Sent before the page opens: the live stream is a sample (≈ 20/s), the
+	// page's first fill is the bridge's whole buffer.
+	post("win-1", 0, 300)
+	post("win-2", 300, 300)
+	ctx := openDebugger(t, b, "#/live")
+	page(t, ctx, "waiting for the live view", uiWait, chromedp.WaitVisible(testid("live-toggle")))
+	// 600 sent, the list keeps the newest 500: win_0599 on top, win_0100 last.
+	waitPage(t, ctx, uiWait, "a full list of 500 with win_0599 on top and win_0100 last",
+		`(() => { const l = `+listNamesJS+`; return l.length === 500 && l[0] === "win_0599" && l[499] === "win_0100"; })()`)
+	waitPage(t, ctx, uiWait, "500 shown", `document.querySelector('[data-testid="shown-count"]').innerText.startsWith("500")`)
+	dom := rowNames(t, ctx)
+	if len(dom) == 0 || len(dom) > 80 || dom[0] != "win_0599" {
+		t.Fatalf("DOM rows at the top: %d, first %v; want the top window only (1..80 rows, win_0599 first)", len(dom), dom[:min(3, len(dom))])
+	}
+
+	// Scrolled to the bottom, the oldest rows are drawn and the top ones are gone.
+	eval[chromedp.Void](t, ctx, `void (window.__debugger.views.live.scroller.scrollTop = 1e9)`)
+	waitPage(t, ctx, uiWait, "win_0100 drawn at the bottom", `(() => { const r = `+rowNamesJS+`; return r.includes("win_0100") && !r.includes("win_0599"); })()`)
+	visible := `(() => { const sc = window.__debugger.views.live.scroller.getBoundingClientRect();
+		const row = Array.from(document.querySelectorAll('[data-testid="event-row"]')).find(r => r.getBoundingClientRect().top >= sc.top + 30);
+		return row ? row.dataset.eventName : ""; })()`
+	eval[chromedp.Void](t, ctx, `void (window.__debugger.views.live.scroller.scrollTop = 200 * window.__debugger.views.live.rowH)`)
+	waitPage(t, ctx, uiWait, "the window around row 200 drawn", rowNamesJS+`.includes("win_0399")`)
+	before := eval[string](t, ctx, visible)
+	if before == "" {
+		t.Fatal("no row in view after scrolling to row 200")
+	}
+	// New events arrive while the user reads row ~200: the same row stays in view.
+	post("win-3", 600, 10) // within the stream's burst: all ten are sent to the page
+	waitPage(t, ctx, uiWait, "win_0609 on top of the list", listNamesJS+`[0] === "win_0609"`)
+	waitPage(t, ctx, uiWait, "the list drawn after the new events", `window.__debugger.views.live.queued.length === 0`)
+	if after := eval[string](t, ctx, visible); after != before {
+		t.Fatalf("the row in view moved when new events arrived: %s before, %s after", before, after)
+	}
 }
