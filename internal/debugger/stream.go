@@ -15,6 +15,14 @@ const (
 	writeDeadline = 10 * time.Second
 	// maxWatched bounds the events whose outcomes a client still follows.
 	maxWatched = 500
+	// Above busyRate received events a second the stream is flushed once a
+	// second instead of every tick: the page then renders once a second
+	// anyway (live.js BUSY_RATE, BUSY_FLUSH_MS), and each flush wakes the
+	// watching browser's network, browser and renderer processes, CPU that a
+	// bridge sharing the machine would rather have. Light traffic still
+	// shows within a tick.
+	busyRate  = 50
+	busyFlush = time.Second
 )
 
 type outcomeMsg struct {
@@ -50,7 +58,7 @@ func (d *Debugger) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 16<<10)
+	bw := bufio.NewWriterSize(w, 64<<10) // a busy second's sample and outcomes
 	flush := func() bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeDeadline))
 		if bw.Flush() != nil {
@@ -71,6 +79,8 @@ func (d *Debugger) handleStream(w http.ResponseWriter, r *http.Request) {
 		allowance     = float64(d.opts.MaxStreamRate)
 		perTick       = float64(d.opts.MaxStreamRate) * streamTick.Seconds()
 		statuses      []uint8
+		busy          bool
+		lastFlush     = time.Now()
 	)
 	tick := time.NewTicker(streamTick)
 	defer tick.Stop()
@@ -89,6 +99,7 @@ func (d *Debugger) handleStream(w http.ResponseWriter, r *http.Request) {
 		case <-stats.C:
 			received, _ := d.counters()
 			writeEvent(bw, "stats", statsMsg{ReceivedPerSec: received - lastReceived, Dropped: dropped, Sent: sent, Buffered: d.buffered()})
+			busy = received-lastReceived > busyRate
 			lastReceived = received
 		case <-tick.C:
 			allowance = min(allowance+perTick, float64(d.opts.MaxStreamRate))
@@ -142,8 +153,11 @@ func (d *Debugger) handleStream(w http.ResponseWriter, r *http.Request) {
 			}
 			watch = kept
 		}
-		if bw.Buffered() > 0 && !flush() {
-			return
+		if bw.Buffered() > 0 && (!busy || time.Since(lastFlush) >= busyFlush-streamTick/2) {
+			if !flush() {
+				return
+			}
+			lastFlush = time.Now()
 		}
 	}
 }
