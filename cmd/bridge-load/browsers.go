@@ -15,15 +15,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/css"
-	"github.com/chromedp/cdproto/dom"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/performance"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/remote"
 )
 
 // watchers are headless Chromium browsers that keep the bridge's debugger
@@ -36,10 +35,16 @@ type watchers struct {
 }
 
 type watcher struct {
-	ctx    context.Context
-	cancel func()
-	dir    string
-	pid    int
+	browser context.Context // the browser (its first, blank tab)
+	tab     context.Context // the page's tab while attached (-browser-devtools), else nil
+	target  target.ID       // the page's tab
+	cancel  func()
+	dir     string
+	pid     int
+	// A plain watcher's DevTools address, page URL (without the route) and
+	// how to close the session opened at the end.
+	ws, base     string
+	cancelRemote *context.CancelFunc
 }
 
 // startWatchers starts n browsers on base+"/#/live" and waits until each
@@ -65,6 +70,9 @@ func startWatchers(n int, exe, cpus, base, page string, devtools bool) (*watcher
 }
 
 func startWatcher(exe, cpus, pageURL string, devtools bool) (*watcher, error) {
+	if !devtools {
+		return startPlainWatcher(exe, cpus, pageURL)
+	}
 	var taskset string
 	if cpus != "" {
 		var err error
@@ -98,20 +106,32 @@ func startWatcher(exe, cpus, pageURL string, devtools bool) (*watcher, error) {
 			}
 		}),
 	)
-	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
-	w := &watcher{ctx: ctx, dir: dir, cancel: func() {
-		cancelTab()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	w := &watcher{dir: dir, cancel: func() {
+		cancelBrowser()
 		cancelAlloc()
 		os.RemoveAll(dir)
 	}}
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(bctx); err != nil {
 		w.cancel()
 		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
-	if p := chromedp.FromContext(ctx).Browser.Process(); p != nil {
+	if p := chromedp.FromContext(bctx).Browser.Process(); p != nil {
 		w.pid = p.Pid
 	}
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	w.browser = bctx
+	// The page gets a tab of its own; once it shows the live view the
+	// DevTools session detaches and the tab runs as in a user's browser
+	// (an attached session has chromedp's Network, DOM, CSS, Log and
+	// Runtime domains on: every SSE message and DOM change would also be
+	// serialised to this process). -browser-devtools keeps it attached for
+	// the Performance domain's page metrics.
+	var opts []chromedp.ContextOption
+	if !devtools {
+		opts = append(opts, chromedp.WithDetachOnCancel())
+	}
+	tab, cancelTab := chromedp.NewContext(bctx, opts...)
+	tctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	defer cancel()
 	err = chromedp.Do(tctx,
 		chromedp.Navigate(pageURL),
@@ -120,33 +140,159 @@ func startWatcher(exe, cpus, pageURL string, devtools bool) (*watcher, error) {
 	if err == nil && devtools {
 		_, err = chromedp.Call(tctx, performance.Enable, performance.EnableParams{})
 	}
-	if err == nil && !devtools {
-		// chromedp enables the Network, DOM, CSS and Log domains on every tab:
-		// each SSE message and each DOM change is then also serialised to this
-		// process over the DevTools socket, work a user's browser never does.
-		// Only Runtime (for rows() at the end) and Page stay on.
-		for _, disable := range []cdp.Command[cdp.Empty, cdp.Empty]{network.Disable, css.Disable, dom.Disable, cdplog.Disable} {
-			if _, err = chromedp.Call(tctx, disable, cdp.Empty{}); err != nil {
-				break
-			}
-		}
-	}
 	if err != nil {
+		cancelTab()
 		w.cancel()
 		return nil, fmt.Errorf("opening %s: %w", pageURL, err)
 	}
+	w.target = chromedp.FromContext(tab).Target.TargetID
+	if devtools {
+		w.tab = tab
+	} else {
+		cancelTab() // detaches; the tab stays open
+	}
 	return w, nil
+}
+
+// startPlainWatcher runs Chromium as a user's browser runs: started on the
+// page, with no DevTools session attached while the load runs. (chromedp,
+// attached, turns on the Network, DOM, CSS, Log and Runtime domains: each
+// SSE message and DOM change is then also serialised to this process, and
+// the browsers cost several times more CPU than they do for a user.) The
+// DevTools port is only used to check the page is up before the load and to
+// read its list after.
+func startPlainWatcher(exe, cpus, pageURL string) (*watcher, error) {
+	dir, err := os.MkdirTemp("", "bridge-load-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+		"--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--user-data-dir=" + dir, "--window-size=1400,900",
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", pageURL}
+	cmd := exec.Command(exe, args...)
+	if cpus != "" {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("-browser-cpus: %w", err)
+		}
+		cmd = exec.Command(taskset, append([]string{"-c", cpus, exe}, args...)...) // taskset execs Chromium: same pid
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers are stopped with it
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("starting %s: %w", exe, err)
+	}
+	w := &watcher{dir: dir, pid: cmd.Process.Pid, base: strings.Split(pageURL, "#")[0]}
+	var cancelRemote context.CancelFunc = func() {}
+	w.cancel = func() {
+		cancelRemote()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		killProfile(dir) // the zygote and its children leave the group
+		os.RemoveAll(dir)
+	}
+	fail := func(err error) (*watcher, error) {
+		w.cancel()
+		return nil, fmt.Errorf("opening %s: %w", pageURL, err)
+	}
+	// Chromium writes its DevTools port and browser path to the profile.
+	var ws string
+	for deadline := time.Now().Add(30 * time.Second); ws == ""; time.Sleep(100 * time.Millisecond) {
+		if b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort")); err == nil {
+			if lines := strings.Fields(string(b)); len(lines) == 2 {
+				ws = "ws://127.0.0.1:" + lines[0] + lines[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			return fail(errors.New("no DevToolsActivePort within 30s"))
+		}
+	}
+	w.ws = ws
+	w.cancelRemote = &cancelRemote
+	// Nothing is attached while the load runs; give the page the time a
+	// user's browser takes to open it (its list is read at the end).
+	time.Sleep(3 * time.Second)
+	return w, nil
+}
+
+// killProfile kills every process whose command line names the profile dir.
+func killProfile(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Contains(b, []byte(dir)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// connect attaches to a plain watcher's browser and finds the page's tab.
+func (w *watcher) connect(ctx context.Context) error {
+	actx, cancelAlloc := remote.NewAllocator(context.Background(), w.ws, remote.NoModifyURL)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	*w.cancelRemote = func() { cancelBrowser(); cancelAlloc() }
+	if err := chromedp.Do(bctx); err != nil { // connects, for the watcher's life
+		return err
+	}
+	w.browser = bctx
+	tctx, cancel := context.WithCancel(bctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	infos, err := chromedp.Targets(tctx)
+	if err != nil {
+		return err
+	}
+	for _, in := range infos {
+		if in.Type == "page" && strings.HasPrefix(in.URL, w.base) {
+			w.target = in.TargetID
+			return nil
+		}
+	}
+	return errors.New("the page's tab is gone")
+}
+
+// page runs f on the watcher's tab, attaching to it again when detached.
+func (w *watcher) page(timeout time.Duration, f func(ctx context.Context) error) error {
+	if w.browser == nil {
+		cctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := w.connect(cctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	ctx := w.tab
+	if ctx == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = chromedp.NewContext(w.browser, chromedp.WithTargetID(w.target), chromedp.WithDetachOnCancel())
+		defer cancel()
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return f(tctx)
 }
 
 // rows is the number of event rows each browser shows now.
 func (ws *watchers) rows() []int {
 	var out []int
 	for _, w := range ws.browsers {
-		tctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
-		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](`window.__debugger.views.live ? window.__debugger.views.live.list.length : 0`))
-		cancel()
+		n := -1
+		err := w.page(5*time.Second, func(ctx context.Context) error {
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.__debugger.views.live ? window.__debugger.views.live.list.length : 0`))
+			if err == nil {
+				n = v
+			}
+			return err
+		})
 		if err != nil {
-			n = -1
+			fmt.Fprintf(os.Stderr, "bridge-load: reading a browser's list: %v\n", err)
 		}
 		out = append(out, n)
 	}
@@ -159,7 +305,10 @@ func (ws *watchers) rows() []int {
 func (ws *watchers) pageMetrics() map[string]float64 {
 	out := map[string]float64{}
 	for _, w := range ws.browsers {
-		tctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		if w.tab == nil {
+			continue // detached: no Performance domain (-browser-devtools)
+		}
+		tctx, cancel := context.WithTimeout(w.tab, 5*time.Second)
 		res, err := chromedp.Call(tctx, performance.GetMetrics, cdp.Empty{})
 		cancel()
 		if err != nil {

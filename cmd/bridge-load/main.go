@@ -13,7 +13,10 @@
 //
 // With -browsers N it first opens N headless Chromium browsers on the
 // bridge's debugger live view (#/live) and keeps them watching during the
-// load, then reports their CPU time apart from this process's:
+// load, then reports their CPU time apart from this process's. They run as
+// a user's browser does, with no DevTools session attached during the load
+// (-browser-devtools attaches chromedp, as a test driver does: several times
+// the CPU):
 //
 //	go run ./cmd/bridge-load -mode intake -duration 15s -browsers 2 -chromium /usr/bin/chromium
 //
@@ -96,7 +99,7 @@ func main() {
 	flag.StringVar(&o.chromium, "chromium", os.Getenv("BRIDGE_TEST_CHROMIUM"), "Chromium binary for -browsers (default $BRIDGE_TEST_CHROMIUM)")
 	flag.IntVar(&o.streams, "streams", 0, "plain clients of the debugger's live stream (/api/stream) during the load: the browsers' traffic without rendering")
 	flag.StringVar(&o.browserPage, "browser-page", "/#/live", "page the -browsers open (e.g. /#/config, a static view, for the browsers' own baseline cost)")
-	flag.BoolVar(&o.devtools, "browser-devtools", false, "keep chromedp's DevTools domains (Network, DOM, CSS, Log, Performance) on in the -browsers during the load, as a test driver does; off, the browsers are only watched from /proc, as a user's browser runs")
+	flag.BoolVar(&o.devtools, "browser-devtools", false, "drive the -browsers through chromedp during the load (DevTools session attached, Performance metrics), as a test driver does; off, they run as a user's browser does and are only watched from /proc")
 	flag.StringVar(&o.browserCPUs, "browser-cpus", "", "taskset CPU list to pin the -browsers to (e.g. 1, with this process under taskset -c 0 and GOMAXPROCS=1)")
 	flag.IntVar(&o.bridges, "bridges", 0, "start N `statsig-bridge serve` processes (-bin) on the external NATS server -nats, sharing one stream and destination; senders are split over them")
 	flag.StringVar(&o.bin, "bin", "", "statsig-bridge binary for -bridges (go build -o /tmp/statsig-bridge ./cmd/statsig-bridge)")
