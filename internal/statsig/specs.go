@@ -3,6 +3,7 @@ package statsig
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 )
@@ -100,9 +101,17 @@ func ParseSpecs(body []byte) (*Specs, error) {
 	}
 	add(w.DynamicConfigs, "dynamic_config")
 	add(w.LayerConfigs, "layer")
-	for layer, exps := range w.Layers {
-		for _, e := range exps {
-			if c := s.configs[e]; c != nil {
+	// An experiment is allocated in one layer. Should a document list it
+	// in several, the first by name wins, not whichever the map gives first:
+	// the same specs must map events the same way on every node.
+	layers := make([]string, 0, len(w.Layers))
+	for layer := range w.Layers {
+		layers = append(layers, layer)
+	}
+	slices.Sort(layers)
+	for _, layer := range layers {
+		for _, e := range w.Layers[layer] {
+			if c := s.configs[e]; c != nil && c.Layer == "" {
 				c.Layer = layer
 			}
 		}

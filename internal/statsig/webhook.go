@@ -45,7 +45,9 @@ func VerifySignature(secret []byte, timestamp, signature string, body []byte, no
 		return ErrSignatureMismatch
 	}
 	ms, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
+	if err != nil || ms <= 0 {
+		// Not after 1970: no sender's clock. A negative "seconds" value
+		// would also overflow below into any window.
 		return fmt.Errorf("%w: %q is not Unix milliseconds", ErrStaleTimestamp, truncate(timestamp, 20))
 	}
 	if ms < 1e11 { // seconds, not milliseconds
