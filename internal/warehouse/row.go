@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Row is one Track message as warehouse rows: the standard columns, the
@@ -297,14 +298,16 @@ func (p *parser) key() ([]byte, error) {
 		return nil, fmt.Errorf("%w: want a string at byte %d", errSyntax, p.i)
 	}
 	for j := p.i + 1; j < len(p.data); j++ {
-		switch p.data[j] {
-		case '\\':
+		switch c := p.data[j]; {
+		case c == '\\' || c >= utf8.RuneSelf:
 			s, err := p.str()
 			return []byte(s), err
-		case '"':
+		case c == '"':
 			k := p.data[p.i+1 : j]
 			p.i = j + 1
 			return k, nil
+		case c < ' ':
+			return nil, fmt.Errorf("%w: control character in a string at byte %d", errSyntax, j)
 		}
 	}
 	return nil, fmt.Errorf("%w: unterminated string", errSyntax)
@@ -316,22 +319,28 @@ func (p *parser) str() (string, error) {
 		return "", fmt.Errorf("%w: want a string at byte %d", errSyntax, p.i)
 	}
 	start := p.i
-	escaped := false
+	// Escapes, and invalid UTF-8, are left to encoding/json: it turns an
+	// invalid byte into U+FFFD (PostgreSQL refuses invalid text).
+	escaped, nonASCII := false, false
 	for j := p.i + 1; j < len(p.data); j++ {
-		switch p.data[j] {
-		case '\\':
+		switch c := p.data[j]; {
+		case c == '\\':
 			escaped = true
 			j++
-		case '"':
+		case c >= utf8.RuneSelf:
+			nonASCII = true
+		case c == '"':
 			p.i = j + 1
-			if !escaped {
-				return string(p.data[start+1 : j]), nil
+			if raw := p.data[start+1 : j]; !escaped && (!nonASCII || utf8.Valid(raw)) {
+				return string(raw), nil
 			}
 			var s string
 			if err := json.Unmarshal(p.data[start:p.i], &s); err != nil {
 				return "", fmt.Errorf("%w: %v", errSyntax, err)
 			}
 			return s, nil
+		case c < ' ':
+			return "", fmt.Errorf("%w: control character in a string at byte %d", errSyntax, j)
 		}
 	}
 	return "", fmt.Errorf("%w: unterminated string", errSyntax)
@@ -374,14 +383,52 @@ func (p *parser) scalar() (Value, error) {
 		}
 	case c == '-' || isDigit(c):
 		start := p.i
-		for p.i < len(p.data) && (isDigit(p.data[p.i]) || bytes.IndexByte([]byte("+-.eE"), p.data[p.i]) >= 0) {
-			p.i++
+		if !p.number() {
+			return Value{}, fmt.Errorf("%w: invalid number at byte %d", errSyntax, start)
 		}
 		return Value{Kind: Number, S: string(p.data[start:p.i])}, nil
 	case c == '{':
 		return Value{}, fmt.Errorf("%w: unexpected object at byte %d", errSyntax, p.i)
 	}
 	return Value{}, fmt.Errorf("%w: unexpected %q at byte %d", errSyntax, p.data[p.i], p.i)
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+// (a column's type is inferred from its text: "1-2" must not pass).
+func (p *parser) number() bool {
+	d := p.data
+	digits := func() bool {
+		start := p.i
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+		return p.i > start
+	}
+	if p.i < len(d) && d[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(d) && d[p.i] == '0':
+		p.i++
+	case !digits():
+		return false
+	}
+	if p.i < len(d) && d[p.i] == '.' {
+		p.i++
+		if !digits() {
+			return false
+		}
+	}
+	if p.i < len(d) && (d[p.i] == 'e' || d[p.i] == 'E') {
+		p.i++
+		if p.i < len(d) && (d[p.i] == '+' || d[p.i] == '-') {
+			p.i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return true
 }
 
 // skip passes over any value.
