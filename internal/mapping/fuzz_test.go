@@ -9,7 +9,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
-// FuzzMapProducesValidMessages decodes any SDK body and maps every event
+// FuzzMapProducesValidMessages decodes any SDK body or webhook batch and maps every event
 // with every option that changes the output: each message must be one
 // valid JSON object with object properties and context, whatever the
 // metadata, value and user fields held.
@@ -34,7 +34,10 @@ func FuzzMapProducesValidMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, _, err := statsig.DecodeRequest(body, statsig.RequestInfo{ReceivedAt: time.UnixMilli(1_800_000_000_150), ClientTime: 1_800_000_000_000, SDKKey: "k"})
 		if err != nil {
-			return
+			// The webhook fixtures' {"data":[…]} batches.
+			if b, _, err = statsig.DecodeWebhook(body, time.UnixMilli(1_800_000_000_150), 0); err != nil {
+				return
+			}
 		}
 		for i := range b.Events {
 			for _, m := range mappers {
