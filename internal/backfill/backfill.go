@@ -567,10 +567,7 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 				}
 				return ans.Rejected, nil
 			case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-				d := wait
-				if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
-					d = time.Duration(s) * time.Second
-				}
+				d := retryAfter(resp.Header, wait)
 				p.note(fmt.Sprintf("the bridge answered %d (%s); retrying in %s", resp.StatusCode, firstNonEmpty(ans.Error, http.StatusText(resp.StatusCode)), d))
 				if err := sleep(ctx, d); err != nil {
 					return 0, err
@@ -590,6 +587,21 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 		}
 		wait = min(wait*2, 30*time.Second)
 	}
+}
+
+// maxRetryAfter bounds the wait one answer may ask for. The bridge asks
+// for seconds; a larger number must neither overflow into a negative wait
+// (an immediate resend, again and again) nor stall the import for years.
+const maxRetryAfter = time.Hour
+
+// retryAfter is the wait a 429 or 5xx answer asks for: its Retry-After in
+// whole seconds, at most maxRetryAfter; fallback when it has none.
+func retryAfter(h http.Header, fallback time.Duration) time.Duration {
+	s, err := strconv.ParseInt(strings.TrimSpace(h.Get("Retry-After")), 10, 64)
+	if err != nil || s < 0 {
+		return fallback
+	}
+	return time.Duration(min(s, int64(maxRetryAfter/time.Second))) * time.Second
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -96,18 +96,27 @@ func isPermanent(err error) (*PermanentError, bool) {
 	return p, errors.As(err, &p)
 }
 
+// MaxRetryAfter bounds the wait a Retry-After may ask for. A longer wait
+// (a year is longer than any retry budget, so the batch is dead-lettered)
+// would overflow the runner's clock arithmetic: "1e10" seconds read as a
+// negative wait and was ignored, "9223372036" as a sleep of 292 years.
+const MaxRetryAfter = 365 * 24 * time.Hour
+
 // RetryAfter reads an HTTP Retry-After header (seconds or an HTTP date) as
-// a wait from now; zero when there is none.
+// a wait from now, at most MaxRetryAfter; zero when there is none.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 { // NaN is not >= 0
+		if s >= MaxRetryAfter.Seconds() { // Inf, 1e400 too
+			return MaxRetryAfter
+		}
 		return time.Duration(s * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), MaxRetryAfter)
 	}
 	return 0
 }

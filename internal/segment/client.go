@@ -175,28 +175,42 @@ func (c *closeSignal) Close() error {
 	return nil
 }
 
+// MaxRetryAfter bounds the wait the endpoint may ask for: a longer one
+// would overflow the caller's clock arithmetic ("1e10" seconds became a
+// negative wait). The destination's retry budget dead-letters a batch
+// asked to wait longer than it.
+const MaxRetryAfter = 365 * 24 * time.Hour
+
 // retryAfter reads Retry-After (seconds or an HTTP date) and
 // X-RateLimit-Reset (seconds, or a Unix epoch when large) and returns the
-// larger wait.
+// larger wait, at most MaxRetryAfter.
 func retryAfter(h http.Header, now time.Time) time.Duration {
+	// seconds converts within the bound (a float out of int64's range
+	// converts to garbage).
+	seconds := func(s float64) time.Duration {
+		if s >= MaxRetryAfter.Seconds() {
+			return MaxRetryAfter
+		}
+		return time.Duration(s * float64(time.Second))
+	}
 	var wait time.Duration
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-			wait = time.Duration(s * float64(time.Second))
+			wait = seconds(s)
 		} else if t, err := http.ParseTime(v); err == nil {
 			wait = t.Sub(now)
 		}
 	}
 	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
 		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-			d := time.Duration(s * float64(time.Second))
+			d := seconds(s)
 			if s > 1e9 { // an epoch, not a delay
-				d = time.Unix(int64(s), 0).Sub(now)
+				d = seconds(s - float64(now.UnixNano())/1e9)
 			}
 			wait = max(wait, d)
 		}
 	}
-	return max(wait, 0)
+	return min(max(wait, 0), MaxRetryAfter)
 }
 
 // redact keeps scheme and host of an endpoint: paths of Segment-compatible
