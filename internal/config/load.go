@@ -95,8 +95,14 @@ func expandNode(n *yaml.Node, getenv func(string) string, missing *[]string) {
 	})
 	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
 		// A plain value takes the type its expanded text reads as: a
-		// number for max_bytes, a duration string for ack_wait.
+		// number for max_bytes, a duration string for ack_wait. But a
+		// value that reads as null ("null", "~") is still a value: as
+		// null, a secret "null" would vanish and a list lose the item.
 		n.Tag = ""
+		switch n.Value {
+		case "~", "null", "Null", "NULL":
+			n.Tag = "!!str"
+		}
 	}
 }
 

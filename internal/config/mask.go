@@ -60,7 +60,8 @@ func (c *Config) Masked() *Config {
 }
 
 // maskDSN hides a database DSN's password: URL form, or key=value form
-// (password=…).
+// (password=…). What Secrets reads as URL credentials is masked as a URL
+// even without a scheme ("//user:pw@host/db").
 func maskDSN(s string) string {
 	if strings.Contains(s, "://") {
 		return maskURL(s)
@@ -71,7 +72,11 @@ func maskDSN(s string) string {
 			fields[i] = k + "=****"
 		}
 	}
-	return strings.Join(fields, " ")
+	out := strings.Join(fields, " ")
+	if len(urlSecrets(out)) > 0 {
+		return maskURL(out)
+	}
+	return out
 }
 
 func maskSecret(s string) string {
@@ -95,7 +100,7 @@ func maskURL(s string) string {
 		}
 		return strings.Join(parts, ",")
 	}
-	u, err := url.Parse(s)
+	u, err := url.Parse(strings.TrimSpace(s)) // as urlSecrets reads it
 	if err != nil {
 		return "****"
 	}
