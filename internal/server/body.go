@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -43,87 +42,6 @@ var zstdPool = sync.Pool{New: func() any {
 }}
 
 var gzipPool sync.Pool
-
-// readBody reads a request body, decompressing gzip, zstd or deflate as the
-// SDKs send them: by Content-Encoding, by the js-client's query gz=1 (it
-// sends no header), or by the magic bytes, so a missing header is no failure.
-// The limit applies to the decompressed size, and decompression stops there:
-// a gzip bomb is never inflated past it.
-//
-// A compressed body is read into a pooled buffer, which goes back to the
-// pool once inflated: only the inflated copy outlives the call.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	bp, _ := rawPool.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	raw, err := readRawInto((*bp)[:0], r, limit)
-	if err != nil {
-		putRaw(bp, raw)
-		return nil, err
-	}
-	body, inflated, err := decompress(raw, r.Header.Get("Content-Encoding"), r.URL.Query().Get("gz") == "1", limit)
-	if inflated || err != nil {
-		putRaw(bp, raw)
-	}
-	return body, err
-}
-
-// rawPool holds buffers for compressed request bodies.
-var rawPool sync.Pool
-
-// maxPooledRaw bounds the buffers kept in rawPool.
-const maxPooledRaw = 1 << 20
-
-func putRaw(bp *[]byte, raw []byte) {
-	if cap(raw) <= maxPooledRaw {
-		*bp = raw[:0]
-		rawPool.Put(bp)
-	}
-}
-
-// readRaw reads the body as sent, at most limit bytes.
-func readRaw(r *http.Request, limit int64) ([]byte, error) {
-	return readRawInto(nil, r, limit)
-}
-
-// readRawInto reads the body as sent, at most limit bytes, appending to
-// buf; Content-Length sizes the buffer so that it is read without growing.
-func readRawInto(buf []byte, r *http.Request, limit int64) ([]byte, error) {
-	if cl := r.ContentLength; cl > 0 && int64(cap(buf)) <= min(cl, limit) {
-		// One byte more than the body, so that the read ending it finds
-		// room and no growth is needed to see EOF.
-		buf = make([]byte, 0, min(cl, limit)+1)
-	}
-	raw, err := readAllInto(buf, io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return raw, fmt.Errorf("reading request body: %w", err)
-	}
-	if int64(len(raw)) > limit {
-		return raw, fmt.Errorf("%w: more than %d bytes", errTooLarge, limit)
-	}
-	return raw, nil
-}
-
-// readAllInto is io.ReadAll appending to buf.
-func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, 512)
-	}
-	for {
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return buf, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // let append pick the growth
-		}
-	}
-}
 
 // Decompress decodes raw by its Content-Encoding, the gz=1 flag or its
 // magic bytes.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,25 @@ const maxRejectionsListed = 100
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	received := s.cfg.Now()
-	body, ok := s.body(w, r)
-	if !ok {
+	rb, err := s.receive(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.refuseBody(w, err)
+		return
+	}
+	defer rb.release()
+	if !s.acquire(w) {
+		return
+	}
+	defer func() { <-s.slots }()
+	body, err := rb.inflate(r.Header.Get("Content-Encoding"), r.URL.Query().Get("gz") == "1", s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.refuseBody(w, err)
+		return
+	}
+	s.metrics.bodyBytes.Observe(float64(len(body)))
+	if len(bytes.TrimSpace(body)) == 0 {
+		s.metrics.rejectedRequests.WithLabelValues("empty_body").Inc()
+		writeError(w, http.StatusBadRequest, `request body is empty: expected JSON {"events":[...]}`)
 		return
 	}
 	info := statsig.RequestInfo{
@@ -75,19 +93,24 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "webhook intake is off: set STATSIG_WEBHOOK_SECRET to Statsig's webhook signing secret")
 		return
 	}
-	raw, err := readRaw(r, s.cfg.MaxBodyBytes)
+	rb, err := s.receive(r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		s.refuseBody(w, err)
 		return
 	}
+	defer rb.release()
 	if err := statsig.VerifySignature([]byte(s.cfg.WebhookSecret), r.Header.Get("X-Statsig-Request-Timestamp"),
-		r.Header.Get("X-Statsig-Signature"), raw, received, s.cfg.WebhookTolerance); err != nil {
+		r.Header.Get("X-Statsig-Signature"), rb.raw, received, s.cfg.WebhookTolerance); err != nil {
 		s.metrics.rejectedRequests.WithLabelValues("bad_signature").Inc()
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	if !s.acquire(w) {
+		return
+	}
+	defer func() { <-s.slots }()
 	// The signature covers the bytes as sent; decode them only afterwards.
-	body, err := Decompress(raw, r.Header.Get("Content-Encoding"), false, s.cfg.MaxBodyBytes)
+	body, err := rb.inflate(r.Header.Get("Content-Encoding"), false, s.cfg.MaxBodyBytes)
 	if err != nil {
 		s.refuseBody(w, err)
 		return
@@ -100,21 +123,16 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	s.store(w, r, batch, rejects, len(body))
 }
 
-// body reads and decompresses the body, answering the error itself.
-func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := readBody(r, s.cfg.MaxBodyBytes)
-	if err != nil {
-		s.refuseBody(w, err)
-		return nil, false
-	}
-	s.metrics.bodyBytes.Observe(float64(len(body)))
-	return body, true
-}
-
 // refuseBody answers a request whose body is unusable as a whole.
 func (s *Server) refuseBody(w http.ResponseWriter, err error) {
 	code, reason := http.StatusBadRequest, "invalid_body"
 	switch {
+	case errors.Is(err, errBusy):
+		s.metrics.rejectedRequests.WithLabelValues("too_many_concurrent_requests").Inc()
+		writeRetryLater(w, time.Second, err.Error())
+		return
+	case errors.Is(err, errBodyTimeout):
+		code, reason = http.StatusRequestTimeout, "body_timeout"
 	case errors.Is(err, errTooLarge):
 		code, reason = http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, statsig.ErrTooManyEvents):

@@ -71,8 +71,10 @@ type Server struct {
 	keys     [][32]byte
 	observer Observer
 	mux      *http.ServeMux
-	// slots bounds concurrent intake requests.
-	slots chan struct{}
+	// slots bounds the intake requests decoded and stored at once; budget
+	// the bytes of the bodies being received (which hold no slot).
+	slots  chan struct{}
+	budget *bodyBudget
 }
 
 // New returns a Server storing batches in log and registering its metrics
@@ -97,7 +99,7 @@ func New(cfg Config, log Publisher, reg *prometheus.Registry, logger *slog.Logge
 		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
 	s := &Server{cfg: cfg, log: log, logger: logger, metrics: newMetrics(reg), gatherer: reg, mux: http.NewServeMux(),
-		slots: make(chan struct{}, cfg.MaxConcurrent)}
+		slots: make(chan struct{}, cfg.MaxConcurrent), budget: &bodyBudget{max: int64(cfg.MaxConcurrent) * (cfg.MaxBodyBytes + 1)}}
 	for _, k := range cfg.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {
 			s.keys = append(s.keys, sha256.Sum256([]byte(k)))
@@ -118,14 +120,14 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 func (s *Server) routes() {
 	intake := func(endpoint string) http.Handler {
-		return s.cors(s.instrument(endpoint, s.limit(s.requireKey(http.HandlerFunc(s.handleEvents)))))
+		return s.cors(s.instrument(endpoint, s.requireKey(s.checkContentType(http.HandlerFunc(s.handleEvents)))))
 	}
 	s.mux.Handle("POST /v1/log_event", intake("log_event"))
 	s.mux.Handle("POST /v1/rgstr", intake("rgstr"))
 	s.mux.Handle("OPTIONS /v1/log_event", s.cors(http.NotFoundHandler()))
 	s.mux.Handle("OPTIONS /v1/rgstr", s.cors(http.NotFoundHandler()))
 	s.mux.Handle("POST /v1/sdk_exception", s.instrument("sdk_exception", http.HandlerFunc(s.handleSDKException)))
-	s.mux.Handle("POST /webhooks/statsig", s.instrument("webhook", s.limit(http.HandlerFunc(s.handleWebhook))))
+	s.mux.Handle("POST /webhooks/statsig", s.instrument("webhook", s.checkContentType(http.HandlerFunc(s.handleWebhook))))
 	for _, p := range []string{"/v1/initialize", "/v1/download_config_specs/", "/v1/get_id_lists", "/v1/get_id_list"} {
 		s.mux.HandleFunc(p, s.handleNotServed)
 	}
@@ -161,19 +163,19 @@ func (s *Server) requireKey(next http.Handler) http.Handler {
 	})
 }
 
-// limit answers 503 with Retry-After when MaxConcurrent requests are
-// already being handled: memory stays bounded and SDKs retry later.
-func (s *Server) limit(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.slots <- struct{}{}:
-			defer func() { <-s.slots }()
-			next.ServeHTTP(w, r)
-		default:
-			s.metrics.rejectedRequests.WithLabelValues("too_many_concurrent_requests").Inc()
-			writeRetryLater(w, time.Second, "the bridge is busy; retry later")
-		}
-	})
+// acquire takes an intake slot for decoding and storing a received body,
+// or answers 503 with Retry-After when MaxConcurrent requests already hold
+// one: memory stays bounded and SDKs retry later. The caller releases the
+// slot with <-s.slots.
+func (s *Server) acquire(w http.ResponseWriter) bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		s.metrics.rejectedRequests.WithLabelValues("too_many_concurrent_requests").Inc()
+		writeRetryLater(w, time.Second, "the bridge is busy; retry later")
+		return false
+	}
 }
 
 func sdkKey(r *http.Request) string {

@@ -393,7 +393,13 @@ func jsonErrText(err error) string {
 		}
 		return "unexpected JSON " + te.Value
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if strings.HasSuffix(msg, "exceeded max depth") {
+		// encoding/json says "invalid character '[' exceeded max depth",
+		// which reads like a syntax error.
+		return fmt.Sprintf("nested deeper than %d levels", maxDepth)
+	}
+	return msg
 }
 
 func sortRejections(r []Rejection) {
