@@ -122,21 +122,33 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	}, log, reg, logger)
 	dbg := startDebugger(cfg, srv, runners, logger)
 
+	// Slow clients are cut off (server.*): a stalled sender costs a
+	// connection for read_timeout at most, and no intake slot.
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLS.On() {
+		cert, err := server.LoadCertFile(cfg.TLS.CertFile, cfg.TLS.KeyFile, logger)
+		if err != nil {
+			return err
+		}
+		httpSrv.TLSConfig, scheme = cert.TLSConfig(), "https"
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
 	if dbg != nil {
 		httpSrv.RegisterOnShutdown(dbg.Shutdown) // live streams end, so shutdown waits for none
 	}
-	logger.Info("statsig-bridge serving", "version", version(), "listen", ln.Addr().String(), "log", where, "destinations", len(runners))
+	logger.Info("statsig-bridge serving", "version", version(), "listen", ln.Addr().String(), "scheme", scheme, "log", where, "destinations", len(runners))
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -151,7 +163,11 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := httpSrv.Serve
+		if httpSrv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return httpSrv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err
 		}
 	}()

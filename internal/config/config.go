@@ -35,6 +35,8 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
 	Intake          Intake        `yaml:"intake" json:"intake"`
+	Server          Server        `yaml:"server" json:"server"`
+	TLS             TLS           `yaml:"tls" json:"tls"`
 	Log             Log           `yaml:"log" json:"log"`
 	Specs           Specs         `yaml:"specs" json:"specs"`
 	UI              UI            `yaml:"ui" json:"ui"`

@@ -120,6 +120,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		Log:   Log{NATSURL: getenv("BRIDGE_NATS_URL")},
 		Specs: Specs{ServerSecret: getenv("STATSIG_SERVER_SECRET"), API: getenv("STATSIG_SPECS_API")},
 		UI:    UI{Token: getenv("BRIDGE_UI_TOKEN")},
+		TLS:   TLS{CertFile: getenv("BRIDGE_TLS_CERT_FILE"), KeyFile: getenv("BRIDGE_TLS_KEY_FILE")},
 	}
 	if v := getenv("BRIDGE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -235,6 +236,7 @@ func (c *Config) applyDefaults() {
 	if c.Intake.MaxConcurrentRequests <= 0 {
 		c.Intake.MaxConcurrentRequests = 256
 	}
+	c.Server.applyDefaults()
 	if c.Intake.CORSOrigins == nil {
 		c.Intake.CORSOrigins = []string{"*"}
 	}
@@ -334,6 +336,7 @@ func (c *Config) Validate() []string {
 	if c.Intake.MaxEvents > 1_000_000 {
 		add("intake.max_events: %d is more than 1,000,000", c.Intake.MaxEvents)
 	}
+	c.validateServer(add)
 	if c.UI.BasicAuth != "" && !strings.Contains(c.UI.BasicAuth, ":") {
 		add("ui.basic_auth: must be user:password")
 	}

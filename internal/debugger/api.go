@@ -368,6 +368,9 @@ func (d *Debugger) handleRedrive(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no destination " + name})
 		return
 	}
+	// A re-drive may run longer than the server's write_timeout (it is
+	// bounded by RedriveTimeout): past that, its answer would be lost.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d.opts.RedriveTimeout + 10*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), d.opts.RedriveTimeout)
 	defer cancel()
 	res, err := d.opts.Destinations[i].Redrive(ctx, d.opts.RedriveMax)
