@@ -147,13 +147,17 @@ func FuzzMaskURL(f *testing.F) {
 		}
 		for _, fd := range fields {
 			m := fd.c.Masked()
-			v := fd.masked(m)
+			// An escape the masking writes (%00) is no part of a secret.
+			v := percentEscape.ReplaceAllString(fd.masked(m), "\x01")
 			for _, s := range fd.c.Secrets() {
 				if len(s) < 5 || strings.Count(u, s) != 1 {
 					continue // a short secret, or one also in the host or path, may show
 				}
-				if !fd.dsn && strings.Contains(strings.ToLower(u), "password="+strings.ToLower(s)) && !strings.Contains(u, "?") {
-					continue // key=value outside a DSN field is no credential form
+				if !fd.dsn && slices.ContainsFunc(strings.Fields(u), func(kv string) bool {
+					k, v, _ := strings.Cut(kv, "=")
+					return strings.EqualFold(k, "password") && v == s
+				}) {
+					continue // key=value is a DSN's form; Secrets reads it in any URL field, to scrub logs
 				}
 				if strings.Contains(v, s) {
 					t.Fatalf("secret %q of %q survives masking: %q", s, u, v)
@@ -165,3 +169,5 @@ func FuzzMaskURL(f *testing.F) {
 		}
 	})
 }
+
+var percentEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
