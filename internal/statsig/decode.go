@@ -326,7 +326,12 @@ func parseTime(raw json.RawMessage) (int64, error) {
 			return 0, nil
 		}
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UnixMilli(), nil
+			// The bounds of a number's time, so that no time is negative
+			// ("0000-01-01T00:00:00Z" was -62167219200000).
+			if ms := t.UnixMilli(); ms >= 0 && ms <= 1e15 {
+				return ms, nil
+			}
+			return 0, fmt.Errorf("time %s is before 1970 or past the year 33658", truncate(s, 40))
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)

@@ -110,6 +110,9 @@ func ParseSpecs(body []byte) (*Specs, error) {
 	}
 	slices.Sort(layers)
 	for _, layer := range layers {
+		if layer == "" {
+			continue // no layer's name
+		}
 		for _, e := range w.Layers[layer] {
 			if c := s.configs[e]; c != nil && c.Layer == "" {
 				c.Layer = layer
