@@ -2,6 +2,8 @@ package warehouse_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -288,11 +290,22 @@ func TestErrorsAreClassifiedForTheRunner(t *testing.T) {
 			t.Errorf("unreadable message: %v, want a PermanentError", err)
 		}
 		if d.Driver == "postgres" {
-			// Postgres refuses invalid UTF-8: the batch is refused for its
-			// data, so the runner bisects to the event.
-			if err := w.Write(ctx, [][]byte{track("u1", "bad", `{"s":"`+"\xff\xfe"+`"}`)}); !errors.As(err, &perm) {
-				t.Errorf("invalid UTF-8: %v, want a PermanentError", err)
+			// Postgres refuses a messageId too long for its primary key's
+			// index (54000): the batch is refused for its data, so the
+			// runner bisects to the event.
+			rnd := make([]byte, 6000)
+			rand.Read(rnd)
+			if err := w.Write(ctx, [][]byte{track(hex.EncodeToString(rnd), "bad", `{}`)}); !errors.As(err, &perm) {
+				t.Errorf("messageId too long to index: %v, want a PermanentError", err)
 			}
+		}
+		// Invalid UTF-8 (SDK metadata bytes travel unchanged) is read as
+		// encoding/json reads it, U+FFFD, so Postgres takes it too.
+		if err := w.Write(ctx, [][]byte{track("u2", "bad_utf8", `{"s":"`+"\xff\xfe"+`"}`)}); err != nil {
+			t.Errorf("invalid UTF-8: %v, want the row stored", err)
+		}
+		if n := d.count(t, "bad_utf8"); n != 1 {
+			t.Errorf("bad_utf8 has %d rows, want 1", n)
 		}
 	})
 	t.Run("postgres down", func(t *testing.T) {
