@@ -186,4 +186,3 @@ func countIn(t testing.TB, ctx context.Context, dest, id string) int {
 	t.Helper()
 	return eval[int](t, ctx, countJS(dest, id))
 }
-

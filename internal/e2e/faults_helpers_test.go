@@ -157,8 +157,8 @@ type steady struct {
 	acked      map[string]bool
 	codes      map[int]int    // answers by status code
 	lastBody   map[int]string // the last answer's body, by status code
-	noAnswer   int         // requests that got no answer (client timeout, connection error)
-	noRetry503 int         // 503 answers without Retry-After
+	noAnswer   int            // requests that got no answer (client timeout, connection error)
+	noRetry503 int            // 503 answers without Retry-After
 	slowest    time.Duration
 	lastErr    error
 }

@@ -28,27 +28,8 @@ func specsFixtures(t testing.TB) [][]byte {
 	return out
 }
 
-// refSpecs is the part of a v1 download_config_specs document the bridge
-// reads, decoded by encoding/json as the reference.
-type refSpecs struct {
-	HasUpdates     *bool               `json:"has_updates"`
-	Time           int64               `json:"time"`
-	FeatureGates   []refSpec           `json:"feature_gates"`
-	DynamicConfigs []refSpec           `json:"dynamic_configs"`
-	LayerConfigs   []refSpec           `json:"layer_configs"`
-	Layers         map[string][]string `json:"layers"`
-}
-
-type refSpec struct {
-	Name   string `json:"name"`
-	Entity string `json:"entity"`
-	IDType string `json:"idType"`
-	Rules  []struct {
-		ID                string `json:"id"`
-		GroupName         string `json:"groupName"`
-		IsExperimentGroup *bool  `json:"isExperimentGroup"`
-	} `json:"rules"`
-}
+// The reference decoding is encoding/json into the wire types ParseSpecs
+// reads (wireSpecs): the fuzz target checks what ParseSpecs builds from them.
 
 // FuzzParseSpecs: ParseSpecs errs exactly when the document does not
 // decode; it finds every config by name and every gate's and config's djb2
@@ -65,7 +46,7 @@ func FuzzParseSpecs(f *testing.F) {
 	f.Add([]byte(`{"feature_gates":null,"time":"x"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s, err := ParseSpecs(body)
-		var ref refSpecs
+		var ref wireSpecs
 		refErr := json.Unmarshal(body, &ref)
 		if err != nil {
 			if s != nil {
@@ -88,7 +69,7 @@ func FuzzParseSpecs(f *testing.F) {
 		if s.Time != ref.Time {
 			t.Fatalf("time %d, want %d", s.Time, ref.Time)
 		}
-		for _, list := range [][]refSpec{ref.DynamicConfigs, ref.LayerConfigs} {
+		for _, list := range [][]wireSpec{ref.DynamicConfigs, ref.LayerConfigs} {
 			for _, c := range list {
 				cs := s.Config(c.Name)
 				if cs == nil || cs.Name != c.Name || cs.Entity == "" {
@@ -99,7 +80,7 @@ func FuzzParseSpecs(f *testing.F) {
 				}
 			}
 		}
-		for _, list := range [][]refSpec{ref.FeatureGates, ref.DynamicConfigs, ref.LayerConfigs} {
+		for _, list := range [][]wireSpec{ref.FeatureGates, ref.DynamicConfigs, ref.LayerConfigs} {
 			for _, c := range list {
 				h := DJB2(c.Name)
 				if got := s.Resolve(h); DJB2(got) != h {
