@@ -78,6 +78,9 @@ type options struct {
 	natsURL     string
 	logMaxBytes int64
 	rate        float64
+	alternate   time.Duration
+	// logMaxBytesSet: -log-max-bytes was given (the in-process bridge then uses it).
+	logMaxBytesSet bool
 }
 
 func main() {
@@ -104,9 +107,11 @@ func main() {
 	flag.IntVar(&o.bridges, "bridges", 0, "start N `statsig-bridge serve` processes (-bin) on the external NATS server -nats, sharing one stream and destination; senders are split over them")
 	flag.StringVar(&o.bin, "bin", "", "statsig-bridge binary for -bridges (go build -o /tmp/statsig-bridge ./cmd/statsig-bridge)")
 	flag.StringVar(&o.natsURL, "nats", os.Getenv("BRIDGE_TEST_NATS_URL"), "external NATS server for -bridges (loopback only; default $BRIDGE_TEST_NATS_URL)")
-	flag.Int64Var(&o.logMaxBytes, "log-max-bytes", 2<<30, "-bridges: the stream's max_bytes on the external server")
+	flag.Int64Var(&o.logMaxBytes, "log-max-bytes", 2<<30, "-bridges: the stream's max_bytes on the external server; in-process bridge: its log.max_bytes when given (default 8 GiB: ≈ 10M events, about 90 s of intake mode at full speed)")
 	flag.Float64Var(&o.rate, "rate", 0, "events per second to send, all senders together (0: as fast as the bridge answers); a soak runs below the maximum")
+	flag.DurationVar(&o.alternate, "alternate", 0, "with -browsers: stop (SIGSTOP) and resume the browsers in turn every `interval` during one run, and compare the events accepted while they watch with the windows either side (e.g. 5s with -duration 3m)")
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) { o.logMaxBytesSet = o.logMaxBytesSet || f.Name == "log-max-bytes" })
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-load:", err)
 		os.Exit(1)
@@ -119,6 +124,9 @@ func run(o options) error {
 	}
 	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 || o.rate < 0 {
 		return errors.New("-batch, -concurrency and -duration must be positive, -rate not negative")
+	}
+	if o.alternate < 0 || (o.alternate > 0 && (o.browsers == 0 || o.devtools)) {
+		return errors.New("-alternate needs -browsers (without -browser-devtools) and a positive interval")
 	}
 	if !loopback(o.sinkAddr) {
 		return fmt.Errorf("-sink-addr %s is not a loopback address", o.sinkAddr)
@@ -218,8 +226,15 @@ func run(o options) error {
 	if bp != nil {
 		bridgeCPUStart = bp.cpu()
 	}
+	var alt *alternation
+	if o.alternate > 0 {
+		alt = startAlternation(o.alternate, ws, &ld.accepted, &ld.failed)
+	}
 	res := ld.run()
 	loadEnd := time.Now()
+	if alt != nil {
+		alt.finish()
+	}
 	browserCPU := map[string]time.Duration{}
 	pageUsed := map[string]float64{}
 	var browserRows []int
@@ -265,6 +280,9 @@ func run(o options) error {
 		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
 		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())
 	}
+	if alt != nil {
+		alt.report(os.Stdout)
+	}
 	if ws != nil {
 		fmt.Printf("browsers (headless Chromium on %s, every process of each; while sending)\n", o.browserPage)
 		fmt.Printf("  rows shown at end   %v\n", browserRows)
@@ -304,6 +322,9 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		"BRIDGE_DATA_DIR": dir,
 		// Measure the Segment path alone (the SQLite warehouse is on by default).
 		"BRIDGE_WAREHOUSE": "off",
+	}
+	if o.logMaxBytesSet {
+		env["BRIDGE_LOG_MAX_BYTES"] = strconv.FormatInt(o.logMaxBytes, 10)
 	}
 	if sinkURL != "" {
 		env["SEGMENT_WRITE_KEY"] = "load-write-key"
@@ -363,6 +384,9 @@ type load struct {
 	opts options
 	urls []string // senders are spread over them
 	seq  atomic.Uint64
+	// accepted counts the events accepted so far, for -alternate's windows.
+	accepted atomic.Int64
+	failed   atomic.Int64 // requests not accepted so far
 	// pace holds the senders to -rate (nil: no limit).
 	pace *rate.Limiter
 }
@@ -460,6 +484,7 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 		resp, err := client.Do(req)
 		res.requests++
 		if err != nil {
+			l.failed.Add(1)
 			res.failed++
 			if res.firstErr == "" {
 				res.firstErr = err.Error()
@@ -472,6 +497,7 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 		res.latencies = append(res.latencies, time.Since(t0))
 		res.statuses[resp.StatusCode]++
 		if resp.StatusCode != http.StatusAccepted {
+			l.failed.Add(1)
 			res.failed++
 			if res.firstErr == "" {
 				res.firstErr = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, answer)
@@ -479,7 +505,9 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 			continue
 		}
 		res.ok++
-		res.events += acceptedCount(answer, tmpl.events)
+		n := acceptedCount(answer, tmpl.events)
+		res.events += n
+		l.accepted.Add(n)
 	}
 	return res
 }
