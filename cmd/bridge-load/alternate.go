@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -91,17 +87,17 @@ func (a *alternation) finish() {
 // each watched window against the mean of the unwatched windows on either
 // side of it, so a steady drift cancels out.
 func (a *alternation) report(w io.Writer) {
-	ws := a.windows
-	if len(ws) > 0 {
-		ws = ws[1:] // the first window warms up (connections, the log's first blocks)
+	wins := a.windows
+	if len(wins) > 0 {
+		wins = wins[1:] // the first window warms up (connections, the log's first blocks)
 	}
 	fmt.Fprintf(w, "alternation (browsers stopped / watching, %s windows; the first is warm-up)\n", a.every)
 	var ratios []float64
 	var offRate, onRate, cpuOn float64
 	var nOff, nOn, skipped int
 	var line []string
-	rate := func(w window) float64 { return float64(w.events) / w.elapsed.Seconds() }
-	for i, win := range ws {
+	rate := func(x window) float64 { return float64(x.events) / x.elapsed.Seconds() }
+	for i, win := range wins {
 		mark := "-"
 		if win.watching {
 			mark = "W"
@@ -121,8 +117,8 @@ func (a *alternation) report(w io.Writer) {
 		onRate += rate(win)
 		nOn++
 		cpuOn += win.browser.Seconds() / win.elapsed.Seconds()
-		if i > 0 && i+1 < len(ws) && ws[i-1].failed == 0 && ws[i+1].failed == 0 {
-			if base := (rate(ws[i-1]) + rate(ws[i+1])) / 2; base > 0 {
+		if i > 0 && i+1 < len(wins) && wins[i-1].failed == 0 && wins[i+1].failed == 0 {
+			if base := (rate(wins[i-1]) + rate(wins[i+1])) / 2; base > 0 {
 				ratios = append(ratios, rate(win)/base)
 			}
 		}
@@ -169,25 +165,9 @@ func meanCI(xs []float64) (mean, lo, hi float64) {
 	return mean, mean - t*se, mean + t*se
 }
 
-// signal sends sig to every process of every browser (the zygote's
-// children leave the browser's process group, so they are found by the
-// profile dir on their command line, as killProfile does).
+// signal sends sig to every process of every browser.
 func (ws *watchers) signal(sig syscall.Signal) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		for _, w := range ws.browsers {
-			if bytes.Contains(b, []byte(w.dir)) {
-				_ = syscall.Kill(pid, sig)
-				break
-			}
-		}
+	for _, w := range ws.browsers {
+		signalProfile(w.dir, sig)
 	}
 }

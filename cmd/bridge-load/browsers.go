@@ -219,7 +219,11 @@ func startPlainWatcher(exe, cpus, pageURL string) (*watcher, error) {
 }
 
 // killProfile kills every process whose command line names the profile dir.
-func killProfile(dir string) {
+func killProfile(dir string) { signalProfile(dir, syscall.SIGKILL) }
+
+// signalProfile sends sig to every process whose command line names the
+// profile dir: the zygote's children leave the browser's process group.
+func signalProfile(dir string, sig syscall.Signal) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -227,7 +231,7 @@ func killProfile(dir string) {
 			continue
 		}
 		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Contains(b, []byte(dir)) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, sig)
 		}
 	}
 }

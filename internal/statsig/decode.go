@@ -313,6 +313,10 @@ func (u *User) isEmpty() bool {
 		u.Locale == "" && u.AppVersion == "" && isNull(u.Custom) && len(u.CustomIDs) == 0 && isNull(u.StatsigEnvironment)
 }
 
+// maxTimeMs is the latest event time accepted, as a number or as RFC 3339
+// (Unix ms, about the year 33658): anything later is garbage, not a time.
+const maxTimeMs = 1e15
+
 // parseTime reads an event time: Unix ms as a number or a string of digits,
 // or an ISO-8601 / RFC 3339 string (Statsig's HTTP API allows both).
 func parseTime(raw json.RawMessage) (int64, error) {
@@ -328,14 +332,14 @@ func parseTime(raw json.RawMessage) (int64, error) {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			// The bounds of a number's time, so that no time is negative
 			// ("0000-01-01T00:00:00Z" was -62167219200000).
-			if ms := t.UnixMilli(); ms >= 0 && ms <= 1e15 {
+			if ms := t.UnixMilli(); ms >= 0 && ms <= maxTimeMs {
 				return ms, nil
 			}
 			return 0, fmt.Errorf("time %s is before 1970 or past the year 33658", truncate(s, 40))
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1e15 {
+	if err != nil || f < 0 || f > maxTimeMs {
 		return 0, fmt.Errorf("time %s is neither Unix milliseconds nor an RFC 3339 time", truncate(s, 40))
 	}
 	return int64(f), nil
