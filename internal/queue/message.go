@@ -2,9 +2,11 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -29,11 +31,28 @@ func (m *Message) Delivered() uint64 { return m.meta.NumDelivered }
 // confirms, so that once Ack returns a crash cannot redeliver it and Trim
 // can count on it.
 func (m *Message) Ack(ctx context.Context) error {
-	if err := m.msg.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("acking message %d: %w", m.Seq(), err)
+	for {
+		err := m.msg.DoubleAck(ctx)
+		if err == nil {
+			return nil
+		}
+		// No responders: JetStream is away for a moment, as while the
+		// embedded store guard restarts it after a write error; it loads
+		// the consumer and its pending batches again. Retrying until ctx
+		// ends settles the batch instead of having it delivered twice.
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return fmt.Errorf("acking message %d: %w", m.Seq(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("acking message %d: %w", m.Seq(), err)
+		case <-time.After(ackRetryEvery):
+		}
 	}
-	return nil
 }
+
+// ackRetryEvery is how often Ack tries again while JetStream is away.
+const ackRetryEvery = 50 * time.Millisecond
 
 // Nak asks for redelivery after delay (immediately when delay <= 0).
 func (m *Message) Nak(delay time.Duration) error {
