@@ -439,8 +439,11 @@ export class LiveView {
     if (paused === this.paused) return;
     this.paused = paused;
     if (paused) {
-      this.heldCount = 0;
-      this.held = [];
+      // Events received but not drawn yet are held too: the list stays
+      // exactly as the user saw it when pausing.
+      this.heldCount = this.queued.length;
+      this.held = this.queued.slice(-CAPACITY);
+      this.queued = [];
       this.heldComplete = true;
       clearTimeout(this.refetchTimer);
       this.refetchTimer = 0;
