@@ -184,7 +184,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		log.RunTrimmer(bgCtx, 30*time.Second)
+		log.RunTrimmer(bgCtx, cfg.Log.TrimInterval)
 	}()
 	if specs != nil {
 		wg.Add(1)

@@ -19,6 +19,7 @@ const (
 	DefaultStatsigEventsAPI = "https://events.statsigapi.net/v1"
 	DefaultLogMaxBytes      = 8 << 30
 	DefaultAckWait          = 30 * time.Second
+	DefaultTrimInterval     = 30 * time.Second
 	DefaultConcurrency      = 4
 	DefaultFlushInterval    = time.Second
 	DefaultRequestsPerSec   = 1000
@@ -94,6 +95,9 @@ type Log struct {
 	// The cost is disk: the log then holds about Keep's worth of traffic
 	// on top of the unfinished backlog, all counted against MaxBytes.
 	Keep time.Duration `yaml:"keep" json:"keep"`
+	// TrimInterval is how often the log frees what every destination has
+	// acked (default 30s).
+	TrimInterval time.Duration `yaml:"trim_interval" json:"trim_interval"`
 	// DeadLetterMaxBytes caps the dead-letter stream (default 1 GiB). When
 	// it is full, events that fail stay unacked in the log rather than
 	// being dropped.

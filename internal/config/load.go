@@ -252,6 +252,9 @@ func (c *Config) applyDefaults() {
 	if c.Log.AckWait <= 0 {
 		c.Log.AckWait = DefaultAckWait
 	}
+	if c.Log.TrimInterval == 0 {
+		c.Log.TrimInterval = DefaultTrimInterval
+	}
 	if c.Log.DeadLetterMaxBytes <= 0 {
 		c.Log.DeadLetterMaxBytes = 1 << 30
 	}
@@ -345,6 +348,9 @@ func (c *Config) Validate() []string {
 	}
 	if c.Log.Keep < 0 {
 		add("log.keep: %s must not be negative", c.Log.Keep)
+	}
+	if c.Log.TrimInterval < 0 {
+		add("log.trim_interval: %s must not be negative", c.Log.TrimInterval)
 	}
 	if c.Log.Replicas > 1 && c.Log.NATSURL == "" {
 		add("log.replicas: %d needs an external JetStream cluster (log.nats_url)", c.Log.Replicas)

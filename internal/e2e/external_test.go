@@ -18,10 +18,7 @@ import (
 // captured SDK requests through it to the sink. The server is shared, so
 // the test uses streams and subjects of its own and deletes them after.
 func TestExternalJetStreamDeliversFixtures(t *testing.T) {
-	url := os.Getenv("BRIDGE_TEST_NATS_URL")
-	if url == "" {
-		t.Skip("BRIDGE_TEST_NATS_URL is not set: set it to a JetStream-enabled NATS server (e.g. nats://127.0.0.1:4222) to run the external-log test")
-	}
+	url := externalNATSURL(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	cfg.Log.NATSURL = url

@@ -228,10 +228,7 @@ func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
 // its range to the one destination while the bridge keeps delivering new
 // events, each exactly once.
 func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
-	url := os.Getenv("BRIDGE_TEST_NATS_URL")
-	if url == "" {
-		t.Skip("BRIDGE_TEST_NATS_URL is not set: set it to a JetStream-enabled NATS server (e.g. nats://127.0.0.1:4222) to run replay against a running bridge")
-	}
+	url := externalNATSURL(t)
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
 	cfg.Log.NATSURL = url

@@ -35,6 +35,13 @@ func externalBackend(t testing.TB) Config {
 	if url == "" {
 		t.Skip("BRIDGE_TEST_NATS_URL not set: skipping external JetStream test")
 	}
+	if nc, err := nats.Connect(url); err == nil {
+		version := nc.ConnectedServerVersion()
+		nc.Close()
+		if err := CheckServerVersion(url, version); err != nil {
+			t.Skipf("BRIDGE_TEST_NATS_URL names a server the log refuses, skipping external JetStream test: %v", err)
+		}
+	}
 	id := randomID(t)
 	cfg := Config{
 		URL:               url,

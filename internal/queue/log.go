@@ -39,6 +39,10 @@ type Log struct {
 
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 
+	// versions (external only) holds the verdict on the NATS servers'
+	// versions; see MinServerVersion.
+	versions *versionGuard
+
 	// guard (embedded only) refuses writes while the store cannot write to
 	// its disk and recovers it; stopGuard ends its goroutine, guardDone
 	// says it has ended.
@@ -94,8 +98,11 @@ func (l *Log) connect() error {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			l.logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			l.logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted(), "version", nc.ConnectedServerVersion())
+			l.checkVersions(nc)
 		}),
+		// A server that joins the cluster later is checked as it is announced.
+		nats.DiscoveredServersHandler(l.checkVersions),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			l.logger.Warn("NATS async error", "err", err)
 		}),
@@ -114,17 +121,42 @@ func (l *Log) connect() error {
 		l.ns = ns
 		opts = append(opts, nats.InProcessServer(ns))
 	}
+	if url != "" {
+		l.versions = &versionGuard{userInfo: userInfoOf(url), checked: map[string]bool{},
+			logf: func(err error) {
+				l.logger.Error("a NATS server of the log is too old: the log is no longer trimmed and /readyz fails until it is upgraded", "err", err)
+			}}
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return fmt.Errorf("connecting to NATS: %w", err)
 	}
 	l.nc = nc
+	if l.versions != nil {
+		if err := l.versions.checkConn(nc, l.warnUnchecked); err != nil {
+			return fmt.Errorf("connecting to NATS: %w", err)
+		}
+	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(defaultPublishAckTimeout))
 	if err != nil {
 		return fmt.Errorf("creating JetStream context: %w", err)
 	}
 	l.js = js
 	return nil
+}
+
+// checkVersions checks the versions of the server nc is connected to and of
+// the cluster's servers it has not checked yet (external log only). What it
+// finds too old is logged and makes Ready fail.
+func (l *Log) checkVersions(nc *nats.Conn) {
+	if l.versions != nil {
+		_ = l.versions.checkConn(nc, l.warnUnchecked)
+	}
+}
+
+// warnUnchecked logs a cluster server whose version could not be read.
+func (l *Log) warnUnchecked(url string, err error) {
+	l.logger.Warn("could not check the version of a NATS server of the cluster", "server", url, "minimum", MinServerVersion, "err", err)
 }
 
 // startGuard runs the store guard until Close.
@@ -279,6 +311,11 @@ func (l *Log) Ready(ctx context.Context) error {
 	if l.guard != nil {
 		if err := l.guard.err(); err != nil {
 			return fmt.Errorf("checking the embedded store: %w", err)
+		}
+	}
+	if l.versions != nil {
+		if err := l.versions.verdict(); err != nil {
+			return err
 		}
 	}
 	if _, err := l.stream.Info(ctx); err != nil {

@@ -26,6 +26,13 @@ const defaultRequestTimeout = 5 * time.Second
 // holds; it may miss batches purged in that instant, which is the same as
 // being added a moment later.
 func (l *Log) Trim(ctx context.Context) (uint64, error) {
+	// A purge on a server older than MinServerVersion loses unacked
+	// batches: keep everything until the server is upgraded.
+	if l.versions != nil {
+		if err := l.versions.verdict(); err != nil {
+			return 0, fmt.Errorf("trimming %s: %w", l.cfg.Stream, err)
+		}
+	}
 	info, err := l.stream.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("trimming %s: reading stream info: %w", l.cfg.Stream, err)
