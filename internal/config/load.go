@@ -164,10 +164,16 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		})
 	}
 	// The embedded SQLite warehouse is on unless turned off, so a first run
-	// already has queryable data.
+	// already has queryable data. On an external log it is off unless
+	// asked for: there the processes share the destination's consumer,
+	// and a file per process would hold only part of the events (an
+	// explicit sqlite is refused by Validate, naming the fix).
 	switch w := getenv("BRIDGE_WAREHOUSE"); w {
 	case "off", "none":
 	case "", "sqlite", "postgres":
+		if w == "" && c.Log.NATSURL != "" {
+			break
+		}
 		if w == "" {
 			w = "sqlite"
 		}
@@ -359,6 +365,9 @@ func (c *Config) Validate() []string {
 		add("specs.api: %q is not an http(s) URL", maskURL(c.Specs.API)) // the URL may carry credentials
 	}
 	seen := map[string]bool{}
+	// tables maps a warehouse's tables (driver, database, schema) to the
+	// first destination loading them: two loaders there would race.
+	tables := map[[3]string]string{}
 	for i, d := range c.Destinations {
 		p := fmt.Sprintf("destinations[%d]", i)
 		if d.Name == "" {
@@ -386,9 +395,19 @@ func (c *Config) Validate() []string {
 				add("%s.warehouse.driver: %q is not sqlite or postgres", p, w.Driver)
 			case w.Driver == "postgres" && w.DSN == "":
 				add("%s.warehouse.dsn: missing (BRIDGE_WAREHOUSE_DSN), e.g. postgres://user@host:5432/db", p)
+			case w.Driver == "sqlite" && c.Log.NATSURL != "":
+				add("%s.warehouse.driver: sqlite writes a file of this process, but on an external log (log.nats_url) every bridge process shares the destination's consumer, so each file would hold only the events its own process delivered; use a postgres warehouse that every process writes to (driver: postgres, or BRIDGE_WAREHOUSE=postgres and BRIDGE_WAREHOUSE_DSN), or turn it off (BRIDGE_WAREHOUSE=off)", p)
 			}
 			if w != nil && !schemaName.MatchString(w.Schema) {
 				add("%s.warehouse.schema: %q must be a lower-case slug ([a-z_][a-z0-9_]*, at most 63 bytes)", p, w.Schema)
+			}
+			if w != nil {
+				key := [3]string{w.Driver, w.DSN, w.Schema}
+				if first, ok := tables[key]; ok {
+					add("%s.warehouse.schema: destinations %q and %q both load schema %q of the same %s database: their loaders would race on the same tables; give one another schema or database", p, first, d.Name, w.Schema, w.Driver)
+				} else {
+					tables[key] = d.Name
+				}
 			}
 		case "webhook":
 			if d.Webhook == nil || (!strings.HasPrefix(d.Webhook.URL, "http://") && !strings.HasPrefix(d.Webhook.URL, "https://")) {
