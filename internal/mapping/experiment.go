@@ -39,6 +39,7 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		return name, kind, metadata, ""
 	}
 	specs := m.specs()
+	metadata, md = resolveHashedNames(metadata, md, specs)
 	switch kind {
 	case statsig.KindExperiment:
 		if md.ExperimentGroupName == "" && specs != nil {
@@ -112,6 +113,39 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		return statsig.ExperimentExposure, statsig.KindExperiment, out, note
 	}
 	return name, kind, metadata, ""
+}
+
+// resolveHashedNames puts the plain names back where the js-client wrote
+// djb2 hashes of names the app did not ask for: the layer exposure's
+// allocatedExperiment (and config, should an SDK hash it too). It applies to
+// every exposure, whether or not it becomes an experiment exposure, so no
+// destination ever gets a hash of a name the config specs know; a hash they
+// do not know stays as sent. metadata is rewritten only when a name changes.
+func resolveHashedNames(metadata json.RawMessage, md statsig.ExposureMetadata, specs *statsig.Specs) (json.RawMessage, statsig.ExposureMetadata) {
+	if specs == nil {
+		return metadata, md
+	}
+	config, allocated := specs.Resolve(string(md.Config)), specs.Resolve(string(md.AllocatedExperiment))
+	if config == string(md.Config) && allocated == string(md.AllocatedExperiment) {
+		return metadata, md
+	}
+	all, err := statsig.ObjectMembers(metadata)
+	if err != nil {
+		return metadata, md
+	}
+	if config != string(md.Config) {
+		all = setMember(all, "config", quote(config))
+		md.Config = statsig.FlexString(config)
+	}
+	if allocated != string(md.AllocatedExperiment) {
+		all = setMember(all, "allocatedExperiment", quote(allocated))
+		md.AllocatedExperiment = statsig.FlexString(allocated)
+	}
+	out, err := statsig.AppendObject(make([]byte, 0, len(metadata)+len(config)+len(allocated)), all)
+	if err != nil {
+		return metadata, md
+	}
+	return out, md
 }
 
 // memberValue returns the value of the named member, nil if there is none.
