@@ -66,6 +66,28 @@ func TestOtherEndpoints(t *testing.T) {
 	}
 }
 
+// TestWrongMethodOnIntakePaths: every intake path answers another method
+// with 405, an Allow header and the JSON body every intake answer has.
+func TestWrongMethodOnIntakePaths(t *testing.T) {
+	in := openIntake(t)
+	for _, c := range []struct{ method, path, allow string }{
+		{http.MethodGet, "/v1/log_event", "POST, OPTIONS"},
+		{http.MethodPut, "/v1/rgstr", "POST, OPTIONS"},
+		{http.MethodDelete, "/v1/log_event", "POST, OPTIONS"},
+		{http.MethodGet, "/v1/sdk_exception", "POST"},
+		{http.MethodGet, "/webhooks/statsig", "POST"},
+	} {
+		req, _ := http.NewRequest(c.method, in.URL+c.path, nil)
+		a := do(t, req)
+		if a.Code != http.StatusMethodNotAllowed || a.Header.Get("Allow") != c.allow ||
+			!strings.HasPrefix(a.Header.Get("Content-Type"), "application/json") || a.Success ||
+			!strings.Contains(a.Error, c.method) || !strings.Contains(a.Error, c.path) {
+			t.Errorf("%s %s: %d Allow %q Content-Type %q %s, want 405 Allow %q and a JSON error naming the method and path",
+				c.method, c.path, a.Code, a.Header.Get("Allow"), a.Header.Get("Content-Type"), a.Raw, c.allow)
+		}
+	}
+}
+
 func get(t testing.TB, url string) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)

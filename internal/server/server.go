@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -128,6 +129,14 @@ func (s *Server) routes() {
 	s.mux.Handle("OPTIONS /v1/rgstr", s.cors(http.NotFoundHandler()))
 	s.mux.Handle("POST /v1/sdk_exception", s.instrument("sdk_exception", http.HandlerFunc(s.handleSDKException)))
 	s.mux.Handle("POST /webhooks/statsig", s.instrument("webhook", s.checkContentType(http.HandlerFunc(s.handleWebhook))))
+	// Any other method on an intake path: 405 with Allow and a JSON body,
+	// like every other intake answer (the SDKs read JSON only).
+	for path, allow := range map[string]string{
+		"/v1/log_event": "POST, OPTIONS", "/v1/rgstr": "POST, OPTIONS",
+		"/v1/sdk_exception": "POST", "/webhooks/statsig": "POST",
+	} {
+		s.mux.HandleFunc(path, methodNotAllowed(path, allow))
+	}
 	for _, p := range []string{"/v1/initialize", "/v1/download_config_specs/", "/v1/get_id_lists", "/v1/get_id_list"} {
 		s.mux.HandleFunc(p, s.handleNotServed)
 	}
@@ -188,6 +197,14 @@ func sdkKey(r *http.Request) string {
 func (s *Server) handleSDKException(w http.ResponseWriter, r *http.Request) {
 	s.metrics.sdkExceptions.Inc()
 	writeJSON(w, http.StatusAccepted, map[string]bool{"success": true})
+}
+
+// methodNotAllowed answers a request whose method path does not take.
+func methodNotAllowed(path, allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, path, allow))
+	}
 }
 
 // handleNotServed answers the SDK endpoints the bridge does not serve, so a
