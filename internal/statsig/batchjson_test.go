@@ -1,8 +1,10 @@
 package statsig
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // The hot paths (scanner, identity hashing, batch encoding and decoding)
@@ -95,10 +98,10 @@ func referenceIdentity(h hash.Hash, b *Batch, e *Event) {
 			field(string(u.CustomIDs[k]))
 		}
 	}
-	field(string(e.Value))
+	field(string(referenceCanonical(e.Value)))
 	raw := e.Metadata
 	if len(raw) == 0 || raw[0] != '{' {
-		h.Write(raw)
+		h.Write(referenceCanonical(raw))
 		return
 	}
 	var m map[string]json.RawMessage
@@ -114,9 +117,97 @@ func referenceIdentity(h hash.Hash, b *Batch, e *Event) {
 	for _, k := range keys {
 		h.Write([]byte(k))
 		h.Write([]byte{1})
-		h.Write(m[k])
+		h.Write(referenceCanonical(m[k]))
 		h.Write([]byte{2})
 	}
+}
+
+// referenceCanonical is appendCanonicalJSON written the slow, obvious way:
+// encoding/json decodes the value (numbers as written), strings are
+// re-encoded rune by rune with only the escapes JSON requires, object
+// members sorted by that encoding, non-integer numbers through json.Marshal
+// of their float64. Invalid JSON comes back as it is.
+func referenceCanonical(raw []byte) []byte {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return raw // nesting deeper than encoding/json takes
+	}
+	return referenceValue(nil, v)
+}
+
+func referenceValue(out []byte, v any) []byte {
+	switch v := v.(type) {
+	case map[string]any:
+		type member struct{ name, value []byte }
+		var members []member
+		for k, x := range v {
+			members = append(members, member{referenceString(nil, k), referenceValue(nil, x)})
+		}
+		slices.SortFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+		out = append(out, '{')
+		for i, m := range members {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(append(append(out, m.name...), ':'), m.value...)
+		}
+		return append(out, '}')
+	case []any:
+		out = append(out, '[')
+		for i, x := range v {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = referenceValue(out, x)
+		}
+		return append(out, ']')
+	case string:
+		return referenceString(out, v)
+	case json.Number:
+		if !strings.ContainsAny(string(v), ".eE") {
+			return append(out, v...)
+		}
+		f, err := v.Float64()
+		b, merr := json.Marshal(f)
+		if err != nil || merr != nil {
+			return append(out, v...)
+		}
+		return append(out, b...)
+	case bool:
+		return strconv.AppendBool(out, v)
+	default:
+		return append(out, "null"...)
+	}
+}
+
+func referenceString(out []byte, v string) []byte {
+	out = append(out, '"')
+	for _, r := range v {
+		switch {
+		case r == '"' || r == '\\':
+			out = append(out, '\\', byte(r))
+		case r == '\n':
+			out = append(out, `\n`...)
+		case r == '\r':
+			out = append(out, `\r`...)
+		case r == '\t':
+			out = append(out, `\t`...)
+		case r == '\b':
+			out = append(out, `\b`...)
+		case r == '\f':
+			out = append(out, `\f`...)
+		case r < 0x20:
+			out = append(out, fmt.Sprintf(`\u%04x`, r)...)
+		default:
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	return append(out, '"')
 }
 
 func checkReferenceIDs(t *testing.T, name string, b *Batch) {

@@ -25,7 +25,8 @@ func KeyID(key string) string {
 // (Go byte for byte; node-core with the same events in a new envelope). An
 // event's ID is therefore a hash of who sent it (SDK key, session) and what
 // it is (name, time, user IDs, value, metadata with keys sorted, because
-// node-core writes maps in random order), plus how many identical events
+// node-core writes maps in random order, and every value in canonical form,
+// see appendCanonicalJSON, so a re-encoding keeps the ID), plus how many identical events
 // came before it in the same request, so two real exposures in the same
 // millisecond stay two events. The webhook's timeUUID is used as is.
 func (b *Batch) assignIDs(body []byte) {
@@ -93,7 +94,8 @@ func appendIdentity(buf []byte, members []member, b *Batch, e *Event) ([]byte, [
 			}
 		}
 	}
-	buf = appendField(buf, string(e.Value))
+	buf = appendCanonicalJSON(buf, e.Value)
+	buf = append(buf, 0)
 	return appendCanonical(buf, members, e.Metadata)
 }
 
@@ -112,7 +114,7 @@ type member struct {
 // random order; the same metadata must give the same ID.)
 func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte, []member) {
 	if len(raw) == 0 || raw[0] != '{' {
-		return append(buf, raw...), members
+		return appendCanonicalJSON(buf, raw), members
 	}
 	members, ok := objectMembers(members[:0], raw)
 	if !ok {
@@ -127,7 +129,7 @@ func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte,
 		}
 		buf = append(buf, m.name...)
 		buf = append(buf, 1)
-		buf = append(buf, m.value...)
+		buf = appendCanonicalJSON(buf, m.value)
 		buf = append(buf, 2)
 	}
 	return buf, members
@@ -160,7 +162,7 @@ func appendCanonicalSlow(buf []byte, raw json.RawMessage) []byte {
 	for _, k := range keys {
 		buf = append(buf, k...)
 		buf = append(buf, 1)
-		buf = append(buf, m[k]...)
+		buf = appendCanonicalJSON(buf, m[k])
 		buf = append(buf, 2)
 	}
 	return buf
