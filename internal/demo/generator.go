@@ -34,7 +34,7 @@ const (
 
 // Generator posts Statsig SDK traffic to a bridge: visits of a fixed
 // population of users, written down exactly as the Go server SDK,
-// the js-client and the Rust-core Node SDK send them (statsig-formats.md).
+// the js-client and the Rust-core Node SDK send them (the Statsig wire formats; testdata/fixtures holds the captures).
 // The same seed gives the same users and the same sequence of visits.
 type Generator struct {
 	// Target is the bridge's base URL, e.g. http://127.0.0.1:8080.

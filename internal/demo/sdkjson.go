@@ -9,7 +9,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
-// SDK identities, as the captured SDKs report them (statsig-formats.md §2, §3).
+// SDK identities, as the captured SDKs report them (see testdata/fixtures).
 const (
 	goSDKVersion     = "v1.35.1"
 	goLanguage       = "1.26.8"
