@@ -167,6 +167,8 @@ func TestDeliveryOutageDeadLetterAndRedrive(t *testing.T) {
 	getJSON(t, b.URL+"/api/delivery/segment/reasons/dead_letter/rejected_by_destination", http.StatusOK, &samples)
 	if len(samples.Samples) != 1 || samples.Samples[0]["eventId"] != poisonID {
 		t.Errorf("samples %+v", samples)
+	} else if d, _ := samples.Samples[0]["detail"].(string); !strings.HasPrefix(d, "HTTP 400") {
+		t.Errorf("dead-letter sample's detail %q does not keep the destination's status (Segment check 20)", d)
 	}
 	getJSON(t, b.URL+"/api/delivery/nobody/reasons/dead_letter/x", http.StatusNotFound, nil)
 	var detail eventDetail

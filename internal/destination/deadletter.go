@@ -3,6 +3,7 @@ package destination
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -18,7 +19,10 @@ type DeadLetter struct {
 	// rejected_by_destination, retries_exhausted, undecodable_log_message).
 	Reason string `json:"reason"`
 	// Detail is the human explanation: the target's answer, the last error.
-	Detail string    `json:"detail,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Status is the HTTP status of the target's refusal
+	// (rejected_by_destination by an HTTP target), else 0.
+	Status int       `json:"status,omitempty"`
 	At     time.Time `json:"at"`
 	// Event is the Statsig event as the log held it.
 	Event *statsig.Event `json:"event,omitempty"`
@@ -41,15 +45,22 @@ func reasonCode(reason string) (code, detail string) {
 // deadLetter stores items in the dead-letter stream, then counts them done.
 // A dead letter that cannot be stored is retried: an event must never be
 // acked without a delivery or a dead letter.
-func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail string) {
+//
+// status is the target's HTTP status when it refused the events (0
+// otherwise); detail then leads with it, so every view of the dead letter
+// says what the destination answered.
+func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail string, status int) {
 	code, d := reasonCode(reason)
 	if detail == "" {
 		detail = d
 	}
+	if status != 0 {
+		detail = strings.TrimSuffix(fmt.Sprintf("HTTP %d: %s", status, detail), ": ")
+	}
 	for _, it := range items {
 		meta := *it.lm.batch
 		meta.Events = nil
-		dl := DeadLetter{Destination: r.cfg.Name, Reason: code, Detail: detail, At: time.Now().UTC(), Event: it.ev, Batch: &meta}
+		dl := DeadLetter{Destination: r.cfg.Name, Reason: code, Detail: detail, Status: status, At: time.Now().UTC(), Event: it.ev, Batch: &meta}
 		if json.Valid(it.payload) {
 			dl.Payload = it.payload
 		}
@@ -58,7 +69,7 @@ func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail st
 			// Keep what can be kept rather than leave the batch unacked
 			// forever: the event's identity, name and the reason.
 			r.log.Error("encoding a dead letter; storing it without the event's raw fields", "err", err)
-			data, _ = json.Marshal(DeadLetter{Destination: r.cfg.Name, Reason: code,
+			data, _ = json.Marshal(DeadLetter{Destination: r.cfg.Name, Reason: code, Status: status,
 				Detail: detail + " (event not encodable: " + err.Error() + ")", At: dl.At,
 				Event: &statsig.Event{ID: it.ev.ID, EventName: it.ev.EventName, Time: it.ev.Time}, Batch: &meta})
 		}

@@ -123,7 +123,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 				r.deliver(ctx, items[mid:], depth+1)
 				return
 			}
-			r.deadLetter(ctx, items, "rejected_by_destination", perm.Response)
+			r.deadLetter(ctx, items, "rejected_by_destination", perm.Response, perm.Status)
 			return
 		}
 		wait := r.cfg.Retry.backoff(attempt)
@@ -133,7 +133,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 			r.holdOff(bo.Wait)
 		}
 		if time.Since(start)+wait > r.cfg.Retry.MaxElapsed {
-			r.deadLetter(ctx, items, "retries_exhausted", err.Error())
+			r.deadLetter(ctx, items, "retries_exhausted", err.Error(), 0)
 			return
 		}
 		r.cfg.Metrics.Retried.WithLabelValues(r.cfg.Name).Inc()

@@ -77,6 +77,9 @@ func (e *BackOffError) Unwrap() error { return e.Err }
 // PermanentError says the batch can never be accepted as it is (HTTP 400).
 type PermanentError struct {
 	Err error
+	// Status is the target's HTTP status, 0 when it answered no HTTP
+	// (a warehouse's database); kept with dead letters.
+	Status int
 	// Response is what the target answered, kept with dead letters.
 	Response string
 }

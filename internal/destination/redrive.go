@@ -83,7 +83,7 @@ func (r *Runner) Redrive(ctx context.Context, max int) (RedriveResult, error) {
 			r.done(lm)
 			continue
 		case enc.Invalid:
-			r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "")
+			r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "", 0)
 			continue
 		}
 		if enc.Extra != nil {

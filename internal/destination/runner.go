@@ -321,7 +321,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					r.done(lm)
 					continue
 				case enc.Invalid:
-					r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "")
+					r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "", 0)
 					continue
 				}
 				if r.cfg.Observer != nil && enc.Note != "" {

@@ -199,4 +199,9 @@ func TestBisectDeadLettersOnlyThePoisonEvent(t *testing.T) {
 		t.Errorf("the sink got %d distinct events, want the %d good ones", got, len(want))
 	}
 	t.Logf("%d requests refused with 400 while bisecting a batch of %d", refused.Load(), len(markers))
+	// Segment check 20: the dead letter keeps the status and the answer.
+	if dls := deadLetters(t, b, "segment"); len(dls) != 1 || dls[0].Status != http.StatusBadRequest ||
+		dls[0].Detail != `HTTP 400: {"error":"invalid message"}` {
+		t.Errorf("dead letters %+v, want one keeping HTTP 400 and the body", dls)
+	}
 }

@@ -428,7 +428,8 @@ func TestTeeRetriesAndDeadLetters(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
 	if dl := dls[0]; dl.Reason != "rejected_by_destination" || !strings.Contains(string(dl.Event.Metadata), `"0-1-7"`) ||
-		!strings.Contains(dl.Detail, "invalid event") || !strings.Contains(string(dl.Payload), `"eventName":"e2e_event"`) {
+		!strings.Contains(dl.Detail, "invalid event") || !strings.Contains(string(dl.Payload), `"eventName":"e2e_event"`) ||
+		dl.Status != http.StatusBadRequest || !strings.HasPrefix(dl.Detail, "HTTP 400") {
 		t.Errorf("dead letter %s (%s) for %s, want the poison event rejected_by_destination", dl.Reason, dl.Detail, dl.Event.Metadata)
 	}
 }

@@ -279,6 +279,9 @@ func TestWebhookPoisonEventDeadLettered(t *testing.T) {
 	if !strings.Contains(string(dl.Payload), `"messageId"`) {
 		t.Errorf("dead letter keeps no payload: %s", dl.Payload)
 	}
+	if dl.Status != http.StatusBadRequest || !strings.HasPrefix(dl.Detail, "HTTP 400") {
+		t.Errorf("dead letter status %d detail %q, want the receiver's 400 kept (Segment check 20)", dl.Status, dl.Detail)
+	}
 }
 
 // TestWebhookFilterAndMappingPerDestination: two webhooks in one bridge,

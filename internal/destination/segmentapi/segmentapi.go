@@ -85,7 +85,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	case se.Unauthorized():
 		return &destination.AuthError{Err: se}
 	case se.Code == http.StatusBadRequest || se.Code == http.StatusRequestEntityTooLarge:
-		return &destination.PermanentError{Err: se, Response: se.Body}
+		return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
 	case se.RetryAfter > 0:
 		return &destination.BackOffError{Wait: se.RetryAfter, Err: se}
 	case se.Retryable():
@@ -93,5 +93,5 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	}
 	// Other 4xx (404, 422, …): undocumented for the Tracking API; the same
 	// bytes will not succeed, so treat them like 400.
-	return &destination.PermanentError{Err: se, Response: se.Body}
+	return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
 }

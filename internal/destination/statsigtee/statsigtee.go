@@ -216,7 +216,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	case c == http.StatusUnauthorized || c == http.StatusForbidden:
 		return &destination.AuthError{Err: se}
 	case c == http.StatusBadRequest || c == http.StatusRequestEntityTooLarge:
-		return &destination.PermanentError{Err: se, Response: se.Body}
+		return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
 	case wait > 0:
 		return &destination.BackOffError{Wait: wait, Err: se}
 	}

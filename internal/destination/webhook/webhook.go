@@ -161,7 +161,7 @@ func classify(se *StatusError, wait time.Duration) error {
 		}
 		return se
 	}
-	return &destination.PermanentError{Err: se, Response: se.Body}
+	return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
 }
 
 // StatusError is a non-2xx answer.
