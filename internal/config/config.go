@@ -205,7 +205,15 @@ type Segment struct {
 	Gzip bool `yaml:"gzip" json:"gzip"`
 	// Timeout bounds one request.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// PartnerSource sends as a Segment partner source: at most
+	// PartnerSourceRequestsPerSec requests a second (Segment's ask of
+	// partners), the destination's requests_per_second default.
+	PartnerSource bool `yaml:"partner_source" json:"partner_source"`
 }
+
+// PartnerSourceRequestsPerSec is the request rate Segment asks partner
+// sources to stay under.
+const PartnerSourceRequestsPerSec = 50
 
 // Delivery tunes batching, concurrency and retries.
 type Delivery struct {

@@ -325,6 +325,9 @@ func (c *Config) applyDefaults() {
 		}
 		if dl.RequestsPerSecond <= 0 {
 			dl.RequestsPerSecond = DefaultRequestsPerSec
+			if d.Segment != nil && d.Segment.PartnerSource {
+				dl.RequestsPerSecond = PartnerSourceRequestsPerSec
+			}
 		}
 		dl.Retry = dl.Retry.WithDefaults()
 	}
@@ -382,6 +385,9 @@ func (c *Config) Validate() []string {
 		case "segment":
 			if d.Segment == nil || d.Segment.WriteKey == "" {
 				add("%s.segment.write_key: missing (SEGMENT_WRITE_KEY)", p)
+			}
+			if d.Segment != nil && d.Segment.PartnerSource && d.Delivery.RequestsPerSecond > PartnerSourceRequestsPerSec {
+				add("%s.delivery.requests_per_second: %g is over the %d requests a second Segment allows a partner source (segment.partner_source: true)", p, d.Delivery.RequestsPerSecond, PartnerSourceRequestsPerSec)
 			}
 			if d.Segment != nil && !strings.HasPrefix(d.Segment.Endpoint, "http://") && !strings.HasPrefix(d.Segment.Endpoint, "https://") {
 				add("%s.segment.endpoint: %q is not an http(s) URL", p, maskURL(d.Segment.Endpoint)) // the URL may carry credentials

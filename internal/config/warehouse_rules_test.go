@@ -114,3 +114,25 @@ func TestEnvWarehouseDefaultOnExternalLog(t *testing.T) {
 		t.Errorf("BRIDGE_WAREHOUSE=sqlite on an external log: %v", cfg.Validate())
 	}
 }
+
+// segment.partner_source: Segment's 50 requests a second for partner
+// sources, as a named setting (Segment conformance check 25).
+func TestSegmentPartnerSource(t *testing.T) {
+	cfg, err := load(t, "destinations:\n  - name: s\n    segment: {write_key: k, partner_source: true}\n  - name: t\n    segment: {write_key: k}\n", env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Destinations[0].Delivery.RequestsPerSecond; got != config.PartnerSourceRequestsPerSec {
+		t.Errorf("partner source: requests_per_second %g, want %d", got, config.PartnerSourceRequestsPerSec)
+	}
+	if got := cfg.Destinations[1].Delivery.RequestsPerSecond; got != config.DefaultRequestsPerSec {
+		t.Errorf("not a partner source: requests_per_second %g, want %d", got, config.DefaultRequestsPerSec)
+	}
+	problems := problemsOf(t, "destinations:\n  - name: s\n    segment: {write_key: k, partner_source: true}\n    delivery: {requests_per_second: 100}\n")
+	if !hasProblem(problems, "destinations[0].delivery.requests_per_second:", "100", "50", "partner_source") {
+		t.Errorf("a partner source over 50 requests a second: %v", problems)
+	}
+	if p := problemsOf(t, "destinations:\n  - name: s\n    segment: {write_key: k, partner_source: true}\n    delivery: {requests_per_second: 20}\n"); len(p) != 0 {
+		t.Errorf("a partner source below 50: %v", p)
+	}
+}

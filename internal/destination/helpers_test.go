@@ -52,6 +52,7 @@ func openLog(t testing.TB) *queue.Log {
 
 // receivedRequest is one /v1/batch request as the receiver saw it.
 type receivedRequest struct {
+	At    time.Time // when the request arrived
 	Code  int
 	Bytes int      // the request body, uncompressed
 	Items [][]byte // each message exactly as sent
@@ -94,7 +95,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.Write([]byte(`{"error":"not a /v1/batch body"}`))
 		return
 	}
-	rr := receivedRequest{Bytes: len(body)}
+	rr := receivedRequest{At: time.Now(), Bytes: len(body)}
 	for _, raw := range env.Batch {
 		var m struct {
 			MessageID string `json:"messageId"`
@@ -169,6 +170,8 @@ type runnerOptions struct {
 	FlushInterval time.Duration
 	DrainTimeout  time.Duration
 	Metrics       *destination.Metrics
+	// RequestsPerSecond caps the request rate (0: the runner's default).
+	RequestsPerSecond float64
 }
 
 // startRunner runs a Segment destination over l, posting to recv. Each
@@ -213,6 +216,8 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 		Retry:         destination.RetryPolicy{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		AckWait:       o.AckWait,
 		DrainTimeout:  o.DrainTimeout,
+
+		RequestsPerSecond: o.RequestsPerSecond,
 	})
 	rn := &run{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- r.Run(ctx) }()

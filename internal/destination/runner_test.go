@@ -78,6 +78,35 @@ func TestRunnerCapsBatchItems(t *testing.T) {
 	}
 }
 
+// TestRunnerRateLimitIsACeilingInEverySecond (Segment check 25): with
+// requests_per_second 50 no one-second window, the first included, carries
+// more than 50 requests: there is no burst on top of the rate.
+func TestRunnerRateLimitIsACeilingInEverySecond(t *testing.T) {
+	l := openLog(t)
+	recv := newReceiver(t)
+	publish(t, l, "many", events("r", 1000, 0))
+	startRunner(t, l, recv, runnerOptions{MaxBatchItems: 10, Concurrency: 8, RequestsPerSecond: 50})
+	waitFor(t, 20*time.Second, "1,000 events delivered in 100 requests", func() bool { return recv.Unique() == 1000 })
+	reqs := recv.Requests()
+	if len(reqs) < 100 {
+		t.Fatalf("%d requests, want at least 100", len(reqs))
+	}
+	busiest := 0
+	for i := range reqs {
+		n := 0
+		for _, r := range reqs[i:] {
+			if r.At.Sub(reqs[i].At) < time.Second {
+				n++
+			}
+		}
+		busiest = max(busiest, n)
+	}
+	if busiest > 50 {
+		t.Errorf("%d requests within one second, over the limit of 50", busiest)
+	}
+	t.Logf("%d requests in %s, at most %d within any second", len(reqs), reqs[len(reqs)-1].At.Sub(reqs[0].At).Round(time.Millisecond), busiest)
+}
+
 // TestRunnerDeadLettersOversizedMessage: a message over 32 KB is
 // dead-lettered as message_too_big; the rest of its log message is
 // delivered, and the log message is acked.
