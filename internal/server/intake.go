@@ -157,6 +157,9 @@ const maxPooledStore = 2 << 20
 func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch, rejects []statsig.Rejection, bodyLen int) {
 	for _, rj := range rejects {
 		s.metrics.rejectedEvents.WithLabelValues(rj.Reason).Inc()
+		if former, ok := statsig.FormerReasons[rj.Reason]; ok {
+			s.metrics.rejectedEvents.WithLabelValues(former).Inc()
+		}
 	}
 	listed := rejects
 	if len(listed) > maxRejectionsListed {

@@ -262,6 +262,13 @@ func TestIntakeKeepsValidEventsOfMixedBatch(t *testing.T) {
 		statsig.ReasonInvalidTime:   1 + 1,
 		statsig.ReasonNotObject:     2,
 	}
+	// Segment's codes (conformance check 7), and for one release the
+	// former names as well.
+	if statsig.ReasonNameMissing != "event_not_defined" || statsig.ReasonNameNotString != "event_not_string" {
+		t.Errorf("name reasons %q, %q, want Segment's event_not_defined and event_not_string", statsig.ReasonNameMissing, statsig.ReasonNameNotString)
+	}
+	want["event_name_missing"] = want[statsig.ReasonNameMissing]
+	want["event_name_not_string"] = want[statsig.ReasonNameNotString]
 	for reason, n := range want {
 		series := fmt.Sprintf(`statsig_bridge_rejected_events_total{reason=%q}`, reason)
 		if v := metricValue(t, m, series); v != n {

@@ -19,14 +19,24 @@ var (
 	errEventNotObject = errors.New("event is not a JSON object")
 )
 
-// Rejection reasons, stable strings used in answers and metrics.
+// Rejection reasons, stable strings used in answers and metrics; Segment's
+// own codes where Segment has one (its Tracking API's discard reasons).
 const (
 	ReasonNotObject     = "event_not_object"
-	ReasonNameMissing   = "event_name_missing"
-	ReasonNameNotString = "event_name_not_string"
+	ReasonNameMissing   = "event_not_defined" // Segment's code; was event_name_missing
+	ReasonNameNotString = "event_not_string"  // Segment's code; was event_name_not_string
 	ReasonInvalidTime   = "invalid_time"
 	ReasonInvalidField  = "invalid_field"
 )
+
+// FormerReasons maps a reason renamed to Segment's code to its former
+// name. For one release the intake's metric counts such a rejection under
+// both names, so alerts on the old names keep working (README, "Intake
+// answers"); answers carry only the new code.
+var FormerReasons = map[string]string{
+	ReasonNameMissing:   "event_name_missing",
+	ReasonNameNotString: "event_name_not_string",
+}
 
 // Rejection says why one event of a request was refused.
 type Rejection struct {
