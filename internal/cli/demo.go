@@ -12,10 +12,8 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
-	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
-	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 )
 
 // demoDestination names the Segment destination demo mode adds.
@@ -61,15 +59,9 @@ func StartDemo(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt
 	}
 	cfg.Destinations = append(cfg.Destinations, config.Destination{
 		Name: demoDestination, Type: "segment",
-		Segment: &config.Segment{WriteKey: demo.WriteKey, Endpoint: d.SinkEndpoint(), Timeout: 10 * time.Second},
-		Mapping: mapping.Options{}.WithDefaults(),
-		Delivery: config.Delivery{
-			Concurrency:       config.DefaultConcurrency,
-			FlushInterval:     config.DefaultFlushInterval,
-			MaxBatchEvents:    segment.MaxBatchItems,
-			RequestsPerSecond: config.DefaultRequestsPerSec,
-			Retry:             destination.RetryPolicy{}.WithDefaults(),
-		},
+		Segment:  &config.Segment{WriteKey: demo.WriteKey, Endpoint: d.SinkEndpoint(), Timeout: 10 * time.Second},
+		Mapping:  mapping.Options{}.WithDefaults(),
+		Delivery: config.Delivery{}.WithDefaults(),
 	})
 	if problems := cfg.Validate(); len(problems) > 0 {
 		d.Close()

@@ -177,21 +177,16 @@ func Replay(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts R
 	}
 	p := &replayProgress{w: opts.Progress, terminal: opts.Terminal, every: opts.ProgressInterval, begin: time.Now(), name: d.Name}
 	rcfg := destination.Config{
-		Name:              d.Name,
-		Writer:            w,
-		Encoder:           countingEncoder{Encoder: enc, n: &p.events},
-		Log:               log,
-		Metrics:           destination.NewMetrics(prometheus.NewRegistry()),
-		Logger:            logger,
-		Observer:          p,
-		Concurrency:       d.Delivery.Concurrency,
-		Parallelism:       d.Delivery.Parallelism,
-		FlushInterval:     d.Delivery.FlushInterval,
-		MaxBatchItems:     d.Delivery.MaxBatchEvents,
-		RequestsPerSecond: d.Delivery.RequestsPerSecond,
-		Retry:             d.Delivery.Retry,
-		AckWait:           cfg.Log.AckWait,
-		DrainTimeout:      2 * time.Second, // on Ctrl-C: what is unsettled is simply not replayed
+		Name:         d.Name,
+		Writer:       w,
+		Encoder:      countingEncoder{Encoder: enc, n: &p.events},
+		Log:          log,
+		Metrics:      destination.NewMetrics(prometheus.NewRegistry()),
+		Logger:       logger,
+		Observer:     p,
+		Options:      d.Delivery,
+		AckWait:      cfg.Log.AckWait,
+		DrainTimeout: 2 * time.Second, // on Ctrl-C: what is unsettled is simply not replayed
 	}
 	if opts.DeadLetters {
 		res, err = replayDeadLetters(ctx, log, rcfg, p)

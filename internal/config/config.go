@@ -3,7 +3,8 @@ package config
 import (
 	"time"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
+	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 )
 
@@ -17,12 +18,13 @@ const (
 	DefaultSegmentEndpoint = "https://api.segment.io"
 	// DefaultStatsigEventsAPI is where Statsig's server SDKs log events.
 	DefaultStatsigEventsAPI = "https://events.statsigapi.net/v1"
-	DefaultLogMaxBytes      = 8 << 30
-	DefaultAckWait          = 30 * time.Second
-	DefaultTrimInterval     = 30 * time.Second
-	DefaultConcurrency      = 4
-	DefaultFlushInterval    = time.Second
-	DefaultRequestsPerSec   = 1000
+	// The log's and delivery's defaults have one source each, shown here.
+	DefaultLogMaxBytes    = logconfig.DefaultMaxBytes
+	DefaultAckWait        = logconfig.DefaultAckWait
+	DefaultTrimInterval   = logconfig.DefaultTrimInterval
+	DefaultConcurrency    = delivery.DefaultConcurrency
+	DefaultFlushInterval  = delivery.DefaultFlushInterval
+	DefaultRequestsPerSec = delivery.DefaultRequestsPerSecond
 )
 
 // Config is the whole configuration.
@@ -213,18 +215,8 @@ type Segment struct {
 
 // PartnerSourceRequestsPerSec is the request rate Segment asks partner
 // sources to stay under.
-const PartnerSourceRequestsPerSec = 50
+const PartnerSourceRequestsPerSec = delivery.PartnerSourceRequestsPerSecond
 
-// Delivery tunes batching, concurrency and retries.
-type Delivery struct {
-	Concurrency int `yaml:"concurrency" json:"concurrency"`
-	// Parallelism is the number of goroutines decoding and mapping events
-	// (0: GOMAXPROCS, at most 4).
-	Parallelism    int           `yaml:"parallelism" json:"parallelism"`
-	FlushInterval  time.Duration `yaml:"flush_interval" json:"flush_interval"`
-	MaxBatchEvents int           `yaml:"max_batch_events" json:"max_batch_events"`
-	// RequestsPerSecond caps requests to the target: Segment's workspace
-	// ceiling is 1,000/s; Segment asks partner sources for at most 50/s.
-	RequestsPerSecond float64                 `yaml:"requests_per_second" json:"requests_per_second"`
-	Retry             destination.RetryPolicy `yaml:"retry" json:"retry"`
-}
+// Delivery tunes a destination's batching, concurrency, request rate and
+// retries; its defaults are package delivery's.
+type Delivery = delivery.Options

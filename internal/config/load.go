@@ -14,7 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/segment"
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
+	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
 )
 
 // varRef matches ${VAR} (and ${VAR:-default}) in a config file.
@@ -253,19 +254,25 @@ func (c *Config) applyDefaults() {
 		c.Log.MaxBytes = DefaultLogMaxBytes
 	}
 	if c.Log.Replicas <= 0 {
-		c.Log.Replicas = 1
+		c.Log.Replicas = logconfig.DefaultReplicas
 	}
 	if c.Log.AckWait <= 0 {
 		c.Log.AckWait = DefaultAckWait
 	}
+	// Streams and subjects by their effective names, so that validate and
+	// the config view show what the log uses.
+	def(&c.Log.Stream, logconfig.DefaultStream)
+	def(&c.Log.Subject, logconfig.DefaultSubject)
+	def(&c.Log.DeadLetterStream, logconfig.DefaultDeadLetterStream)
+	def(&c.Log.DeadLetterSubject, logconfig.DefaultDeadLetterSubject)
 	if c.Log.TrimInterval == 0 {
 		c.Log.TrimInterval = DefaultTrimInterval
 	}
 	if c.Log.DeadLetterMaxBytes <= 0 {
-		c.Log.DeadLetterMaxBytes = 1 << 30
+		c.Log.DeadLetterMaxBytes = logconfig.DefaultDeadLetterMaxBytes
 	}
 	if c.Log.DeadLetterMaxAge <= 0 {
-		c.Log.DeadLetterMaxAge = 30 * 24 * time.Hour
+		c.Log.DeadLetterMaxAge = logconfig.DefaultDeadLetterMaxAge
 	}
 	if c.Specs.Refresh <= 0 {
 		c.Specs.Refresh = DefaultSpecsRefresh
@@ -313,23 +320,10 @@ func (c *Config) applyDefaults() {
 		if d.Type != "statsig" {
 			d.Mapping = d.Mapping.WithDefaults()
 		}
-		dl := &d.Delivery
-		if dl.Concurrency <= 0 {
-			dl.Concurrency = DefaultConcurrency
+		if d.Delivery.RequestsPerSecond <= 0 && d.Segment != nil && d.Segment.PartnerSource {
+			d.Delivery.RequestsPerSecond = PartnerSourceRequestsPerSec
 		}
-		if dl.FlushInterval <= 0 {
-			dl.FlushInterval = DefaultFlushInterval
-		}
-		if dl.MaxBatchEvents <= 0 {
-			dl.MaxBatchEvents = segment.MaxBatchItems
-		}
-		if dl.RequestsPerSecond <= 0 {
-			dl.RequestsPerSecond = DefaultRequestsPerSec
-			if d.Segment != nil && d.Segment.PartnerSource {
-				dl.RequestsPerSecond = PartnerSourceRequestsPerSec
-			}
-		}
-		dl.Retry = dl.Retry.WithDefaults()
+		d.Delivery = d.Delivery.WithDefaults()
 	}
 }
 
@@ -435,8 +429,8 @@ func (c *Config) Validate() []string {
 		for _, e := range d.Mapping.Validate() {
 			add("%s.mapping.%s", p, e)
 		}
-		if d.Delivery.MaxBatchEvents > segment.MaxBatchItems {
-			add("%s.delivery.max_batch_events: %d is over Segment's %d", p, d.Delivery.MaxBatchEvents, segment.MaxBatchItems)
+		if d.Delivery.MaxBatchEvents > delivery.DefaultMaxBatchEvents {
+			add("%s.delivery.max_batch_events: %d is over Segment's %d", p, d.Delivery.MaxBatchEvents, delivery.DefaultMaxBatchEvents)
 		}
 		if d.Delivery.Concurrency > 256 {
 			add("%s.delivery.concurrency: %d is more than 256", p, d.Delivery.Concurrency)

@@ -98,7 +98,7 @@ func (r *Runner) storeDeadLetter(ctx context.Context, data []byte) bool {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(r.cfg.Retry.backoff(attempt)):
+		case <-time.After(r.cfg.Retry.Backoff(attempt)):
 		}
 	}
 }

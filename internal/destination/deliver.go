@@ -3,60 +3,9 @@ package destination
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"time"
 )
-
-// RetryPolicy shapes retries of transient failures.
-type RetryPolicy struct {
-	// Initial is the first backoff; each retry doubles it up to Max.
-	Initial time.Duration `yaml:"initial" json:"initial"`
-	Max     time.Duration `yaml:"max" json:"max"`
-	// MaxElapsed is how long a batch is retried before its events are
-	// dead-lettered. The log holds the backlog meanwhile.
-	MaxElapsed time.Duration `yaml:"max_elapsed" json:"max_elapsed"`
-	// PauseProbe is how often a paused destination (credentials refused)
-	// tries again.
-	PauseProbe time.Duration `yaml:"pause_probe" json:"pause_probe"`
-}
-
-// Default retry settings: first gap ≥ 100 ms, doubling, capped at 10 s, as
-// Segment's libraries do; but retried for a day rather than ten attempts,
-// because the durable log, not memory, holds the backlog.
-const (
-	DefaultRetryInitial    = 125 * time.Millisecond
-	DefaultRetryMax        = 10 * time.Second
-	DefaultRetryMaxElapsed = 24 * time.Hour
-	DefaultPauseProbe      = 30 * time.Second
-)
-
-// WithDefaults fills unset fields with the defaults above.
-func (p RetryPolicy) WithDefaults() RetryPolicy {
-	if p.Initial <= 0 {
-		p.Initial = DefaultRetryInitial
-	}
-	if p.Max <= 0 {
-		p.Max = DefaultRetryMax
-	}
-	if p.MaxElapsed <= 0 {
-		p.MaxElapsed = DefaultRetryMaxElapsed
-	}
-	if p.PauseProbe <= 0 {
-		p.PauseProbe = DefaultPauseProbe
-	}
-	return p
-}
-
-// backoff returns the wait before retry n (0-based): exponential with
-// jitter in [80%, 100%] so that many bridges do not retry in lockstep.
-func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.Max
-	if n < 30 {
-		d = min(p.Initial<<n, p.Max)
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
-}
 
 // deliver sends one batch until it is delivered, dead-lettered, or the
 // bridge shuts down (then its events stay unacked in the log).
@@ -126,7 +75,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 			r.deadLetter(ctx, items, "rejected_by_destination", perm.Response, perm.Status)
 			return
 		}
-		wait := r.cfg.Retry.backoff(attempt)
+		wait := r.cfg.Retry.Backoff(attempt)
 		var bo *BackOffError
 		if errors.As(err, &bo) {
 			wait = max(wait, bo.Wait)

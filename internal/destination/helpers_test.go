@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/segmentapi"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -206,18 +207,19 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 			Mapper:       mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
 			MaxItemBytes: segment.MaxMessageBytes,
 		},
-		Consumer:      cons,
-		Log:           l,
-		Metrics:       o.Metrics,
-		Logger:        testLogger(),
-		Concurrency:   o.Concurrency,
-		FlushInterval: o.FlushInterval,
-		MaxBatchItems: o.MaxBatchItems,
-		Retry:         destination.RetryPolicy{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		AckWait:       o.AckWait,
-		DrainTimeout:  o.DrainTimeout,
-
-		RequestsPerSecond: o.RequestsPerSecond,
+		Consumer: cons,
+		Log:      l,
+		Metrics:  o.Metrics,
+		Logger:   testLogger(),
+		Options: delivery.Options{
+			Concurrency:       o.Concurrency,
+			FlushInterval:     o.FlushInterval,
+			MaxBatchEvents:    o.MaxBatchItems,
+			RequestsPerSecond: o.RequestsPerSecond,
+			Retry:             delivery.RetryPolicy{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		},
+		AckWait:      o.AckWait,
+		DrainTimeout: o.DrainTimeout,
 	})
 	rn := &run{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- r.Run(ctx) }()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
+	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -29,18 +30,10 @@ type Config struct {
 	// Observer, if set, hears every event outcome (the debugger).
 	Observer Observer
 
-	// Concurrency bounds the batches in flight.
-	Concurrency int
-	// Parallelism is the number of goroutines decoding and mapping events
-	// (default GOMAXPROCS, at most 4).
-	Parallelism int
-	// FlushInterval is the longest an event waits for its batch to fill.
-	FlushInterval time.Duration
-	// MaxBatchItems caps items per batch below the writer's own limit.
-	MaxBatchItems int
-	// RequestsPerSecond caps the request rate to the target.
-	RequestsPerSecond float64
-	Retry             RetryPolicy
+	// Options tune batching, concurrency, the request rate and retries;
+	// zero fields take package delivery's defaults, the same the
+	// configuration shows.
+	delivery.Options
 	// AckWait is the log consumer's ack wait; long retries signal progress
 	// at a third of it so the log does not redeliver work in hand.
 	AckWait time.Duration
@@ -102,20 +95,9 @@ type Runner struct {
 
 // NewRunner checks cfg, fills defaults and returns a Runner.
 func NewRunner(cfg Config) *Runner {
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
-	}
-	if cfg.Parallelism <= 0 {
-		cfg.Parallelism = min(runtime.GOMAXPROCS(0), 4)
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = time.Second
-	}
-	if cfg.RequestsPerSecond <= 0 {
-		cfg.RequestsPerSecond = 1000
-	}
+	cfg.Options = cfg.Options.WithDefaults()
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = 30 * time.Second
+		cfg.AckWait = logconfig.DefaultAckWait
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Second
@@ -126,10 +108,9 @@ func NewRunner(cfg Config) *Runner {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	cfg.Retry = cfg.Retry.WithDefaults()
 	lim := cfg.Writer.Limits()
-	if cfg.MaxBatchItems > 0 && (lim.MaxItems <= 0 || cfg.MaxBatchItems < lim.MaxItems) {
-		lim.MaxItems = cfg.MaxBatchItems
+	if lim.MaxItems <= 0 || cfg.MaxBatchEvents < lim.MaxItems {
+		lim.MaxItems = cfg.MaxBatchEvents
 	}
 	return &Runner{
 		cfg:      cfg,

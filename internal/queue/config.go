@@ -7,22 +7,24 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
 )
 
-// Defaults for [Config]. They are exported so the config reference can show
-// them and tests can reason about them.
+// Defaults for [Config], from package logconfig (their one source, which the
+// configuration shows without importing the log).
 const (
-	DefaultStream              = "STATSIG_EVENTS"
-	DefaultSubject             = "statsig.events"
-	DefaultDeadLetterStream    = "STATSIG_DEADLETTER"
-	DefaultDeadLetterSubject   = "statsig.deadletter"
-	DefaultMaxBytes            = 8 << 30  // 8 GiB of unfinished batches before intake answers 503
-	DefaultMaxMsgSize          = 16 << 20 // 16 MiB: the largest SDK request body we accept
-	DefaultReplicas            = 1
-	DefaultDeadLetterMaxBytes  = 1 << 30 // 1 GiB: generous, because a full dead-letter stream stops dead-lettering
-	DefaultDeadLetterMaxAge    = 30 * 24 * time.Hour
-	DefaultAckWait             = 60 * time.Second
-	DefaultMaxAckPending       = 1024
+	DefaultStream              = logconfig.DefaultStream
+	DefaultSubject             = logconfig.DefaultSubject
+	DefaultDeadLetterStream    = logconfig.DefaultDeadLetterStream
+	DefaultDeadLetterSubject   = logconfig.DefaultDeadLetterSubject
+	DefaultMaxBytes            = logconfig.DefaultMaxBytes
+	DefaultMaxMsgSize          = logconfig.DefaultMaxMsgSize
+	DefaultReplicas            = logconfig.DefaultReplicas
+	DefaultDeadLetterMaxBytes  = logconfig.DefaultDeadLetterMaxBytes
+	DefaultDeadLetterMaxAge    = logconfig.DefaultDeadLetterMaxAge
+	DefaultAckWait             = logconfig.DefaultAckWait
+	DefaultMaxAckPending       = logconfig.DefaultMaxAckPending
 	duplicateWindow            = 2 * time.Minute // SDK retries of one request arrive well within this
 	headerAllowance            = 4 << 10         // room for Nats-Msg-Id and friends on top of the payload
 	defaultPublishAckTimeout   = time.Minute     // resolves futures whose ack was lost with a connection

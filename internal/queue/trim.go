@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
 )
 
 // DefaultTrimInterval is RunTrimmer's period when none is given: frequent
 // enough that acked batches free space well before the stream fills.
-const DefaultTrimInterval = 30 * time.Second
+const DefaultTrimInterval = logconfig.DefaultTrimInterval
 
 // defaultRequestTimeout bounds a JetStream API request whose ctx has no
 // deadline, as the jetstream package does for its own requests.

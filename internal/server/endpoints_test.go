@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/segmentapi"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -128,15 +129,17 @@ func TestMetricsNeverShowSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	runner := destination.NewRunner(destination.Config{
-		Name:          "segment",
-		Writer:        segmentapi.New(segmentapi.Config{Endpoint: sink.URL, WriteKey: writeKey}),
-		Encoder:       destination.TrackEncoder{Mapper: mapping.New(mapping.Options{}, nil, mapping.Library{Name: "test", Version: "0"}), MaxItemBytes: segment.MaxMessageBytes},
-		Consumer:      cons,
-		Log:           in.Log,
-		Metrics:       destination.NewMetrics(in.Reg),
-		Logger:        testLogger(),
-		FlushInterval: 50 * time.Millisecond,
-		Retry:         destination.RetryPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, PauseProbe: 50 * time.Millisecond},
+		Name:     "segment",
+		Writer:   segmentapi.New(segmentapi.Config{Endpoint: sink.URL, WriteKey: writeKey}),
+		Encoder:  destination.TrackEncoder{Mapper: mapping.New(mapping.Options{}, nil, mapping.Library{Name: "test", Version: "0"}), MaxItemBytes: segment.MaxMessageBytes},
+		Consumer: cons,
+		Log:      in.Log,
+		Metrics:  destination.NewMetrics(in.Reg),
+		Logger:   testLogger(),
+		Options: delivery.Options{
+			FlushInterval: 50 * time.Millisecond,
+			Retry:         delivery.RetryPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, PauseProbe: 50 * time.Millisecond},
+		},
 	})
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()

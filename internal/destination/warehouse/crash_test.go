@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/warehouse"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -72,14 +73,16 @@ func startRunner(t testing.TB, l *queue.Log, w destination.Writer, ackWait time.
 		Encoder: warehouse.Encoder{Track: destination.TrackEncoder{
 			Mapper: mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
 		}},
-		Consumer:      cons,
-		Log:           l,
-		Metrics:       destination.NewMetrics(prometheus.NewRegistry()),
-		Logger:        testLogger(),
-		FlushInterval: 50 * time.Millisecond,
-		Retry:         destination.RetryPolicy{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		AckWait:       ackWait,
-		DrainTimeout:  300 * time.Millisecond,
+		Consumer: cons,
+		Log:      l,
+		Metrics:  destination.NewMetrics(prometheus.NewRegistry()),
+		Logger:   testLogger(),
+		Options: delivery.Options{
+			FlushInterval: 50 * time.Millisecond,
+			Retry:         delivery.RetryPolicy{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		},
+		AckWait:      ackWait,
+		DrainTimeout: 300 * time.Millisecond,
 	})
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
