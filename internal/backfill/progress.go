@@ -5,12 +5,14 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/progress"
 )
 
 // Progress is the import's display on stderr: events sent, rate, and an
-// ETA from the share of input bytes read. On a terminal one line is
-// redrawn in place; otherwise a line is written every Interval. A nil
-// *Progress shows nothing.
+// ETA from the share of input bytes read, drawn by package progress (one
+// line redrawn in place on a terminal, a line every Interval otherwise). A
+// nil *Progress shows nothing.
 type Progress struct {
 	W io.Writer
 	// Terminal redraws one line in place (\r) instead of writing lines.
@@ -20,30 +22,22 @@ type Progress struct {
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 
+	display progress.Display
+
 	mu                sync.Mutex
-	begin, last       time.Time
 	total, read, skip int64
 	events, rejected  int64
-	drawn             bool
-}
-
-func (p *Progress) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
 }
 
 func (p *Progress) start(totalBytes int64) {
 	if p == nil {
 		return
 	}
+	p.display = progress.Display{W: p.W, Prefix: "import", Terminal: p.Terminal, Interval: p.Interval, Now: p.Now}
+	p.display.Start()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.Interval <= 0 {
-		p.Interval = 10 * time.Second
-	}
-	p.begin, p.last, p.total = p.now(), p.now(), totalBytes
+	p.total = totalBytes
+	p.mu.Unlock()
 }
 
 func (p *Progress) readBytes(n int64) {
@@ -71,18 +65,10 @@ func (p *Progress) add(events, rejected int64) {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.events += events
 	p.rejected += rejected
-	now := p.now()
-	switch {
-	case p.Terminal && now.Sub(p.last) >= 200*time.Millisecond:
-		fmt.Fprintf(p.W, "\r\x1b[K%s", p.line(now))
-		p.drawn, p.last = true, now
-	case !p.Terminal && now.Sub(p.last) >= p.Interval:
-		fmt.Fprintf(p.W, "import: %s\n", p.line(now))
-		p.last = now
-	}
+	p.mu.Unlock()
+	p.display.Update(p.line)
 }
 
 // note writes a message on its own line.
@@ -90,13 +76,7 @@ func (p *Progress) note(msg string) {
 	if p == nil {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.W, "\r\x1b[K")
-		p.drawn = false
-	}
-	fmt.Fprintf(p.W, "import: %s\n", msg)
+	p.display.Note(msg)
 }
 
 // finish writes the summary line.
@@ -104,27 +84,26 @@ func (p *Progress) finish(err error) {
 	if p == nil {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.W, "\r\x1b[K")
-	}
-	elapsed := p.now().Sub(p.begin)
-	status := "done"
-	if err != nil {
-		status = "stopped"
-	}
-	fmt.Fprintf(p.W, "import: %s: %d events sent in %s (%s events/s)", status, p.events, elapsed.Round(time.Millisecond), rateText(p.events, elapsed))
-	if p.rejected > 0 {
-		fmt.Fprintf(p.W, ", %d rejected by the bridge", p.rejected)
-	}
-	fmt.Fprintln(p.W)
+	p.display.Finish(func(elapsed time.Duration) string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		status := "done"
+		if err != nil {
+			status = "stopped"
+		}
+		s := fmt.Sprintf("%s: %d events sent in %s (%s events/s)", status, p.events, elapsed.Round(time.Millisecond), progress.Rate(p.events, elapsed))
+		if p.rejected > 0 {
+			s += fmt.Sprintf(", %d rejected by the bridge", p.rejected)
+		}
+		return s
+	})
 }
 
 // line is the progress text: events, rate, share of input read, ETA.
-func (p *Progress) line(now time.Time) string {
-	elapsed := now.Sub(p.begin)
-	s := fmt.Sprintf("%d events sent, %s events/s", p.events, rateText(p.events, elapsed))
+func (p *Progress) line(elapsed time.Duration) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := fmt.Sprintf("%d events sent, %s events/s", p.events, progress.Rate(p.events, elapsed))
 	if p.total > 0 {
 		done := p.read + p.skip
 		frac := min(float64(done)/float64(p.total), 1)
@@ -139,11 +118,4 @@ func (p *Progress) line(now time.Time) string {
 		s += fmt.Sprintf(", %d rejected", p.rejected)
 	}
 	return s
-}
-
-func rateText(events int64, elapsed time.Duration) string {
-	if elapsed <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.0f", float64(events)/elapsed.Seconds())
 }

@@ -17,7 +17,7 @@ func startDebugger(cfg *config.Config, srv *server.Server, runners []*destinatio
 		logger.Info("debugger UI off (ui.enabled: false)")
 		return nil
 	}
-	access := debugger.Access{Loopback: debugger.IsLoopback(cfg.Listen), Token: cfg.UI.Token, BasicAuth: cfg.UI.BasicAuth}
+	access := debugger.Access{Loopback: config.IsLoopback(cfg.Listen), Token: cfg.UI.Token, BasicAuth: cfg.UI.BasicAuth}
 	if !access.Enabled() {
 		logger.Warn("debugger UI off: the bridge listens on " + cfg.Listen + ", which is not loopback, and neither ui.token (BRIDGE_UI_TOKEN) nor ui.basic_auth is set; event payloads carry personal data. Intake is not affected")
 		return nil

@@ -20,7 +20,6 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
-	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -57,7 +56,7 @@ type Ready func(addr net.Addr)
 // stored), let destinations deliver what they hold, close the log.
 func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Ready) error {
 	if len(cfg.Intake.APIKeys) == 0 {
-		if !isLoopback(cfg.Listen) {
+		if !config.IsLoopback(cfg.Listen) {
 			return fmt.Errorf("refusing to listen on %s with no STATSIG_API_KEYS: anyone could post events; set the keys, or listen on 127.0.0.1", cfg.Listen)
 		}
 		logger.Warn("no STATSIG_API_KEYS set: accepting any SDK key, because the bridge listens on loopback only", "listen", cfg.Listen)
@@ -77,19 +76,8 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var specs *statsig.SpecsWatcher
-	if cfg.Specs.ServerSecret != "" {
-		specs = &statsig.SpecsWatcher{
-			Client:   &statsig.SpecsClient{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, HTTP: &http.Client{Timeout: 30 * time.Second}},
-			Interval: cfg.Specs.Refresh,
-			Logger:   logger,
-		}
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := specs.Refresh(fctx); err != nil {
-			logger.Warn("fetching Statsig config specs failed; experiments are resolved once they arrive", "err", err)
-		}
-		cancel()
-	} else {
+	specs := startSpecs(ctx, cfg, logger, "experiments are resolved once they arrive")
+	if specs == nil {
 		logger.Info("no STATSIG_SERVER_SECRET: experiments cannot be told from dynamic configs; config exposures are reported as such unless their name is listed in a destination's mapping.experiments")
 	}
 
@@ -223,17 +211,4 @@ func waitUntil(wg *sync.WaitGroup, deadline time.Time) {
 	case <-done:
 	case <-time.After(time.Until(deadline)):
 	}
-}
-
-// isLoopback reports whether a listen address only accepts local peers.
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"net"
 	"os"
 	"time"
 )
@@ -107,4 +108,19 @@ func (c *Config) validateServer(add func(format string, a ...any)) {
 			add("tls: cert_file %s and key_file %s are not a usable certificate and key: %v", t.CertFile, t.KeyFile, err)
 		}
 	}
+}
+
+// IsLoopback reports whether a listen address only accepts local peers:
+// such an address may go without SDK keys, and the debugger on it without
+// a token.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -3,7 +3,6 @@ package debugger
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"net"
 	"net/http"
 	"strings"
 )
@@ -81,16 +80,3 @@ func (a Access) allowed(r *http.Request, token, basic [32]byte) bool {
 
 // tokenCookie carries the UI token after the page was opened with it.
 const tokenCookie = "statsig_bridge_ui"
-
-// IsLoopback reports whether a listen address only accepts local peers.
-func IsLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/debugger"
 )
 
@@ -71,7 +72,7 @@ func TestAccess(t *testing.T) {
 	}
 	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "localhost:1": true, "[::1]:80": true,
 		"0.0.0.0:8080": false, ":8080": false, "10.0.0.1:80": false, "bad": false} {
-		if debugger.IsLoopback(addr) != want {
+		if config.IsLoopback(addr) != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, !want)
 		}
 	}

@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+)
+
+// Specs fetch timings: one request, and the first fetch at start, which
+// the bridge does not wait on longer (experiments resolve once specs come).
+const (
+	specsRequestTimeout = 30 * time.Second
+	specsFirstFetchWait = 10 * time.Second
+)
+
+// startSpecs builds the config specs watcher from cfg.Specs and fetches
+// the specs once, or returns nil when no server secret is configured.
+// What a failed first fetch means for the caller is said in consequence.
+// serve then runs the watcher to refresh every cfg.Specs.Refresh.
+func startSpecs(ctx context.Context, cfg *config.Config, logger *slog.Logger, consequence string) *statsig.SpecsWatcher {
+	if cfg.Specs.ServerSecret == "" {
+		return nil
+	}
+	w := &statsig.SpecsWatcher{
+		Client:   &statsig.SpecsClient{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, HTTP: &http.Client{Timeout: specsRequestTimeout}},
+		Interval: cfg.Specs.Refresh,
+		Logger:   logger,
+	}
+	fctx, cancel := context.WithTimeout(ctx, specsFirstFetchWait)
+	defer cancel()
+	if err := w.Refresh(fctx); err != nil {
+		logger.Warn("fetching Statsig config specs failed; "+consequence, "err", err)
+	}
+	return w
+}
