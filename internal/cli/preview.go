@@ -112,7 +112,7 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 			e := &b.Events[i]
 			for di, d := range cfg.Destinations {
 				r := encoders[di].Encode(b, e)
-				line := previewLine{Destination: d.Name, Input: e.EventName, Reason: r.Reason, Note: r.Note}
+				line := previewLine{Destination: d.Name, Input: e.EventName, Reason: r.Reason, Note: r.Note.String()}
 				switch {
 				case r.Filtered:
 					line.Status = "filtered"

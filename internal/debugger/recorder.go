@@ -26,13 +26,13 @@ const (
 
 var statusNames = [...]string{"pending", "filtered", "delivered", "dead_lettered"}
 
-func statusOf(s string) uint8 {
+func statusOf(s destination.Status) uint8 {
 	switch s {
-	case "delivered":
+	case destination.StatusDelivered:
 		return statusDelivered
-	case "filtered":
+	case destination.StatusFiltered:
 		return statusFiltered
-	case "dead_lettered":
+	case destination.StatusDeadLettered:
 		return statusDeadLettered
 	}
 	return statusPending
@@ -188,7 +188,7 @@ func (r *Recorder) Outcome(o destination.Outcome) {
 		at = time.Now()
 	}
 	r.stats[di].add(&o, at)
-	if o.Batch == nil || o.Event == nil || o.Status == "retrying" {
+	if o.Batch == nil || o.Event == nil || o.Status == destination.StatusRetrying {
 		return
 	}
 	out := output{status: statusOf(o.Status), attempts: int32(o.Attempts), at: at.UnixNano(), reason: o.Reason, note: o.Note, payload: o.Payload, redriven: o.Redriven}

@@ -104,7 +104,7 @@ func (s *destStats) countAt(t time.Time) *countBucket {
 
 func (s *destStats) add(o *destination.Outcome, at time.Time) {
 	switch o.Status {
-	case "delivered", "filtered", "dead_lettered", "retrying":
+	case destination.StatusDelivered, destination.StatusFiltered, destination.StatusDeadLettered, destination.StatusRetrying:
 	default:
 		return
 	}
@@ -112,7 +112,7 @@ func (s *destStats) add(o *destination.Outcome, at time.Time) {
 	defer s.mu.Unlock()
 	c := s.countAt(at)
 	switch o.Status {
-	case "delivered":
+	case destination.StatusDelivered:
 		if o.Attempts > 1 {
 			c.retry++
 		} else {
@@ -127,12 +127,12 @@ func (s *destStats) add(o *destination.Outcome, at time.Time) {
 			l.h[latBin(at.UnixMilli()-o.Batch.ReceivedAt)]++
 			l.n++
 		}
-	case "filtered":
+	case destination.StatusFiltered:
 		c.filtered++
-	case "dead_lettered":
+	case destination.StatusDeadLettered:
 		c.dead++
 		s.reason(o.Reason, "dead_letter", at, sample{At: at, Event: o.Event, Batch: o.Batch, Payload: o.Payload, Detail: o.Note, Events: 1})
-	case "retrying":
+	case destination.StatusRetrying:
 		c.fails++
 		reason := o.Reason
 		if reason != "" && reason[0] >= '0' && reason[0] <= '9' {

@@ -80,7 +80,7 @@ func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail st
 		if it.lm.redrive != nil {
 			it.lm.redrive.deadLettered = true
 		}
-		r.observe(Outcome{Status: "dead_lettered", Batch: it.lm.batch, Event: it.ev, Reason: code, Note: detail, Payload: it.payload, Redriven: it.lm.redrive != nil})
+		r.observe(Outcome{Status: StatusDeadLettered, Batch: it.lm.batch, Event: it.ev, Reason: code, Note: detail, Payload: it.payload, Redriven: it.lm.redrive != nil})
 		r.done(it.lm)
 	}
 }

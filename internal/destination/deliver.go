@@ -51,7 +51,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 				retrying = true
 				r.retrying.Add(int64(len(items)))
 			}
-			r.observe(Outcome{Status: "retrying", Reason: errorClass(err), Note: err.Error(), Attempts: tries, Count: len(items)})
+			r.observe(Outcome{Status: StatusRetrying, Reason: errorClass(err), Note: err.Error(), Attempts: tries, Count: len(items)})
 		}
 		var auth *AuthError
 		if errors.As(err, &auth) {
@@ -161,7 +161,7 @@ func (r *Runner) delivered(items []item, attempt, bytes int) {
 	for _, it := range items {
 		lat.Observe(now.Sub(time.UnixMilli(it.lm.batch.ReceivedAt)).Seconds())
 		if r.cfg.Observer != nil {
-			r.observe(Outcome{Status: "delivered", Batch: it.lm.batch, Event: it.ev, Payload: it.payload, Attempts: attempt + 1, At: now, Redriven: it.lm.redrive != nil})
+			r.observe(Outcome{Status: StatusDelivered, Batch: it.lm.batch, Event: it.ev, Payload: it.payload, Attempts: attempt + 1, At: now, Redriven: it.lm.redrive != nil})
 		}
 		r.done(it.lm)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -58,7 +59,7 @@ type Encoded struct {
 	Filtered bool
 	Invalid  bool
 	Reason   string
-	Note     string
+	Note     mapping.Notes
 	Kind     statsig.Kind
 	Event    string // the outgoing event name
 }

@@ -79,7 +79,7 @@ func (r *Runner) Redrive(ctx context.Context, max int) (RedriveResult, error) {
 		switch {
 		case enc.Filtered:
 			lm.redrive.filtered = true
-			r.observe(Outcome{Status: "filtered", Batch: &b, Event: ev, Reason: enc.Reason, Note: enc.Note, Redriven: true})
+			r.observe(Outcome{Status: StatusFiltered, Batch: &b, Event: ev, Reason: enc.Reason, Note: enc.Note.String(), Redriven: true})
 			r.done(lm)
 			continue
 		case enc.Invalid:

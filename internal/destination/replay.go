@@ -197,11 +197,11 @@ func (p *replayCount) wrap(cfg Config) Config {
 // Outcome implements Observer.
 func (p *replayCount) Outcome(o Outcome) {
 	switch o.Status {
-	case "delivered":
+	case StatusDelivered:
 		p.delivered.Add(1)
-	case "filtered":
+	case StatusFiltered:
 		p.filtered.Add(1)
-	case "dead_lettered":
+	case StatusDeadLettered:
 		p.deadLettered.Add(1)
 	}
 	if p.next != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +41,21 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
+// Status is what happened to an event at a destination. Observers switch on
+// it; String is its stable name in the debugger's API.
+type Status string
+
+// The statuses.
+const (
+	StatusDelivered    Status = "delivered"
+	StatusFiltered     Status = "filtered"
+	StatusDeadLettered Status = "dead_lettered"
+	// StatusNote is a mapping note ahead of the event's outcome.
+	StatusNote Status = "note"
+	// StatusRetrying is a failed attempt at a batch.
+	StatusRetrying Status = "retrying"
+)
+
 // Observer hears event outcomes.
 type Observer interface {
 	Outcome(o Outcome)
@@ -52,11 +66,10 @@ type Outcome struct {
 	Destination string
 	Batch       *statsig.Batch
 	Event       *statsig.Event
-	// Status: "delivered", "filtered", "dead_lettered", "note" (a mapping
-	// note ahead of the event's outcome), or "retrying": a failed attempt
-	// at a batch of Count items (Batch and Event nil, Reason the error
-	// class, Note the error).
-	Status   string
+	// Status says what happened; with StatusRetrying, Batch and Event
+	// are nil, Count the batch's items, Reason the error class and Note the
+	// error.
+	Status   Status
 	Reason   string
 	Note     string
 	Payload  []byte
@@ -292,21 +305,21 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			for i := range b.Events {
 				ev := &b.Events[i]
 				enc := r.cfg.Encoder.Encode(b, ev)
-				if enc.Note != "" && strings.HasPrefix(enc.Note, "no config specs") {
+				if enc.Note.Unresolved() {
 					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
 				}
 				switch {
 				case enc.Filtered:
 					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind)).Inc()
-					r.observe(Outcome{Status: "filtered", Batch: b, Event: ev, Reason: enc.Reason, Note: enc.Note})
+					r.observe(Outcome{Status: StatusFiltered, Batch: b, Event: ev, Reason: enc.Reason, Note: enc.Note.String()})
 					r.done(lm)
 					continue
 				case enc.Invalid:
 					r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "", 0)
 					continue
 				}
-				if r.cfg.Observer != nil && enc.Note != "" {
-					r.observe(Outcome{Status: "note", Batch: b, Event: ev, Note: enc.Note, Payload: enc.Payload})
+				if r.cfg.Observer != nil && enc.Note != 0 {
+					r.observe(Outcome{Status: StatusNote, Batch: b, Event: ev, Note: enc.Note.String(), Payload: enc.Payload})
 				}
 				payloads := [2][]byte{enc.Payload, enc.Extra}
 				if enc.Extra != nil {

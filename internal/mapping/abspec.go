@@ -20,12 +20,6 @@ const (
 	experimentViewedSalt = "experiment_viewed"
 )
 
-// NoteNoVariation says why an experiment exposure yields no Experiment
-// Viewed: the spec's variation_name is the group, and without the config
-// specs (or an experimentGroupName sent by Statsig) the bridge does not know
-// it. A variation_id alone would put every user of the experiment in an
-// unnamed variation, which reads as a wrong answer rather than a missing one.
-const NoteNoVariation = "experiment group unknown: no Experiment Viewed, the exposure is sent as " + statsig.ExperimentExposure
 
 // MapAll maps one event like Map, plus Segment's "Experiment Viewed" when the
 // destination asks for it (Options.ExperimentViewed):
@@ -81,7 +75,7 @@ func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, ext
 		if mode == ExperimentViewedInstead {
 			raw = m.Map(b, e)
 		}
-		raw.Note = joinNote(raw.Note, NoteNoVariation)
+		raw.Note |= NoteNoVariation
 		return raw, nil
 	}
 	if reason := m.nameFilter(ExperimentViewedEvent); reason != "" {
@@ -116,7 +110,7 @@ func (m *Mapper) nameFilter(name string) string {
 
 // experimentViewed builds the Experiment Viewed Track for an exposure;
 // context is the exposure's, or nil to build it.
-func (m *Mapper) experimentViewed(b *statsig.Batch, e *statsig.Event, kind statsig.Kind, note string, props, context json.RawMessage) Result {
+func (m *Mapper) experimentViewed(b *statsig.Batch, e *statsig.Event, kind statsig.Kind, note Notes, props, context json.RawMessage) Result {
 	res := Result{Kind: kind, Note: note}
 	original, corrected := b.EventTime(e)
 	t := &res.Track
@@ -201,9 +195,3 @@ func memberString(members []statsig.Member, name string) string {
 	return strings.TrimSpace(string(s))
 }
 
-func joinNote(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}

@@ -187,7 +187,8 @@ func TestExperimentViewedNeedsGroup(t *testing.T) {
 		if extra != nil || p.Status != Mapped || p.Track.Event != statsig.ExperimentExposure {
 			t.Fatalf("%s: primary %s %q, extra %v; want the exposure alone", mode, abStatus(p.Status), p.Track.Event, extra)
 		}
-		if !strings.Contains(p.Note, NoteNoVariation) || !strings.HasPrefix(p.Note, "no config specs") {
+		if p.Note != NoteNoSpecs|NoteNoVariation || !p.Note.Unresolved() ||
+			!strings.HasPrefix(p.Note.String(), "no config specs") || !strings.HasSuffix(p.Note.String(), NoteNoVariation.String()) {
 			t.Fatalf("%s: note %q, want the resolution note then %q", mode, p.Note, NoteNoVariation)
 		}
 	}

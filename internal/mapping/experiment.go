@@ -10,14 +10,6 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
-// Notes on experiment resolution, shown in the debugger and counted.
-const (
-	NoteNoSpecs          = "no config specs: experiment resolved by configured name, group unknown"
-	NoteUnknownConfig    = "config not in the config specs: reported as a config exposure"
-	NoteNotInExperiment  = "user is in none of the experiment's groups (targeting, holdout or override rule): not an experiment exposure"
-	NoteUnresolvedNoSpec = "no config specs: cannot tell experiments from configs"
-)
-
 // resolveExperiment reports experiment exposures the way Statsig's hosted
 // integration does. Every SDK logs an experiment as a config exposure, and a
 // layer parameter as a layer exposure; only the project's config specs say
@@ -29,14 +21,14 @@ const (
 //     experiment (metadata.config = the experiment, metadata.layer = the
 //     layer); implicit parameters do not count as experiment exposures in
 //     Statsig and stay layer exposures.
-func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string, statsig.Kind, json.RawMessage, string) {
+func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string, statsig.Kind, json.RawMessage, Notes) {
 	name, metadata := e.EventName, e.Metadata
 	if len(metadata) == 0 || metadata[0] != '{' {
-		return name, kind, metadata, ""
+		return name, kind, metadata, 0
 	}
 	md, err := statsig.DecodeExposureMetadata(metadata)
 	if err != nil {
-		return name, kind, metadata, ""
+		return name, kind, metadata, 0
 	}
 	specs := m.specs()
 	metadata, md = resolveHashedNames(metadata, md, specs)
@@ -49,7 +41,7 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 				}
 			}
 		}
-		return name, kind, metadata, ""
+		return name, kind, metadata, 0
 	case statsig.KindConfig:
 		if specs == nil {
 			if matchAny(m.opts.Experiments, string(md.Config)) {
@@ -62,7 +54,7 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 			return name, kind, metadata, NoteUnknownConfig
 		}
 		if !c.IsExperiment() {
-			return name, kind, metadata, ""
+			return name, kind, metadata, 0
 		}
 		r, ok := c.Rules[string(md.RuleID)]
 		if !ok || !r.IsExperimentGroup {
@@ -74,13 +66,13 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		if r.GroupName != "" && md.ExperimentGroupName == "" {
 			metadata = addField(metadata, "experimentGroupName", r.GroupName)
 		}
-		return statsig.ExperimentExposure, statsig.KindExperiment, metadata, ""
+		return statsig.ExperimentExposure, statsig.KindExperiment, metadata, 0
 	case statsig.KindLayer:
 		if md.AllocatedExperiment == "" || md.IsExplicitParameter == "false" {
-			return name, kind, metadata, ""
+			return name, kind, metadata, 0
 		}
 		expName, group := string(md.AllocatedExperiment), ""
-		note := ""
+		var note Notes
 		if specs != nil {
 			if c := specs.Config(expName); c != nil {
 				expName = c.Name
@@ -93,12 +85,12 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 				note = NoteUnknownConfig
 			}
 		} else {
-			note = "no config specs: experiment group unknown"
+			note = NoteNoSpecsGroupUnknown
 		}
 		// Rewritten as json.Marshal writes a map: members sorted by name.
 		all, err := statsig.ObjectMembers(metadata)
 		if err != nil {
-			return name, kind, metadata, ""
+			return name, kind, metadata, 0
 		}
 		all = setMember(all, "layer", memberValue(all, "config"))
 		all = setMember(all, "config", quote(expName))
@@ -108,11 +100,11 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		}
 		out, err := statsig.AppendObject(make([]byte, 0, len(metadata)+len(expName)*2+64), all)
 		if err != nil {
-			return name, kind, metadata, ""
+			return name, kind, metadata, 0
 		}
 		return statsig.ExperimentExposure, statsig.KindExperiment, out, note
 	}
-	return name, kind, metadata, ""
+	return name, kind, metadata, 0
 }
 
 // resolveHashedNames puts the plain names back where the js-client wrote

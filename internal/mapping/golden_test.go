@@ -80,9 +80,9 @@ func goldenLines(t *testing.T, f mappedFixture) []byte {
 			line = append(line, `,"reason":`...)
 			line = segment.AppendString(line, me.Result.Reason)
 		}
-		if me.Result.Note != "" {
+		if me.Result.Note != 0 {
 			line = append(line, `,"note":`...)
-			line = segment.AppendString(line, me.Result.Note)
+			line = segment.AppendString(line, me.Result.Note.String())
 		}
 		if me.JSON != nil {
 			if !json.Valid(me.JSON) {

@@ -73,7 +73,7 @@ type Result struct {
 	Kind statsig.Kind
 	// Note says something the user should know about a mapped event, such
 	// as an experiment that could not be resolved without config specs.
-	Note  string
+	Note  Notes
 	Track segment.Track
 }
 
@@ -81,7 +81,7 @@ type Result struct {
 func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
 	name, kind := e.EventName, statsig.KindOf(e.EventName)
 	metadata := e.Metadata
-	var note string
+	var note Notes
 	if kind == statsig.KindConfig || kind == statsig.KindLayer || kind == statsig.KindExperiment {
 		name, kind, metadata, note = m.resolveExperiment(e, kind)
 	}

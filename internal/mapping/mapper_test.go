@@ -395,7 +395,7 @@ func TestMapExperimentResolution(t *testing.T) {
 		body      string
 		wantEvent string
 		wantKind  statsig.Kind
-		wantNote  string
+		wantNote  mapping.Notes
 		// wantMeta lists metadata fields and their values; "" = absent.
 		wantMeta map[string]string
 	}{
@@ -473,7 +473,7 @@ func TestMapExperimentResolution(t *testing.T) {
 		{
 			name:      "no specs, explicit layer parameter: experiment named as sent",
 			body:      ev(statsig.LayerExposure, `{"config":"bridge_button_layer","ruleID":"`+test+`","allocatedExperiment":"bridge_button_experiment","isExplicitParameter":"true"}`),
-			wantEvent: statsig.ExperimentExposure, wantKind: statsig.KindExperiment, wantNote: "no config specs: experiment group unknown",
+			wantEvent: statsig.ExperimentExposure, wantKind: statsig.KindExperiment, wantNote: mapping.NoteNoSpecsGroupUnknown,
 			wantMeta: map[string]string{"config": experiment, "layer": "bridge_button_layer", "experimentGroupName": ""},
 		},
 	}
