@@ -20,7 +20,6 @@ const (
 	experimentViewedSalt = "experiment_viewed"
 )
 
-
 // MapAll maps one event like Map, plus Segment's "Experiment Viewed" when the
 // destination asks for it (Options.ExperimentViewed):
 //
@@ -194,4 +193,3 @@ func memberString(members []statsig.Member, name string) string {
 	}
 	return strings.TrimSpace(string(s))
 }
-
