@@ -38,13 +38,12 @@ func openPostgres(dsn, schema string) (*postgres, error) {
 
 func (p *postgres) close() error { p.pool.Close(); return nil }
 
-// quote quotes an identifier; every identifier is quoted, so reserved
-// words ("order", "user") work as column names.
-func quote(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
+// quote quotes an identifier (pgx's quoting: SQLite reads it the same);
+// every identifier is quoted, so reserved words ("order", "user") work as
+// column names.
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
-func (p *postgres) qualified(table string) string { return quote(p.schema) + "." + quote(table) }
+func (p *postgres) qualified(table string) string { return pgx.Identifier{p.schema, table}.Sanitize() }
 
 func pgType(t wh.Type) string { return t.String() }
 
