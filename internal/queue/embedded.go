@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -63,8 +64,20 @@ func (s serverLogger) Noticef(string, ...any) {}
 func (s serverLogger) Debugf(string, ...any)  {}
 func (s serverLogger) Tracef(string, ...any)  {}
 func (s serverLogger) Warnf(format string, v ...any) {
-	s.l.Warn(fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, largePayloadWarning) {
+		// The advice is for networked clients buffering 8 MB messages;
+		// the embedded server has one in-process client, the bridge, and
+		// a log message is one SDK request (up to max_msg_size) by design.
+		s.l.Debug("the embedded log takes messages of up to max_msg_size: one SDK request each", "nats_server", msg)
+		return
+	}
+	s.l.Warn(msg)
 }
+
+// largePayloadWarning starts nats-server's warning, at every start, that its
+// max_payload is above 8 MB.
+const largePayloadWarning = "Maximum payloads over"
 
 func (s serverLogger) Errorf(format string, v ...any) {
 	s.l.Error(fmt.Sprintf(format, v...))

@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +217,23 @@ func TestFetchLargerThanMaxAckPendingReturnsPromptly(t *testing.T) {
 	}
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Fatalf("Fetch took %s with batches ready", took)
+	}
+}
+
+// TestEmbeddedStartWarnsNothing: opening the embedded log logs no warning a
+// user cannot act on, such as nats-server's advice against payloads over
+// 8 MB (a log message is one SDK request of up to 16 MiB by design).
+func TestEmbeddedStartWarnsNothing(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	l, err := Open(testContext(t), Config{DataDir: t.TempDir()}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() > 0 {
+		t.Errorf("opening and closing the embedded log warned:\n%s", buf.String())
 	}
 }
