@@ -103,7 +103,7 @@ func (e *RequestError) Error() string {
 	}
 	hint := ""
 	if e.Code == http.StatusUnauthorized {
-		hint = " (check --api-key: it must be one of the bridge's STATSIG_API_KEYS)"
+		hint = " (check --api-key)"
 	}
 	return fmt.Sprintf("%s, %s: the bridge refused the request (%d): %s%s", e.File, lines, e.Code, e.Message, hint)
 }

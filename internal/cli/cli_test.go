@@ -170,8 +170,10 @@ func TestPreviewSDKRequestWithSpecs(t *testing.T) {
 	}
 	var experiments, configs, gates, custom int
 	for i, l := range lines {
-		if l.Destination != "segment" || l.Input == "" {
-			t.Errorf("line %d: %+v, want destination segment and the input event name", i, l)
+		// With no config, preview shows the destination serve would run:
+		// the default SQLite warehouse.
+		if l.Destination != "warehouse" || l.Input == "" {
+			t.Errorf("line %d: %+v, want destination warehouse and the input event name", i, l)
 		}
 		if l.Status != "send" {
 			t.Errorf("line %d (%s): status %q (%s), want send", i, l.Input, l.Status, l.Reason)
@@ -308,5 +310,15 @@ func TestExitCodes(t *testing.T) {
 		if !strings.Contains(r.Stdout+r.Stderr, c.says) {
 			t.Errorf("%s: output does not say %q:\nstdout: %s\nstderr: %s", c.name, c.says, r.Stdout, r.Stderr)
 		}
+	}
+}
+
+// TestPreviewNeedsADestination: with no destination at all (the warehouse
+// turned off and no write key), preview says so instead of previewing a
+// destination that serve would not run.
+func TestPreviewNeedsADestination(t *testing.T) {
+	r := run(t, map[string]string{"BRIDGE_WAREHOUSE": "off"}, []byte(`{"eventName":"e","user":{"userID":"u"}}`), "preview")
+	if r.Code != cli.ExitConfig || !strings.Contains(r.Stderr, "no destination is configured") {
+		t.Errorf("exit %d, stderr %q; want the configuration exit naming the missing destination", r.Code, r.Stderr)
 	}
 }

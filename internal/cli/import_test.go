@@ -468,6 +468,9 @@ func TestImportStopsOnRefusalNamingTheLines(t *testing.T) {
 				t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, stderr)
 			}
 		}
+		if n := strings.Count(stderr, "STATSIG_API_KEYS"); n != 1 {
+			t.Errorf("the refusal names STATSIG_API_KEYS %d times, want once:\n%s", n, stderr)
+		}
 	})
 	t.Run("bad line", func(t *testing.T) {
 		bad := filepath.Join(h.dir, "bad.jsonl")

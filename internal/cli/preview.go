@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -48,14 +47,10 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The environment alone gives only the default SQLite warehouse: show
-	// the Segment mapping instead, as before a write key is set.
-	implicitWarehouse := *path == "" && env.Getenv("BRIDGE_WAREHOUSE") == "" && len(cfg.Destinations) == 1 &&
-		cfg.Destinations[0].Type == "warehouse"
-	if len(cfg.Destinations) == 0 || implicitWarehouse {
-		// Show the default mapping even before a write key is set.
-		cfg.Destinations = []config.Destination{{Name: "segment", Type: "segment", Segment: &config.Segment{}}}
-		cfg.Destinations[0].Mapping = cfg.Destinations[0].Mapping.WithDefaults()
+	// The destinations serve would run, and only those: with the
+	// environment alone that is the default SQLite warehouse.
+	if len(cfg.Destinations) == 0 {
+		return &configError{problems: []string{"no destination is configured, so there is nothing to preview: set SEGMENT_WRITE_KEY (or WEBHOOK_URL, STATSIG_TEE=on, BRIDGE_WAREHOUSE), or give --config"}}
 	}
 	received := time.Now()
 	if *now != "" {
