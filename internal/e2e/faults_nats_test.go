@@ -7,14 +7,23 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 )
 
-// natsServerBinary is the Debian nats-server the fault suite restarts; the
-// shared server on 4222 is never touched.
-const natsServerBinary = "/usr/sbin/nats-server"
+// natsServerBinary is the nats-server binary the fault suite starts and
+// restarts itself (the shared servers are never touched):
+// BRIDGE_TEST_NATS_SERVER (.ci/run builds go.mod's), else Debian's.
+func natsServerBinary() string {
+	if b := os.Getenv("BRIDGE_TEST_NATS_SERVER"); b != "" {
+		return b
+	}
+	return "/usr/sbin/nats-server"
+}
 
 // natsProcess is a nats-server process of the test's own, with JetStream
 // stored in a directory of the test, on a free loopback port.
@@ -30,8 +39,17 @@ type natsProcess struct {
 // test when the binary is missing.
 func startNATSProcess(t testing.TB) *natsProcess {
 	t.Helper()
-	if _, err := os.Stat(natsServerBinary); err != nil {
-		t.Skipf("%s not found (apt-get install nats-server): skipping the external NATS restart fault test", natsServerBinary)
+	bin := natsServerBinary()
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s not found (set BRIDGE_TEST_NATS_SERVER to a nats-server binary): skipping the external NATS restart fault test", bin)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --version: %v %s", bin, err, out)
+	}
+	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server: ")
+	if err := queue.CheckServerVersion(bin, version); err != nil {
+		t.Skipf("skipping the external NATS restart fault test: the bridge refuses %s (set BRIDGE_TEST_NATS_SERVER to a newer binary, as .ci/run does): %v", bin, err)
 	}
 	n := &natsProcess{t: t, port: freePort(t), dir: t.TempDir()}
 	n.Start()
@@ -46,11 +64,11 @@ func (n *natsProcess) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n
 // it accepts connections.
 func (n *natsProcess) Start() {
 	n.t.Helper()
-	n.cmd = exec.Command(natsServerBinary, "-js", "-sd", n.dir, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port))
+	n.cmd = exec.Command(natsServerBinary(), "-js", "-sd", n.dir, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port))
 	n.cmd.Stdout = &n.output
 	n.cmd.Stderr = &n.output
 	if err := n.cmd.Start(); err != nil {
-		n.t.Fatalf("starting %s: %v", natsServerBinary, err)
+		n.t.Fatalf("starting %s: %v", natsServerBinary(), err)
 	}
 	waitFor(n.t, 20*time.Second, "nats-server to listen on port "+strconv.Itoa(n.port), func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.port), time.Second)
