@@ -395,7 +395,15 @@ func (d *Debugger) handleConfig(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
-	writeJSON(w, http.StatusOK, d.opts.Config.Masked())
+	// Durations as "30s", members in the configuration's order.
+	b, err := config.Readable(d.opts.Config.Masked())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "encoding the configuration: " + err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(b, '\n'))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

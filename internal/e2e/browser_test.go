@@ -330,7 +330,6 @@ func TestBrowserDeliveryView(t *testing.T) {
 	if !strings.Contains(cfg, front.URL) || strings.Contains(cfg, "test-write-key") {
 		t.Fatalf("config view: want the sink URL and no write key in clear:\n%s", cfg)
 	}
-	screenshot(t, ctx, "config")
 }
 
 // TestBrowserLiveWindow: the live view keeps 500 events but only the rows in

@@ -4,20 +4,21 @@
 // delivery settings; the JSON itself beside it.
 
 import { api } from './api.js';
-import { el, nanos, bytes, num, jsonBlock, kindLabel, showBanner, setChildren } from './util.js';
+import { el, bytes, num, jsonBlock, kindLabel, showBanner, setChildren } from './util.js';
 
-// Go time.Duration fields arrive as integer nanoseconds.
-const DURATIONS = new Set(['shutdown_timeout', 'webhook_tolerance', 'store_timeout', 'ack_wait', 'dead_letter_max_age',
-  'refresh', 'timeout', 'flush_interval', 'initial', 'max_elapsed', 'pause_probe', 'interval', 'max_age']);
-const BYTES = new Set(['max_body_bytes', 'max_bytes', 'dead_letter_max_bytes']);
+// Durations arrive as Go durations ("30s", "720h"), as in the YAML file.
+const BYTES = new Set(['max_body_bytes', 'max_bytes', 'dead_letter_max_bytes', 'max_header_bytes']);
+// Words written in capitals wherever they appear in a key.
+const ACRONYMS = { api: 'API', url: 'URL', dsn: 'DSN', tls: 'TLS', ui: 'UI', ip: 'IP', id: 'ID', nats: 'NATS', cors: 'CORS', sdk: 'SDK', http: 'HTTP' };
 const LABELS = {
   api_keys: 'API keys', nats_url: 'NATS URL', dsn: 'DSN', url: 'URL', api: 'API', cors_origins: 'CORS origins',
   user_id: 'userId from', anonymous_id: 'anonymousId from', ip_and_user_agent: 'IP and user agent',
   experiment_viewed: '"Experiment Viewed"', max_batch_events: 'Max batch events', requests_per_second: 'Requests per second',
 };
-const SECTION_TITLES = { intake: 'Intake (sources)', log: 'Durable log', specs: 'Config specs', ui: 'Debugger UI' };
+const SECTION_TITLES = { intake: 'Intake (sources)', server: 'HTTP server', tls: 'TLS (HTTPS)', log: 'Durable log', specs: 'Config specs', ui: 'Debugger UI' };
 
-const label = (k) => LABELS[k] || (k.charAt(0).toUpperCase() + k.slice(1)).replace(/_/g, ' ');
+/** label turns a key into words: read_header_timeout → "Read header timeout", cert_file under tls → "Cert file". */
+const label = (k) => LABELS[k] || k.split('_').map((w, i) => ACRONYMS[w] || (i === 0 ? w.charAt(0).toUpperCase() + w.slice(1) : w)).join(' ');
 
 export class ConfigView {
   constructor() {
@@ -68,14 +69,14 @@ function destination(d) {
   const types = m.types && m.types.length ? m.types.map((t) => el('span', { class: 'chip', title: kindLabel(t) }, t)) : el('span', { class: 'muted' }, 'all types');
   const { types: _t, include, exclude, ...rest } = m;
   return el('article', { class: 'card dest-config', 'data-testid': 'config-destination', 'data-destination': d.name },
-    el('header', { class: 'card-head' }, el('h2', {}, d.name), el('span', { class: 'badge type' }, d.type)),
+    el('header', { class: 'card-head' }, el('h2', { 'data-key': 'name' }, d.name), el('span', { class: 'badge type', 'data-key': 'type' }, d.type)),
     el('div', { class: 'dest-cols' },
       el('div', {}, el('h3', {}, 'Connection'), conn ? kv(conn, [d.type]) : el('p', { class: 'muted' }, '—')),
       el('div', {}, el('h3', {}, 'Filter'),
         el('dl', { class: 'kv' },
-          el('dt', {}, 'Event types'), el('dd', { 'data-testid': 'filter-types' }, types),
-          el('dt', {}, 'Include'), el('dd', {}, value('include', include, [])),
-          el('dt', {}, 'Exclude'), el('dd', {}, value('exclude', exclude, [])))),
+          el('dt', { 'data-key': 'mapping.types' }, 'Event types'), el('dd', { 'data-testid': 'filter-types' }, types),
+          el('dt', { 'data-key': 'mapping.include' }, 'Include'), el('dd', {}, value('include', include, [])),
+          el('dt', { 'data-key': 'mapping.exclude' }, 'Exclude'), el('dd', {}, value('exclude', exclude, [])))),
       el('div', {}, el('h3', {}, 'Mapping'), kv(rest, ['mapping'])),
       el('div', {}, el('h3', {}, 'Delivery'), kv(d.delivery || {}, ['delivery']))));
 }
@@ -85,9 +86,9 @@ function kv(obj, path) {
   const dl = el('dl', { class: 'kv' });
   for (const [k, v] of Object.entries(obj || {})) {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      dl.append(el('dt', {}, label(k)), el('dd', {}, Object.keys(v).length ? kv(v, [...path, k]) : el('span', { class: 'muted' }, '—')));
+      dl.append(el('dt', { 'data-key': [...path, k].join('.') }, label(k)), el('dd', {}, Object.keys(v).length ? kv(v, [...path, k]) : el('span', { class: 'muted' }, '—')));
     } else {
-      dl.append(el('dt', {}, label(k)), el('dd', {}, value(k, v, path)));
+      dl.append(el('dt', { 'data-key': [...path, k].join('.') }, label(k)), el('dd', { 'data-value': [...path, k].join('.') }, value(k, v, path)));
     }
   }
   return dl;
@@ -98,7 +99,6 @@ function value(k, v, path) {
   if (Array.isArray(v)) return v.map((x) => el('span', { class: 'chip' + (masked(x) ? ' secret' : '') }, String(x)));
   if (typeof v === 'boolean') return el('span', { class: 'pill ' + (v ? 'ok' : 'off') }, v ? 'on' : 'off');
   if (typeof v === 'number') {
-    if (DURATIONS.has(k) || (path.includes('retry') && k === 'max')) return el('span', { class: 'mono', title: `${v} ns` }, v ? nanos(v) : '0 (none)');
     if (BYTES.has(k)) return el('span', { class: 'mono', title: `${num(v)} bytes` }, v ? bytes(v) : '0 (none)');
     return el('span', { class: 'mono' }, num(v));
   }
