@@ -85,6 +85,10 @@ type Result struct {
 	Events   int64
 	Requests int64
 	Rejected int64
+	// Duplicates are events (counted in Events) of requests the bridge had
+	// stored already: the same request within its log's 2-minute duplicate
+	// window, as when the same file is imported twice in a row.
+	Duplicates int64
 }
 
 // RequestError is a request the bridge refused for good (a 4xx other than
@@ -450,11 +454,16 @@ func (c *chunker) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	rejected, err := c.im.send(ctx, body, c.path, c.first, max(c.next.Line-1, c.first), c.im.Progress)
+	rejected, duplicate, err := c.im.send(ctx, body, c.path, c.first, max(c.next.Line-1, c.first), c.im.Progress)
 	if err != nil {
 		return err
 	}
 	n := int64(len(c.events))
+	var dups int64
+	if duplicate {
+		dups = n - int64(rejected)
+		c.res.Duplicates += dups
+	}
 	c.res.Events += n - int64(rejected)
 	c.res.Requests++
 	c.res.Rejected += int64(rejected)
@@ -462,7 +471,7 @@ func (c *chunker) flush(ctx context.Context) error {
 	c.st.Events += n - int64(rejected)
 	c.st.position = c.next
 	c.events = c.events[:0]
-	c.im.Progress.add(n-int64(rejected), int64(rejected))
+	c.im.Progress.add(n-int64(rejected), int64(rejected), dups)
 	return c.save()
 }
 
@@ -518,6 +527,7 @@ func (c *chunker) save() error {
 // intakeAnswer is the intake's JSON answer.
 type intakeAnswer struct {
 	Accepted   int    `json:"accepted"`
+	Duplicate  bool   `json:"duplicate"`
 	Rejected   int    `json:"rejected"`
 	Error      string `json:"error"`
 	Rejections []struct {
@@ -529,13 +539,13 @@ type intakeAnswer struct {
 
 // send posts one request until the bridge stores it. 429 and 5xx answers
 // are retried after Retry-After (or a growing backoff); other 4xx stop.
-func (im *Importer) send(ctx context.Context, body []byte, path string, first, last int, p *Progress) (rejected int, err error) {
+func (im *Importer) send(ctx context.Context, body []byte, path string, first, last int, p *Progress) (rejected int, duplicate bool, err error) {
 	wait := im.Backoff
 	netFailures := 0
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(im.URL, "/")+"/v1/log_event", bytes.NewReader(body))
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Content-Encoding", "gzip")
@@ -549,10 +559,10 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 		resp, err := im.HTTP.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return 0, ctx.Err()
+				return 0, false, ctx.Err()
 			}
 			if netFailures++; netFailures >= maxNetworkAttempts {
-				return 0, fmt.Errorf("sending %s, lines %d-%d to %s: %w", path, first, last, im.URL, err)
+				return 0, false, fmt.Errorf("sending %s, lines %d-%d to %s: %w", path, first, last, im.URL, err)
 			}
 			p.note(fmt.Sprintf("sending failed (%v); retrying in %s", err, wait))
 		} else {
@@ -565,12 +575,12 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 				for _, r := range ans.Rejections {
 					p.note(fmt.Sprintf("%s, lines %d-%d: event %d of the request rejected: %s %s", path, first, last, r.Index, r.Reason, r.Detail))
 				}
-				return ans.Rejected, nil
+				return ans.Rejected, ans.Duplicate, nil
 			case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 				d := retryAfter(resp.Header, wait)
 				p.note(fmt.Sprintf("the bridge answered %d (%s); retrying in %s", resp.StatusCode, firstNonEmpty(ans.Error, http.StatusText(resp.StatusCode)), d))
 				if err := sleep(ctx, d); err != nil {
-					return 0, err
+					return 0, false, err
 				}
 				wait = min(wait*2, 30*time.Second)
 				continue
@@ -579,11 +589,11 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 				if msg == "" {
 					msg = strings.TrimSpace(string(raw))
 				}
-				return 0, &RequestError{File: path, FirstLine: first, Line: last, Code: resp.StatusCode, Message: msg}
+				return 0, false, &RequestError{File: path, FirstLine: first, Line: last, Code: resp.StatusCode, Message: msg}
 			}
 		}
 		if err := sleep(ctx, wait); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		wait = min(wait*2, 30*time.Second)
 	}

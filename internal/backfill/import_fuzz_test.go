@@ -19,6 +19,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/backfill"
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -137,11 +138,11 @@ func newIntake(t testing.TB) *intake {
 	return in
 }
 
-func (in *intake) Publish(_ context.Context, data []byte, _ string) (uint64, error) {
+func (in *intake) Store(_ context.Context, data []byte, _ string) (queue.Stored, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.raw = append(in.raw, bytes.Clone(data))
-	return uint64(len(in.raw)), nil
+	return queue.Stored{Seq: uint64(len(in.raw))}, nil
 }
 
 func (in *intake) Ready(context.Context) error { return nil }

@@ -27,6 +27,7 @@ type Progress struct {
 	mu                sync.Mutex
 	total, read, skip int64
 	events, rejected  int64
+	duplicates        int64
 }
 
 func (p *Progress) start(totalBytes int64) {
@@ -59,14 +60,16 @@ func (p *Progress) skipBytes(n int64) {
 	p.mu.Unlock()
 }
 
-// add counts a stored request and updates the display when due.
-func (p *Progress) add(events, rejected int64) {
+// add counts an acknowledged request (duplicates of its events the bridge
+// had stored already) and updates the display when due.
+func (p *Progress) add(events, rejected, duplicates int64) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	p.events += events
 	p.rejected += rejected
+	p.duplicates += duplicates
 	p.mu.Unlock()
 	p.display.Update(p.line)
 }
@@ -92,6 +95,9 @@ func (p *Progress) finish(err error) {
 			status = "stopped"
 		}
 		s := fmt.Sprintf("%s: %d events sent in %s (%s events/s)", status, p.events, elapsed.Round(time.Millisecond), progress.Rate(p.events, elapsed))
+		if p.duplicates > 0 {
+			s += fmt.Sprintf(", %d of them already stored (the same request within 2 min: not stored again)", p.duplicates)
+		}
 		if p.rejected > 0 {
 			s += fmt.Sprintf(", %d rejected by the bridge", p.rejected)
 		}

@@ -19,11 +19,11 @@ func TestProgressRedrawsInPlaceOnATerminal(t *testing.T) {
 	p.start(1000)
 	p.readBytes(250)
 	c.t = c.t.Add(time.Second)
-	p.add(500, 0)
+	p.add(500, 0, 0)
 	p.note("the bridge answered 503; retrying in 1s")
 	p.readBytes(250)
 	c.t = c.t.Add(time.Second)
-	p.add(500, 0)
+	p.add(500, 0, 0)
 	p.finish(nil)
 	got := out.String()
 	for _, want := range []string{
@@ -46,7 +46,7 @@ func TestProgressWritesLinesEveryIntervalOtherwise(t *testing.T) {
 	for i := 0; i < 30; i++ { // 30 requests, one a second
 		c.t = c.t.Add(time.Second)
 		p.readBytes(2)
-		p.add(10, 0)
+		p.add(10, 0, 0)
 	}
 	p.finish(nil)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

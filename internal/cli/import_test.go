@@ -505,3 +505,27 @@ func TestImportKeepsIdenticalEventsInDifferentRequestsApart(t *testing.T) {
 		t.Errorf("%d messages, want 3", n)
 	}
 }
+
+// TestImportTwiceSaysAlreadyStored: the same file imported again within the
+// log's 2-minute duplicate window stores nothing new, and import says so
+// instead of "N events sent" alone.
+func TestImportTwiceSaysAlreadyStored(t *testing.T) {
+	sink := newImportSink(t)
+	bridgeURL := startImportBridge(t, sink.URL)
+	h := &history{dir: t.TempDir(), times: map[string]int64{}}
+	var lines bytes.Buffer
+	for n := range 6 {
+		lines.Write(mustJSON(h.event(n)))
+		lines.WriteByte('\n')
+	}
+	h.write(t, "again.jsonl", lines.Bytes(), false)
+	args := []string{"--url", bridgeURL, "--api-key", importKey, "--batch", "3", h.files[0]}
+	code, stderr := runImport(context.Background(), args...)
+	if code != cli.ExitOK || strings.Contains(stderr, "already stored") {
+		t.Fatalf("first import exit %d:\n%s", code, stderr)
+	}
+	code, stderr = runImport(context.Background(), args...)
+	if code != cli.ExitOK || !strings.Contains(stderr, "6 of them already stored (the same request within 2 min") {
+		t.Errorf("second import exit %d, want it to say the 6 events were already stored:\n%s", code, stderr)
+	}
+}

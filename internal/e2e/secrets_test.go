@@ -208,12 +208,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	// serve with a NATS URL and a Postgres DSN that do not parse: the
 	// parsers' errors quote what they could not parse.
-	for _, c := range []struct{ what, from, to string }{
-		{"NATS URL", "  nats_url: ${T_NATS_URL:-}", "  nats_url: nats://natsuser:" + secrets["NATS URL password (bad URL)"] + "@127.0.0.1:notaport"},
-		{"Postgres DSN", `warehouse: {driver: "${T_WH_DRIVER}", dsn: "${T_WH_DSN:-}"`,
-			`warehouse: {driver: postgres, dsn: "postgres://pguser:` + secrets["Postgres DSN password (bad DSN)"] + `@127.0.0.1:notaport/db"`},
+	const warehouseLine = `warehouse: {driver: "${T_WH_DRIVER}", dsn: "${T_WH_DSN:-}"`
+	for _, c := range []struct{ what, from, to, warehouse string }{
+		// On an external log the warehouse is Postgres (a SQLite one is
+		// refused before the URL is read); this one is never reached.
+		{"NATS URL", "  nats_url: ${T_NATS_URL:-}", "  nats_url: nats://natsuser:" + secrets["NATS URL password (bad URL)"] + "@127.0.0.1:notaport",
+			`warehouse: {driver: postgres, dsn: "postgres://127.0.0.1:1/db"`},
+		{"Postgres DSN", warehouseLine,
+			`warehouse: {driver: postgres, dsn: "postgres://pguser:` + secrets["Postgres DSN password (bad DSN)"] + `@127.0.0.1:notaport/db"`, ""},
 	} {
 		doc := secretsConfig
+		if c.warehouse != "" {
+			doc = strings.Replace(doc, warehouseLine, c.warehouse, 1)
+		}
 		for _, r := range [][2]string{{c.from, c.to}, {"listen: ${T_LISTEN}", "listen: 127.0.0.1:0"},
 			{"data_dir: ${T_DATA}", "data_dir: " + filepath.Join(dir, "bad-"+strings.Fields(c.what)[0])},
 			{"  nats_url: ${T_NATS_URL:-}", "  nats_url: \"\""}} { // the embedded log: the shared server is not touched

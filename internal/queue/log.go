@@ -229,11 +229,27 @@ func (l *Log) ensureStreams(ctx context.Context) error {
 // Publish keeps a reference to data: the client may resend it after Publish
 // returned on ctx's end, so the caller must not reuse the buffer.
 func (l *Log) Publish(ctx context.Context, data []byte, msgID string) (uint64, error) {
+	st, err := l.Store(ctx, data, msgID)
+	return st.Seq, err
+}
+
+// Stored is where a batch is in the log.
+type Stored struct {
+	// Seq is the batch's stream sequence.
+	Seq uint64
+	// Duplicate says the log held this msgID already (the same request
+	// within the duplicate window, 2 minutes): nothing new was stored, and
+	// Seq is the original's.
+	Duplicate bool
+}
+
+// Store is Publish telling a stored batch from a duplicate of one.
+func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("publishing batch: %w", err)
+		return Stored{}, fmt.Errorf("publishing batch: %w", err)
 	}
 	if len(data) > int(l.cfg.MaxMsgSize) {
-		return 0, fmt.Errorf("publishing batch of %d bytes (limit %d): %w", len(data), l.cfg.MaxMsgSize, ErrTooLarge)
+		return Stored{}, fmt.Errorf("publishing batch of %d bytes (limit %d): %w", len(data), l.cfg.MaxMsgSize, ErrTooLarge)
 	}
 	// While the connection is down the client would buffer the batch and
 	// the caller would wait out its whole deadline for an ack that comes,
@@ -241,13 +257,13 @@ func (l *Log) Publish(ctx context.Context, data []byte, msgID string) (uint64, e
 	// once and the SDK retries (the same msgID, so a batch that did get
 	// through is deduplicated).
 	if status := l.nc.Status(); status != nats.CONNECTED {
-		return 0, fmt.Errorf("publishing batch: the NATS connection is %s: %w", strings.ToLower(status.String()), ErrUnavailable)
+		return Stored{}, fmt.Errorf("publishing batch: the NATS connection is %s: %w", strings.ToLower(status.String()), ErrUnavailable)
 	}
 	var refused <-chan struct{} // stays nil (never ready) when there is no guard
 	if l.guard != nil {
 		refused = l.guard.refused()
 		if err := l.guard.err(); err != nil {
-			return 0, fmt.Errorf("publishing batch: %w", err)
+			return Stored{}, fmt.Errorf("publishing batch: %w", err)
 		}
 	}
 	opts := []jetstream.PublishOpt{
@@ -260,25 +276,25 @@ func (l *Log) Publish(ctx context.Context, data []byte, msgID string) (uint64, e
 	future, err := l.js.PublishMsgAsync(&nats.Msg{Subject: l.cfg.Subject, Data: data}, opts...)
 	if err != nil {
 		l.checkStore(err)
-		return 0, fmt.Errorf("publishing batch: %w", classify(err))
+		return Stored{}, fmt.Errorf("publishing batch: %w", classify(err))
 	}
 	select {
 	case ack := <-future.Ok():
-		return ack.Sequence, nil
+		return Stored{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 	case err := <-future.Err():
 		l.checkStore(err)
-		return 0, fmt.Errorf("storing batch: %w", classify(err))
+		return Stored{}, fmt.Errorf("storing batch: %w", classify(err))
 	case <-refused:
 		// The store failed to write, and then does not answer. Had this
 		// batch been stored after all, the SDK's retry (same msgID) is
 		// deduplicated.
-		return 0, fmt.Errorf("storing batch: %w", l.guard.errOr(ErrUnavailable))
+		return Stored{}, fmt.Errorf("storing batch: %w", l.guard.errOr(ErrUnavailable))
 	case <-ctx.Done():
 		// An embedded store that failed to write does not answer at all.
 		l.checkStore(nil)
 		// The batch may still be stored; the SDK's retry with the same
 		// msgID is then deduplicated.
-		return 0, fmt.Errorf("waiting for store ack: %w", ctx.Err())
+		return Stored{}, fmt.Errorf("waiting for store ack: %w", ctx.Err())
 	}
 }
 

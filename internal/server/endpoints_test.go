@@ -199,3 +199,27 @@ func TestMetricsNeverShowSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestIntakeTellsADuplicateFromAStoredRequest: the same request twice
+// within the log's duplicate window is stored once. The second answer says
+// so ("duplicate": true, the events still acknowledged), and the metrics
+// count it apart: received_events_total counts what was stored.
+func TestIntakeTellsADuplicateFromAStoredRequest(t *testing.T) {
+	in := openIntake(t)
+	body := eventsBody("dup", 5, 0)
+	first := do(t, post(t, in.URL+"/v1/log_event", body, nil))
+	second := do(t, post(t, in.URL+"/v1/log_event", body, nil))
+	if first.Code != http.StatusAccepted || strings.Contains(first.Raw, "duplicate") || first.Accepted != 5 {
+		t.Errorf("first request: %d %s, want 202 accepted 5, no duplicate", first.Code, first.Raw)
+	}
+	if second.Code != http.StatusAccepted || !second.Success || !strings.Contains(second.Raw, `"duplicate":true`) || second.Accepted != 5 {
+		t.Errorf("the same request again: %d %s, want 202 with duplicate true", second.Code, second.Raw)
+	}
+	m := scrape(t, in.URL)
+	if v := metricValue(t, m, `statsig_bridge_received_events_total{source="sdk"}`); v != 5 {
+		t.Errorf("received_events_total = %v, want 5 (stored once)", v)
+	}
+	if v := metricValue(t, m, `statsig_bridge_duplicate_events_total{source="sdk"}`); v != 5 {
+		t.Errorf("duplicate_events_total = %v, want 5", v)
+	}
+}

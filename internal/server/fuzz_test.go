@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -34,10 +35,10 @@ type capture struct {
 	msgID []string
 }
 
-func (c *capture) Publish(_ context.Context, data []byte, msgID string) (uint64, error) {
+func (c *capture) Store(_ context.Context, data []byte, msgID string) (queue.Stored, error) {
 	c.data = append(c.data, bytes.Clone(data)) // the server reuses its buffer
 	c.msgID = append(c.msgID, msgID)
-	return uint64(len(c.data)), nil
+	return queue.Stored{Seq: uint64(len(c.data))}, nil
 }
 
 func (c *capture) Ready(context.Context) error { return nil }

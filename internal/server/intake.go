@@ -24,8 +24,12 @@ const ImportHeader = "Statsig-Bridge-Import"
 // not fix them, and SDKs resend on any non-2xx (statsig-node, the Rust
 // core). A request with no valid event at all is answered 400.
 type accepted struct {
-	Success    bool                `json:"success"`
-	Accepted   int                 `json:"accepted"`
+	Success  bool `json:"success"`
+	Accepted int  `json:"accepted"`
+	// Duplicate says the log held this request already (the same batch
+	// within its 2-minute duplicate window, as when an SDK resends): the
+	// events are stored, once, and nothing new was stored now.
+	Duplicate  bool                `json:"duplicate,omitempty"`
 	Rejected   int                 `json:"rejected,omitempty"`
 	Rejections []statsig.Rejection `json:"rejections,omitempty"`
 }
@@ -195,7 +199,7 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 	// SDK gives up after 3 s anyway. A store that completes after this
 	// answer is deduplicated when the SDK resends (same batch ID).
 	pctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
-	_, err = s.log.Publish(pctx, data, b.ID)
+	stored, err := s.log.Store(pctx, data, b.ID)
 	cancel()
 	if err != nil {
 		if errors.Is(err, queue.ErrFull) {
@@ -224,6 +228,12 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch,
 		storePool.Put(bp)
 	}
 	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())
+	if stored.Duplicate {
+		// Acknowledged (the events are in the log) but not stored again.
+		s.metrics.duplicateEvents.WithLabelValues(string(b.Source)).Add(float64(len(b.Events)))
+		writeJSON(w, http.StatusAccepted, accepted{Success: true, Accepted: len(b.Events), Duplicate: true, Rejected: len(rejects), Rejections: listed})
+		return
+	}
 	s.metrics.receivedEvents.WithLabelValues(string(b.Source)).Add(float64(len(b.Events)))
 	if s.observer != nil {
 		s.observer.Received(b, rejects)

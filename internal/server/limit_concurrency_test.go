@@ -24,10 +24,10 @@ type gatedLog struct {
 	gate    chan struct{}
 }
 
-func (g *gatedLog) Publish(ctx context.Context, data []byte, msgID string) (uint64, error) {
+func (g *gatedLog) Store(ctx context.Context, data []byte, msgID string) (queue.Stored, error) {
 	g.entered <- struct{}{}
 	<-g.gate
-	return g.Log.Publish(ctx, data, msgID)
+	return g.Log.Store(ctx, data, msgID)
 }
 
 // TestIntakeBoundsConcurrentRequests: past max_concurrent_requests being

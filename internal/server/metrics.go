@@ -11,6 +11,7 @@ import (
 
 type metrics struct {
 	receivedEvents   *prometheus.CounterVec
+	duplicateEvents  *prometheus.CounterVec
 	rejectedEvents   *prometheus.CounterVec
 	rejectedRequests *prometheus.CounterVec
 	requests         *prometheus.CounterVec
@@ -27,6 +28,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		receivedEvents: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "received_events_total",
 			Help: "Events stored in the log, by intake (sdk, webhook, import)."}, []string{"source"}),
+		duplicateEvents: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "duplicate_events_total",
+			Help: "Events of requests the log held already (the same request within its 2-minute duplicate window, as an SDK's resend): acknowledged, not stored again, by intake."}, []string{"source"}),
 		rejectedEvents: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_events_total",
 			Help: "Events refused at intake, by reason."}, []string{"reason"}),
 		rejectedRequests: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_requests_total",

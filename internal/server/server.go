@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -53,7 +54,7 @@ type Config struct {
 
 // Publisher stores a batch durably; queue.Log implements it.
 type Publisher interface {
-	Publish(ctx context.Context, data []byte, msgID string) (uint64, error)
+	Store(ctx context.Context, data []byte, msgID string) (queue.Stored, error)
 	Ready(ctx context.Context) error
 }
 
