@@ -16,8 +16,8 @@ type RetryPolicy struct {
 	// MaxElapsed is how long a batch is retried before its events are
 	// dead-lettered. The log holds the backlog meanwhile.
 	MaxElapsed time.Duration `yaml:"max_elapsed" json:"max_elapsed"`
-	// PauseProbe is how often a paused destination (credentials refused)
-	// tries again.
+	// PauseProbe is how often a paused destination (credentials refused,
+	// or a URL that does not exist) tries again.
 	PauseProbe time.Duration `yaml:"pause_probe" json:"pause_probe"`
 }
 
@@ -108,7 +108,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		if errors.As(err, &auth) {
 			if !r.paused.Swap(true) {
 				r.cfg.Metrics.Paused.WithLabelValues(r.cfg.Name).Set(1)
-				r.log.Error("destination paused: credentials refused; fix them (the bridge retries every "+r.cfg.Retry.PauseProbe.String()+")", "err", err)
+				r.log.Error("destination paused: it refuses every request (credentials or URL); fix the configuration (the bridge retries every "+r.cfg.Retry.PauseProbe.String()+")", "err", err)
 			}
 			r.holdOff(r.cfg.Retry.PauseProbe)
 			continue

@@ -1,4 +1,4 @@
-package destination
+package httpsend
 
 import (
 	"encoding/base64"
@@ -88,4 +88,16 @@ func URLSecrets(raw string) []string {
 		out = append(out, vs...)
 	}
 	return out
+}
+
+// RedactURL returns a URL's scheme and host only, or fallback when it has
+// none: user info, paths and query strings often carry tokens (a webhook's
+// ?token=, the config-specs path's server secret), and errors go on to
+// logs, metrics and dead letters.
+func RedactURL(raw, fallback string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fallback
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -1,4 +1,4 @@
-package destination
+package httpsend
 
 import (
 	"encoding/base64"
