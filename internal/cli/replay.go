@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/specsapi"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -146,10 +146,10 @@ func Replay(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts R
 	}
 	defer log.Close()
 
-	var specs *statsig.SpecsWatcher
+	var specs *specsapi.Watcher
 	if cfg.Specs.ServerSecret != "" {
-		specs = &statsig.SpecsWatcher{
-			Client: &statsig.SpecsClient{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, HTTP: &http.Client{Timeout: 30 * time.Second}},
+		specs = &specsapi.Watcher{
+			Client: specsapi.NewClient(specsapi.Config{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret}),
 			Logger: logger,
 		}
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)

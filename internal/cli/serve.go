@@ -20,7 +20,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
-	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/specsapi"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -77,10 +77,10 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var specs *statsig.SpecsWatcher
+	var specs *specsapi.Watcher
 	if cfg.Specs.ServerSecret != "" {
-		specs = &statsig.SpecsWatcher{
-			Client:   &statsig.SpecsClient{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, HTTP: &http.Client{Timeout: 30 * time.Second}},
+		specs = &specsapi.Watcher{
+			Client:   specsapi.NewClient(specsapi.Config{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret}),
 			Interval: cfg.Specs.Refresh,
 			Logger:   logger,
 		}
