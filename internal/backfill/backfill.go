@@ -30,6 +30,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/httpsend"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -577,7 +578,7 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 				}
 				return ans.Rejected, ans.Duplicate, nil
 			case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-				d := retryAfter(resp.Header, wait)
+				d := retryAfter(resp.Header, time.Now(), wait)
 				p.note(fmt.Sprintf("the bridge answered %d (%s); retrying in %s", resp.StatusCode, firstNonEmpty(ans.Error, http.StatusText(resp.StatusCode)), d))
 				if err := sleep(ctx, d); err != nil {
 					return 0, false, err
@@ -604,14 +605,15 @@ func (im *Importer) send(ctx context.Context, body []byte, path string, first, l
 // (an immediate resend, again and again) nor stall the import for years.
 const maxRetryAfter = time.Hour
 
-// retryAfter is the wait a 429 or 5xx answer asks for: its Retry-After in
-// whole seconds, at most maxRetryAfter; fallback when it has none.
-func retryAfter(h http.Header, fallback time.Duration) time.Duration {
-	s, err := strconv.ParseInt(strings.TrimSpace(h.Get("Retry-After")), 10, 64)
-	if err != nil || s < 0 {
-		return fallback
+// retryAfter is the wait a 429 or 5xx answer asks for, read as every
+// sender of the bridge reads it (httpsend.RetryAfter: seconds or an HTTP
+// date, or X-RateLimit-Reset), at most maxRetryAfter; fallback when it
+// asks for none, so that a "0" does not resend in a loop.
+func retryAfter(h http.Header, now time.Time, fallback time.Duration) time.Duration {
+	if d := httpsend.RetryAfter(h, now); d > 0 {
+		return min(d, maxRetryAfter)
 	}
-	return time.Duration(min(s, int64(maxRetryAfter/time.Second))) * time.Second
+	return fallback
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

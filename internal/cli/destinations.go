@@ -14,6 +14,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
+	"github.com/statsig-bridge/statsig-bridge/internal/specsapi"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -74,7 +75,7 @@ func buildEncoder(env buildEnv, d config.Destination) (destination.Encoder, erro
 
 func library() mapping.Library { return mapping.Library{Name: "statsig-bridge", Version: version()} }
 
-func specsFunc(w *statsig.SpecsWatcher) func() *statsig.Specs {
+func specsFunc(w *specsapi.Watcher) func() *statsig.Specs {
 	if w == nil {
 		return nil
 	}
@@ -89,7 +90,7 @@ func trackEncoder(env buildEnv, d config.Destination) (destination.Encoder, erro
 
 // buildDestinations builds a Runner per destination. The returned closers
 // release the writers' resources once the runners have stopped.
-func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *statsig.SpecsWatcher, logger *slog.Logger) ([]*destination.Runner, []func() error, error) {
+func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *specsapi.Watcher, logger *slog.Logger) ([]*destination.Runner, []func() error, error) {
 	metrics := destination.NewMetrics(reg)
 	env := buildEnv{Cfg: cfg, Specs: specsFunc(specs), Logger: logger}
 	var (

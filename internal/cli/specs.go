@@ -3,11 +3,10 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
-	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/specsapi"
 )
 
 // Specs fetch timings: one request, and the first fetch at start, which
@@ -21,12 +20,12 @@ const (
 // the specs once, or returns nil when no server secret is configured.
 // What a failed first fetch means for the caller is said in consequence.
 // serve then runs the watcher to refresh every cfg.Specs.Refresh.
-func startSpecs(ctx context.Context, cfg *config.Config, logger *slog.Logger, consequence string) *statsig.SpecsWatcher {
+func startSpecs(ctx context.Context, cfg *config.Config, logger *slog.Logger, consequence string) *specsapi.Watcher {
 	if cfg.Specs.ServerSecret == "" {
 		return nil
 	}
-	w := &statsig.SpecsWatcher{
-		Client:   &statsig.SpecsClient{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, HTTP: &http.Client{Timeout: specsRequestTimeout}},
+	w := &specsapi.Watcher{
+		Client:   specsapi.NewClient(specsapi.Config{Base: cfg.Specs.API, Secret: cfg.Specs.ServerSecret, Timeout: specsRequestTimeout}),
 		Interval: cfg.Specs.Refresh,
 		Logger:   logger,
 	}

@@ -82,8 +82,8 @@ type RetryPolicy struct {
 	// MaxElapsed is how long a batch is retried before its events are
 	// dead-lettered. The log holds the backlog meanwhile.
 	MaxElapsed time.Duration `yaml:"max_elapsed" json:"max_elapsed"`
-	// PauseProbe is how often a paused destination (credentials refused)
-	// tries again.
+	// PauseProbe is how often a paused destination (credentials refused,
+	// or a URL that does not exist) tries again.
 	PauseProbe time.Duration `yaml:"pause_probe" json:"pause_probe"`
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/specsapi"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -136,7 +137,7 @@ func TestSessionsUseTheSpecsRuleIDs(t *testing.T) {
 func TestSpecsServerAnswersLikeStatsig(t *testing.T) {
 	srv := httptest.NewServer(specsHandler())
 	defer srv.Close()
-	c := &statsig.SpecsClient{Base: srv.URL + "/v1", Secret: ServerSecret}
+	c := specsapi.NewClient(specsapi.Config{Base: srv.URL + "/v1", Secret: ServerSecret})
 	specs, err := c.Fetch(context.Background(), 0)
 	if err != nil || specs == nil {
 		t.Fatalf("fetch: %v, %v", specs, err)
@@ -155,9 +156,9 @@ func TestSpecsServerAnswersLikeStatsig(t *testing.T) {
 	if again, err := c.Fetch(context.Background(), specs.Time); err != nil || again != nil {
 		t.Errorf("a refresh since the specs' time should say has_updates false: %v, %v", again, err)
 	}
-	bad := &statsig.SpecsClient{Base: srv.URL + "/v1", Secret: "secret-other"}
-	if _, err := bad.Fetch(context.Background(), 0); !errors.Is(err, statsig.ErrSpecsUnauthorized) {
-		t.Errorf("another secret: %v, want ErrSpecsUnauthorized", err)
+	bad := specsapi.NewClient(specsapi.Config{Base: srv.URL + "/v1", Secret: "secret-other"})
+	if _, err := bad.Fetch(context.Background(), 0); !errors.Is(err, specsapi.ErrUnauthorized) {
+		t.Errorf("another secret: %v, want ErrUnauthorized", err)
 	}
 }
 

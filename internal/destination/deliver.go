@@ -57,7 +57,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		if errors.As(err, &auth) {
 			if !r.paused.Swap(true) {
 				r.cfg.Metrics.Paused.WithLabelValues(r.cfg.Name).Set(1)
-				r.log.Error("destination paused: credentials refused; fix them (the bridge retries every "+r.cfg.Retry.PauseProbe.String()+")", "err", err)
+				r.log.Error("destination paused: it refuses every request (credentials or URL); fix the configuration (the bridge retries every "+r.cfg.Retry.PauseProbe.String()+")", "err", err)
 			}
 			r.holdOff(r.cfg.Retry.PauseProbe)
 			continue

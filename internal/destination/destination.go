@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -19,7 +16,7 @@ type Writer interface {
 	// Write delivers payloads, all or nothing. Errors: *BackOffError (retry
 	// no sooner than Wait), *PermanentError (this batch will never be
 	// accepted: the Runner bisects it to find the bad items), *AuthError
-	// (credentials refused: the destination pauses), anything else is
+	// (credentials or URL refused: the destination pauses), anything else is
 	// transient and retried with exponential backoff.
 	Write(ctx context.Context, payloads [][]byte) error
 	// Limits are the target's batch limits.
@@ -88,8 +85,11 @@ type PermanentError struct {
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// AuthError says the target refused the credentials (401/403): nothing
-// will get through until someone fixes them, so the destination pauses.
+// AuthError says the target refuses every request: credentials refused
+// (401/403), or an address that is wrong (a 404 from a mistyped URL, for
+// the targets whose table says so). Nothing will get through until someone
+// fixes the configuration, so the destination pauses rather than
+// dead-letter every event.
 type AuthError struct{ Err error }
 
 func (e *AuthError) Error() string { return e.Err.Error() }
@@ -98,29 +98,4 @@ func (e *AuthError) Unwrap() error { return e.Err }
 func isPermanent(err error) (*PermanentError, bool) {
 	var p *PermanentError
 	return p, errors.As(err, &p)
-}
-
-// MaxRetryAfter bounds the wait a Retry-After may ask for. A longer wait
-// (a year is longer than any retry budget, so the batch is dead-lettered)
-// would overflow the runner's clock arithmetic: "1e10" seconds read as a
-// negative wait and was ignored, "9223372036" as a sleep of 292 years.
-const MaxRetryAfter = 365 * 24 * time.Hour
-
-// RetryAfter reads an HTTP Retry-After header (seconds or an HTTP date) as
-// a wait from now, at most MaxRetryAfter; zero when there is none.
-func RetryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 { // NaN is not >= 0
-		if s >= MaxRetryAfter.Seconds() { // Inf, 1e400 too
-			return MaxRetryAfter
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), MaxRetryAfter)
-	}
-	return 0
 }

@@ -48,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AckPending: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_ack_pending_messages",
 			Help: "Log messages the destination is working on."}, []string{"destination"}),
 		Paused: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "destination_paused",
-			Help: "1 while the destination is paused because its credentials were refused."}, []string{"destination"}),
+			Help: "1 while the destination is paused because it refuses every request (credentials refused, or its URL not found)."}, []string{"destination"}),
 		Unresolved: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "experiment_unresolved_events_total",
 			Help: "Exposures whose experiment could not be resolved from config specs, by destination."}, []string{"destination"}),
 		RequestErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "destination_request_errors_total",

@@ -1,17 +1,52 @@
 // Package segmentapi is the Segment destination: it posts batches of Track
 // messages to the HTTP Tracking API of any region, or to any
 // Segment-compatible endpoint (RudderStack, Jitsu, …).
+//
+// It only does I/O: what a request holds is package segment's, sending it
+// and reading the answer httpsend's, retries, backoff, bisection and dead
+// letters the destination.Runner's.
 package segmentapi
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/base64"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/httpsend"
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 )
+
+// Answers is what the Tracking API's statuses mean (segment-reference
+// §1.5, §1.6; conformance checks 19–23):
+//   - 2xx: accepted. Per-event drops show only in Segment's own views.
+//   - 400 (invalid JSON, too large) and 413: never resend the same bytes;
+//     the batch is bisected to the messages refused on their own, which are
+//     dead-lettered with Segment's answer (check 20; analytics-go retries
+//     them, a deliberate difference).
+//   - 401/403: the write key is refused; undocumented for the Tracking API,
+//     but dead-lettering every event over a revoked key would lose the
+//     backlog the log exists to keep, so the destination pauses.
+//   - 408, 429 and 5xx: transient; retried with backoff, and no sooner
+//     than Retry-After or X-RateLimit-Reset, the larger (check 21).
+//   - other 4xx: undocumented for the Tracking API; the same bytes will
+//     not succeed, so they are refused like 400 (§1.5's advice).
+var Answers = httpsend.Table{
+	"2xx": httpsend.Accept,
+	"400": httpsend.Refuse,
+	"413": httpsend.Refuse,
+	"401": httpsend.Pause,
+	"403": httpsend.Pause,
+	"408": httpsend.BackOff,
+	"429": httpsend.BackOff,
+	"5xx": httpsend.BackOff,
+	"4xx": httpsend.Refuse,
+}
 
 // Config configures the Segment destination.
 type Config struct {
@@ -20,47 +55,58 @@ type Config struct {
 	Endpoint string
 	// WriteKey is the source's write key (a secret).
 	WriteKey string
-	// Gzip compresses request bodies.
+	// Gzip compresses request bodies (limits apply to the uncompressed JSON).
 	Gzip bool
 	// Timeout bounds one request (default 10 s, as analytics-go).
 	Timeout time.Duration
 	// UserAgent identifies the bridge.
 	UserAgent string
+	// Now is the clock for sentAt (tests); time.Now when nil.
+	Now func() time.Time
 	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
 }
 
 // Writer delivers batches to Segment.
 type Writer struct {
-	client *segment.Client
-	// redact hides the write key (in Basic auth's base64 too) and the
-	// endpoint's credentials in answers, which may echo the request.
-	redact *destination.Redactor
+	cfg    Config
+	url    string
+	header http.Header
+	send   *httpsend.Sender
+	// bufs keeps batch bodies for reuse: a body is returned only once the
+	// transport has closed it, so a concurrent send never sees it change.
+	bufs sync.Pool
 }
 
 var _ destination.Writer = (*Writer)(nil)
 
-// New returns a Writer.
+// New returns a Writer. It does not connect.
 func New(cfg Config) *Writer {
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = segment.EndpointUS
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		tr = t
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	// HTTP Basic with the write key as user and an empty password.
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.WriteKey+":")))
+	if cfg.UserAgent != "" {
+		h.Set("User-Agent", cfg.UserAgent)
 	}
-	return &Writer{client: &segment.Client{
-		Endpoint:  cfg.Endpoint,
-		WriteKey:  cfg.WriteKey,
-		Gzip:      cfg.Gzip,
-		UserAgent: cfg.UserAgent,
-		HTTP:      &http.Client{Timeout: cfg.Timeout, Transport: tr},
-	}, redact: destination.NewRedactor(append(destination.URLSecrets(cfg.Endpoint), cfg.WriteKey)...)}
+	if cfg.Gzip {
+		h.Set("Content-Encoding", "gzip")
+	}
+	return &Writer{cfg: cfg, url: segment.URL(cfg.Endpoint), header: h, send: httpsend.New(httpsend.Config{
+		Name:      "segment",
+		URL:       cfg.Endpoint,
+		Secrets:   []string{cfg.WriteKey}, // in Basic auth's base64 too
+		Answers:   Answers,
+		Timeout:   cfg.Timeout,
+		Transport: cfg.Transport,
+		Now:       cfg.Now,
+	})}
 }
 
 // Limits are Segment's: 2,500 messages, 500 KB a request, 32 KB a message.
@@ -73,25 +119,30 @@ func (w *Writer) Limits() destination.Limits {
 	}
 }
 
-// Write posts one batch and classifies the answer for the Runner.
+// Write posts one batch as a /v1/batch request, sentAt the time of this
+// attempt, and classifies the answer by Answers.
 func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
-	err := w.client.Send(ctx, payloads)
-	var se *segment.StatusError
-	if !errors.As(err, &se) {
-		return err // nil, or a network error: transient
+	bp, _ := w.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 64<<10)
+		bp = &b
 	}
-	se.Body = w.redact.Redact(se.Body)
-	switch {
-	case se.Unauthorized():
-		return &destination.AuthError{Err: se}
-	case se.Code == http.StatusBadRequest || se.Code == http.StatusRequestEntityTooLarge:
-		return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
-	case se.RetryAfter > 0:
-		return &destination.BackOffError{Wait: se.RetryAfter, Err: se}
-	case se.Retryable():
-		return se
+	raw := segment.AppendBatch((*bp)[:0], payloads, w.cfg.Now())
+	release := func() {
+		if cap(raw) <= 2*segment.MaxBatchBytes {
+			*bp = raw[:0]
+			w.bufs.Put(bp)
+		}
 	}
-	// Other 4xx (404, 422, …): undocumented for the Tracking API; the same
-	// bytes will not succeed, so treat them like 400.
-	return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
+	req := httpsend.Request{URL: w.url, Header: w.header, Body: raw, Released: release}
+	if w.cfg.Gzip {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		_, _ = zw.Write(raw) // a bytes.Buffer does not fail
+		_ = zw.Close()
+		release()
+		req.Body, req.Released = zb.Bytes(), nil
+	}
+	_, err := w.send.Send(ctx, req)
+	return destination.FromHTTP(err)
 }

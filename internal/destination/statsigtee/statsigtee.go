@@ -10,27 +10,26 @@
 // single original SDK could be named. Each event keeps its own fields as the
 // SDK sent them (see AppendEvent).
 //
-// The package only does I/O: retries, backoff, bisection and dead letters
-// are the destination.Runner's.
+// The package only does I/O: sending and reading the answer are httpsend's;
+// retries, backoff, bisection and dead letters are the destination.Runner's.
 package statsigtee
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/httpsend"
 )
 
 // DefaultAPI is Statsig's event API base.
@@ -64,20 +63,47 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
+// Answers is what the event API's statuses mean. The SDKs retry every
+// failure; the tee keeps that where the same request may succeed later,
+// and does better where it may not:
+//   - 2xx: delivered, unless its JSON says "success":false (Write retries
+//     those, as the SDKs do: accepted by HTTP, refused by Statsig).
+//   - 401/403: the server secret is refused; the tee pauses and probes.
+//   - 404, 405 and 410: the api URL is wrong (a mistyped base answers 404
+//     to every request). Until issue 16 these were retried for 24 h and
+//     then dead-lettered as retries_exhausted; now the tee pauses, as for
+//     a refused secret and as the webhook does: the paused metric and the
+//     error log say so at once, nothing is dead-lettered, and the log keeps
+//     the events until the URL is fixed.
+//   - 408, 429 and 5xx: transient; retried with backoff, no sooner than
+//     Retry-After (or X-RateLimit-Reset) when Statsig names one.
+//   - other 4xx (400, 413, 422, …): Statsig refuses this content; the batch
+//     is bisected to the events refused on their own and those are
+//     dead-lettered with the answer, as the webhook and Segment do (422
+//     used to be retried for a day first, for no gain).
+var Answers = httpsend.Table{
+	"2xx": httpsend.Accept,
+	"401": httpsend.Pause,
+	"403": httpsend.Pause,
+	"404": httpsend.Pause,
+	"405": httpsend.Pause,
+	"410": httpsend.Pause,
+	"408": httpsend.BackOff,
+	"429": httpsend.BackOff,
+	"5xx": httpsend.BackOff,
+	"4xx": httpsend.Refuse,
+}
+
 // Writer posts batches of events to Statsig.
 type Writer struct {
 	cfg      Config
-	http     *http.Client
+	send     *httpsend.Sender
 	endpoint string
-	target   string // scheme and host, for errors
 	// envelopeTail closes the events array and carries the request-level
 	// statsigMetadata, the same for every request of this process.
 	envelopeTail []byte
 	sessionID    string
 	langVersion  string
-	// redact hides the server secret and the API URL's credentials in
-	// Statsig's answers, which may echo the request.
-	redact *destination.Redactor
 }
 
 var _ destination.Writer = (*Writer)(nil)
@@ -87,29 +113,26 @@ func New(cfg Config) *Writer {
 	if cfg.API == "" {
 		cfg.API = DefaultAPI
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		tr = t
-	}
 	w := &Writer{
 		cfg:         cfg,
-		http:        &http.Client{Timeout: cfg.Timeout, Transport: tr},
 		endpoint:    LogEventURL(cfg.API),
-		target:      redact(cfg.API),
 		sessionID:   newSessionID(),
 		langVersion: strings.TrimPrefix(runtime.Version(), "go"),
-		redact:      destination.NewRedactor(append(destination.URLSecrets(cfg.API), cfg.ServerSecret)...),
+		send: httpsend.New(httpsend.Config{
+			Name:      "statsig",
+			URL:       cfg.API,
+			Secrets:   []string{cfg.ServerSecret},
+			Answers:   Answers,
+			Timeout:   cfg.Timeout,
+			Transport: cfg.Transport,
+			Now:       cfg.Now,
+		}),
 	}
 	meta, _ := json.Marshal(map[string]string{
 		"sdkType":         SDKType,
@@ -150,14 +173,8 @@ func (w *Writer) Limits() destination.Limits {
 	}
 }
 
-// Write posts one batch of events (each from AppendEvent) and classifies
-// Statsig's answer: 2xx with {"success":true} (or no JSON) delivered; a 2xx
-// saying "success":false, 408, 429 and 5xx retried (after Retry-After when
-// given); 401/403 the secret refused (the destination pauses); 400 and 413
-// refuse the batch (the Runner bisects it down to the events refused and
-// dead-letters those). Other 4xx (404 from a wrong api base, say) are
-// retried rather than dead-lettering every event over a configuration
-// mistake: the log keeps them until it is fixed.
+// Write posts one batch of events (each from AppendEvent), gzipped, and
+// classifies Statsig's answer by Answers.
 func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	var zb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&zb, gzip.DefaultCompression)
@@ -172,12 +189,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("compressing the log_event request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.endpoint, bytes.NewReader(zb.Bytes()))
-	if err != nil {
-		// Retried, not refused: the events wait in the log until it is fixed.
-		return fmt.Errorf("building the log_event request to %s: invalid api URL", w.target)
-	}
-	h := req.Header
+	h := make(http.Header, 10)
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Encoding", "gzip")
 	h.Set("STATSIG-API-KEY", w.cfg.ServerSecret)
@@ -190,65 +202,33 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	h.Set("STATSIG-SDK-LANGUAGE-VERSION", w.langVersion)
 	h.Set("STATSIG-SERVER-SESSION-ID", w.sessionID)
 	h.Set("User-Agent", SDKType+"/"+w.cfg.Version)
-	resp, err := w.http.Do(req)
+	answer, err := w.send.Send(ctx, httpsend.Request{URL: w.endpoint, Header: h, Body: zb.Bytes()})
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text repeats the URL
-		}
-		return fmt.Errorf("posting to %s: %w", w.target, err)
+		return destination.FromHTTP(err)
 	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	se := &StatusError{Code: resp.StatusCode, Body: w.redact.Redact(strings.TrimSpace(string(snippet))), Target: w.target}
-	if resp.StatusCode/100 == 2 {
-		var ans struct {
-			Success *bool `json:"success"`
-		}
-		if json.Unmarshal(snippet, &ans) == nil && ans.Success != nil && !*ans.Success {
-			return se // accepted by HTTP, refused by Statsig: the SDKs resend it
-		}
-		return nil
+	var ans struct {
+		Success *bool `json:"success"`
 	}
-	wait := destination.RetryAfter(resp.Header, w.cfg.Now())
-	switch c := resp.StatusCode; {
-	case c == http.StatusUnauthorized || c == http.StatusForbidden:
-		return &destination.AuthError{Err: se}
-	case c == http.StatusBadRequest || c == http.StatusRequestEntityTooLarge:
-		return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
-	case wait > 0:
-		return &destination.BackOffError{Wait: wait, Err: se}
+	if json.Unmarshal(answer.Body, &ans) == nil && ans.Success != nil && !*ans.Success {
+		// Accepted by HTTP, refused by Statsig: the SDKs resend it.
+		return &RefusedError{Target: w.send.Target(), Code: answer.Code, Body: w.send.Redact(strings.TrimSpace(string(answer.Body)))}
 	}
-	return se
+	return nil
 }
 
-// StatusError is an answer of Statsig's other than success.
-type StatusError struct {
+// RefusedError is a 2xx answer whose JSON says "success":false: retried.
+type RefusedError struct {
+	Target string
 	Code   int
 	Body   string
-	Target string
 }
 
-func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("statsig (%s) answered HTTP %d", e.Target, e.Code)
-	if e.Body != "" {
-		msg += ": " + e.Body
-	}
-	return msg
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s answered HTTP %d: %s", e.Target, e.Code, e.Body)
 }
 
 // StatusCode returns the HTTP status (the Runner's error metrics use it).
-func (e *StatusError) StatusCode() int { return e.Code }
-
-// redact keeps a URL's scheme and host.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "the statsig api URL"
-	}
-	return u.Scheme + "://" + u.Host
-}
+func (e *RefusedError) StatusCode() int { return e.Code }
 
 // newSessionID returns a random version-4 UUID, as the SDKs' session IDs.
 func newSessionID() string {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/destination/desttest"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/statsigtee"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -301,67 +301,43 @@ func TestWriteRequestAsServerSDK(t *testing.T) {
 	}
 }
 
-func TestWriteClassifiesAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		code       int
-		body       string
-		retryAfter string
-		want       string
-	}{
-		{202, `{"success":true}`, "", "ok"},
-		{200, ``, "", "ok"},
-		{202, `{"success":false}`, "", "transient"},
-		{401, `{"message":"bad key"}`, "", "auth"},
-		{403, ``, "", "auth"},
-		{400, `{"message":"invalid events"}`, "", "permanent"},
-		{413, ``, "", "permanent"},
-		{404, ``, "", "transient"}, // a wrong api base must not dead-letter everything
-		{408, ``, "", "transient"},
-		{429, ``, "", "transient"},
-		{500, ``, "", "transient"},
-		{503, ``, "", "transient"},
-		{429, ``, "4", "backoff"},
-		{503, ``, "1", "backoff"},
-	} {
-		api := newStatsigAPI(t, func(int) (int, http.Header, string) {
-			h := http.Header{}
-			if tc.retryAfter != "" {
-				h.Set("Retry-After", tc.retryAfter)
-			}
-			return tc.code, h, tc.body
-		})
-		err := statsigtee.New(statsigtee.Config{API: api.URL + "/v1", ServerSecret: "secret-never-in-errors"}).
-			Write(context.Background(), [][]byte{[]byte(`{"eventName":"x","user":null,"time":1}`)})
-		if got := classOf(err); got != tc.want {
-			t.Errorf("HTTP %d %s (Retry-After %q): %s (%v), want %s", tc.code, tc.body, tc.retryAfter, got, err, tc.want)
-		}
-		if err != nil && strings.Contains(err.Error(), "secret-never-in-errors") {
-			t.Errorf("error names the server secret: %v", err)
-		}
-		var bo *destination.BackOffError
-		if errors.As(err, &bo) && bo.Wait.String() != tc.retryAfter+"s" {
-			t.Errorf("HTTP %d: wait %s, want %ss", tc.code, bo.Wait, tc.retryAfter)
-		}
-	}
+// TestAnswers: each row of the tee's status table, over HTTP. A 404 (a
+// wrong api base) pauses rather than dead-letter everything; a 422 refuses
+// the batch, as the webhook and Segment do.
+func TestAnswers(t *testing.T) {
+	desttest.CheckAnswers(t, statsigtee.Answers, map[string]desttest.Row{
+		"2xx": {Code: 202, Want: "ok"},
+		"401": {Code: 401, Want: "auth"},
+		"403": {Code: 403, Want: "auth"},
+		"404": {Code: 404, Want: "auth"},
+		"405": {Code: 405, Want: "auth"},
+		"410": {Code: 410, Want: "auth"},
+		"408": {Code: 408, Want: "backoff"},
+		"429": {Code: 429, Want: "backoff"},
+		"5xx": {Code: 500, Want: "backoff"},
+		"4xx": {Code: 422, Want: "permanent"},
+	}, `{"success":true,"echo":"secret-never-in-errors"}`, []string{"secret-never-in-errors"}, func(ctx context.Context, url string) error {
+		return statsigtee.New(statsigtee.Config{API: url + "/v1", ServerSecret: "secret-never-in-errors"}).
+			Write(ctx, [][]byte{[]byte(`{"eventName":"x","user":null,"time":1}`)})
+	})
 }
 
-func classOf(err error) string {
-	var (
-		auth *destination.AuthError
-		perm *destination.PermanentError
-		bo   *destination.BackOffError
-	)
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &auth):
-		return "auth"
-	case errors.As(err, &perm):
-		return "permanent"
-	case errors.As(err, &bo):
-		return "backoff"
+// TestWriteRetriesSuccessFalse: a 2xx whose JSON says "success":false is
+// retried as the SDKs do; its status stays in the error (for the metrics)
+// and the answer loses the secret.
+func TestWriteRetriesSuccessFalse(t *testing.T) {
+	api := newStatsigAPI(t, func(int) (int, http.Header, string) {
+		return 202, nil, `{"success":false,"key":"secret-never-in-errors"}`
+	})
+	err := statsigtee.New(statsigtee.Config{API: api.URL + "/v1", ServerSecret: "secret-never-in-errors"}).
+		Write(context.Background(), [][]byte{[]byte(`{"eventName":"x","user":null,"time":1}`)})
+	var refused *statsigtee.RefusedError
+	if desttest.Class(err) != "transient" || !errors.As(err, &refused) || refused.StatusCode() != 202 {
+		t.Fatalf("success:false: %v, want a plain retry with status 202", err)
 	}
-	return "transient"
+	if strings.Contains(err.Error(), "secret-never-in-errors") {
+		t.Errorf("error names the server secret: %v", err)
+	}
 }
 
 func TestLogEventURL(t *testing.T) {

@@ -9,23 +9,19 @@
 //
 // with at most MaxBatchItems messages and MaxBatchBytes bytes. Each message
 // carries a deterministic messageId, so a receiver deduplicates redeliveries
-// by it. The package only does I/O: retries, backoff, bisection of refused
-// batches and dead letters are the destination.Runner's.
+// by it. The package only does I/O: sending and reading the answer are
+// httpsend's; retries, backoff, bisection of refused batches and dead
+// letters are the destination.Runner's.
 package webhook
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/httpsend"
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -66,38 +62,62 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
+// Answers is what a receiver's statuses mean. Receivers are arbitrary
+// services, so the table follows HTTP's own meanings:
+//   - 2xx: delivered.
+//   - 401/403: the credentials (a header, a token in the URL) are refused;
+//     the destination pauses and probes until the receiver accepts again.
+//   - 404, 405 and 410: the URL is wrong (no such route, one that takes no
+//     POST, one that is gone). Every request would get the same answer, so
+//     bisecting and dead-lettering every event over a configuration mistake
+//     would be wrong: the destination pauses, as for refused credentials,
+//     and the log keeps the events until the URL is fixed.
+//   - 408, 429 and 5xx: transient; retried with backoff, no sooner than
+//     Retry-After (or X-RateLimit-Reset) when the receiver names one.
+//   - other 4xx (400, 413, 422, …): the receiver refuses this content; the
+//     batch is bisected down to the messages refused on their own, which
+//     are dead-lettered with the receiver's answer.
+var Answers = httpsend.Table{
+	"2xx": httpsend.Accept,
+	"401": httpsend.Pause,
+	"403": httpsend.Pause,
+	"404": httpsend.Pause,
+	"405": httpsend.Pause,
+	"410": httpsend.Pause,
+	"408": httpsend.BackOff,
+	"429": httpsend.BackOff,
+	"5xx": httpsend.BackOff,
+	"4xx": httpsend.Refuse,
+}
+
 // Writer posts batches to a webhook URL.
 type Writer struct {
-	cfg    Config
-	http   *http.Client
-	target string // the URL without credentials, path or query, for errors
-	// redact hides the URL's credentials, the signing secret and the header
-	// values in the receiver's answers, which may echo the request.
-	redact *destination.Redactor
+	cfg  Config
+	send *httpsend.Sender
 }
 
 var _ destination.Writer = (*Writer)(nil)
 
 // New returns a Writer. It does not connect.
 func New(cfg Config) *Writer {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		tr = t
-	}
-	secrets := append(destination.URLSecrets(cfg.URL), cfg.Secret)
+	// The receiver's answers may echo the request: the signing secret and
+	// the header values are hidden in them, with the URL's credentials.
+	secrets := []string{cfg.Secret}
 	for _, v := range cfg.Headers {
 		secrets = append(secrets, v)
 	}
-	return &Writer{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout, Transport: tr}, target: redact(cfg.URL),
-		redact: destination.NewRedactor(secrets...)}
+	return &Writer{cfg: cfg, send: httpsend.New(httpsend.Config{
+		Name:      "webhook",
+		URL:       cfg.URL,
+		Secrets:   secrets,
+		Answers:   Answers,
+		Timeout:   cfg.Timeout,
+		Transport: cfg.Transport,
+		Now:       cfg.Now,
+	})}
 }
 
 // Limits are the webhook's request limits.
@@ -110,79 +130,27 @@ func (w *Writer) Limits() destination.Limits {
 	}
 }
 
-// Write posts one batch and classifies the answer for the Runner: 2xx
-// delivered; 401/403 credentials refused (the destination pauses); 408, 429
-// and 5xx retried (after Retry-After when given); any other 4xx refuses the
-// batch (the Runner bisects it down to the events refused and dead-letters
-// those).
+// Write posts one batch, signed when a secret is set, and classifies the
+// answer by Answers.
 func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	now := w.cfg.Now()
 	body := segment.AppendBatch(make([]byte, 0, segment.BatchSize(len(payloads), size(payloads))), payloads, now)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		// url.Parse errors quote the URL, credentials included. Retried, not
-		// refused: the events wait in the log until the URL is fixed.
-		return fmt.Errorf("building the webhook request to %s: invalid URL", w.target)
-	}
+	h := make(http.Header, len(w.cfg.Headers)+4)
 	for k, v := range w.cfg.Headers {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	h.Set("Content-Type", "application/json")
 	if w.cfg.UserAgent != "" {
-		req.Header.Set("User-Agent", w.cfg.UserAgent)
+		h.Set("User-Agent", w.cfg.UserAgent)
 	}
 	if w.cfg.Secret != "" {
 		ts := strconv.FormatInt(now.UnixMilli(), 10)
-		req.Header.Set(HeaderTimestamp, ts)
-		req.Header.Set(HeaderSignature, statsig.Sign([]byte(w.cfg.Secret), ts, body))
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, statsig.Sign([]byte(w.cfg.Secret), ts, body))
 	}
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("posting to %s: %w", w.target, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	if resp.StatusCode/100 == 2 {
-		return nil
-	}
-	se := &StatusError{Code: resp.StatusCode, Body: w.redact.Redact(strings.TrimSpace(string(snippet))), Target: w.target}
-	return classify(se, destination.RetryAfter(resp.Header, w.cfg.Now()))
+	_, err := w.send.Send(ctx, httpsend.Request{URL: w.cfg.URL, Header: h, Body: body})
+	return destination.FromHTTP(err)
 }
-
-// classify turns a non-2xx answer into the Runner's outcome.
-func classify(se *StatusError, wait time.Duration) error {
-	switch c := se.Code; {
-	case c == http.StatusUnauthorized || c == http.StatusForbidden:
-		return &destination.AuthError{Err: se}
-	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
-		if wait > 0 {
-			return &destination.BackOffError{Wait: wait, Err: se}
-		}
-		return se
-	}
-	return &destination.PermanentError{Err: se, Status: se.Code, Response: se.Body}
-}
-
-// StatusError is a non-2xx answer.
-type StatusError struct {
-	Code int
-	// Body is the start of the response body.
-	Body string
-	// Target is the receiver's scheme and host.
-	Target string
-}
-
-func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("%s answered HTTP %d", e.Target, e.Code)
-	if e.Body != "" {
-		msg += ": " + e.Body
-	}
-	return msg
-}
-
-// StatusCode returns the HTTP status (the Runner's error metrics use it).
-func (e *StatusError) StatusCode() int { return e.Code }
 
 func size(payloads [][]byte) int {
 	n := 0
@@ -190,24 +158,4 @@ func size(payloads [][]byte) int {
 		n += len(p)
 	}
 	return n
-}
-
-// unwrapURLError drops the *url.Error around a transport error: its text
-// repeats the full URL, with any credentials or token in it.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// redact returns a URL's scheme and host only: user info, paths and query
-// strings of webhook URLs often carry tokens.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "the webhook URL"
-	}
-	return u.Scheme + "://" + u.Host
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/destination/desttest"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/webhook"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -119,53 +119,25 @@ func TestWriteWithoutSecretIsUnsigned(t *testing.T) {
 	}
 }
 
-func TestWriteClassifiesAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		code       int
-		retryAfter string
-		want       string // ok, auth, permanent, backoff, transient
-	}{
-		{200, "", "ok"}, {202, "", "ok"}, {204, "", "ok"},
-		{401, "", "auth"}, {403, "", "auth"},
-		{400, "", "permanent"}, {404, "", "permanent"}, {413, "", "permanent"}, {422, "", "permanent"},
-		{408, "", "transient"}, {429, "", "transient"}, {500, "", "transient"}, {502, "", "transient"}, {503, "", "transient"},
-		{429, "3", "backoff"}, {503, "2", "backoff"},
-	} {
-		srv, _ := newReceiver(t, func(*http.Request) (int, http.Header) {
-			h := http.Header{}
-			if tc.retryAfter != "" {
-				h.Set("Retry-After", tc.retryAfter)
-			}
-			return tc.code, h
+// TestAnswers: each row of the webhook's status table, over HTTP. A 404
+// pauses: a wrong URL must not dead-letter every event.
+func TestAnswers(t *testing.T) {
+	desttest.CheckAnswers(t, webhook.Answers, map[string]desttest.Row{
+		"2xx": {Code: 204, Want: "ok"},
+		"401": {Code: 401, Want: "auth"},
+		"403": {Code: 403, Want: "auth"},
+		"404": {Code: 404, Want: "auth"},
+		"405": {Code: 405, Want: "auth"},
+		"410": {Code: 410, Want: "auth"},
+		"408": {Code: 408, Want: "backoff"},
+		"429": {Code: 429, Want: "backoff"},
+		"5xx": {Code: 502, Want: "backoff"},
+		"4xx": {Code: 422, Want: "permanent"},
+	}, `{"error":"echo Bearer hook-token-123456 sig-secret-987654"}`, []string{"hook-token-123456", "sig-secret-987654"},
+		func(ctx context.Context, url string) error {
+			return webhook.New(webhook.Config{URL: url, Secret: "sig-secret-987654", Headers: map[string]string{"Authorization": "Bearer hook-token-123456"}}).
+				Write(ctx, items)
 		})
-		err := webhook.New(webhook.Config{URL: srv.URL}).Write(context.Background(), items)
-		if got := classOf(err); got != tc.want {
-			t.Errorf("HTTP %d (Retry-After %q): %s (%v), want %s", tc.code, tc.retryAfter, got, err, tc.want)
-		}
-		var bo *destination.BackOffError
-		if errors.As(err, &bo) && bo.Wait.String() != tc.retryAfter+"s" {
-			t.Errorf("HTTP %d: wait %s, want %ss", tc.code, bo.Wait, tc.retryAfter)
-		}
-	}
-}
-
-func classOf(err error) string {
-	var (
-		auth *destination.AuthError
-		perm *destination.PermanentError
-		bo   *destination.BackOffError
-	)
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &auth):
-		return "auth"
-	case errors.As(err, &perm):
-		return "permanent"
-	case errors.As(err, &bo):
-		return "backoff"
-	}
-	return "transient"
 }
 
 // TestErrorsNameNoCredentials: errors end up in logs, metrics and dead

@@ -1,4 +1,4 @@
-package destination
+package httpsend
 
 import (
 	"encoding/base64"
@@ -70,7 +70,7 @@ func (r *Redactor) Redact(s string) string {
 }
 
 // URLSecrets returns the credentials a target URL carries: the user and
-// password of its userinfo, and the values of its query parameters (a
+// password of its userinfo (and the two joined, as Basic auth sends them), and the values of its query parameters (a
 // proxy's or a receiver's token often travels as ?token= or ?key=).
 func URLSecrets(raw string) []string {
 	u, err := url.Parse(raw)
@@ -81,11 +81,25 @@ func URLSecrets(raw string) []string {
 	if u.User != nil {
 		out = append(out, u.User.Username())
 		if pw, ok := u.User.Password(); ok {
-			out = append(out, pw)
+			// user:password too: Go sends the URL's user info as Basic auth,
+			// base64("user:password"), and an answer may echo that header.
+			out = append(out, pw, u.User.Username()+":"+pw)
 		}
 	}
 	for _, vs := range u.Query() {
 		out = append(out, vs...)
 	}
 	return out
+}
+
+// RedactURL returns a URL's scheme and host only, or fallback when it has
+// none: user info, paths and query strings often carry tokens (a webhook's
+// ?token=, the config-specs path's server secret), and errors go on to
+// logs, metrics and dead letters.
+func RedactURL(raw, fallback string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fallback
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -1,4 +1,4 @@
-package destination
+package httpsend
 
 import (
 	"encoding/base64"
@@ -42,9 +42,14 @@ func TestRedactorHidesEchoedCredentials(t *testing.T) {
 func TestURLSecrets(t *testing.T) {
 	got := URLSecrets("https://user:pa55word@hooks.example.com/in?token=abc123456&region=eu&key=k1&key=k2")
 	slices.Sort(got)
-	want := []string{"abc123456", "eu", "k1", "k2", "pa55word", "user"}
+	want := []string{"abc123456", "eu", "k1", "k2", "pa55word", "user", "user:pa55word"}
 	if !slices.Equal(got, want) {
 		t.Errorf("URLSecrets = %q, want %q", got, want)
+	}
+	// The Basic auth Go sends for the URL's user info is hidden whole.
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("api-user:api-password-123"))
+	if got := NewRedactor(URLSecrets("https://api-user:api-password-123@specs.example.com/")...).Redact("echo: " + basic); got != "echo: Basic "+Redacted {
+		t.Errorf("Basic auth of the URL's user info: %q", got)
 	}
 	if got := URLSecrets("http://a:b@host:notaport/"); len(got) != 1 {
 		t.Errorf("an unparsable URL is hidden whole: %q", got)
