@@ -11,6 +11,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // One bridge, two Segment destinations over the same log: "alongside" gets
@@ -51,8 +52,8 @@ func TestExperimentViewedReachesSegment(t *testing.T) {
 	// go-sdk/log_event-1: 32 events sent under the default mapping, 8 of
 	// them experiment exposures with a group (testdata/golden/go-sdk).
 	const sends, exposures = 32, 8
-	waitFor(t, 15*time.Second, "alongside: exposures and Experiment Viewed", func() bool { return along.Unique() >= sends+exposures })
-	waitFor(t, 15*time.Second, "instead: Experiment Viewed in place of exposures", func() bool { return instead.Unique() >= sends })
+	testwait.For(t, 15*time.Second, "alongside: exposures and Experiment Viewed", func() bool { return along.Unique() >= sends+exposures })
+	testwait.For(t, 15*time.Second, "instead: Experiment Viewed in place of exposures", func() bool { return instead.Unique() >= sends })
 
 	golden := readGoldenExperimentViewed(t, filepath.Join("..", "..", "testdata", "golden", "experiment_viewed", "go-sdk", "log_event-1.jsonl"))
 	if len(golden) != exposures {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // The browser tests open the debugger of a bridge started by the test in a
@@ -222,7 +224,7 @@ func TestBrowserLiveView(t *testing.T) {
 	waitRows(t, ctx, uiWait, "bt_signup", 1)
 
 	// Open one: Raw is what the SDK sent, Out the Segment message.
-	waitFor(t, uiWait, "bt_purchase at the sink", func() bool {
+	testwait.For(t, uiWait, "bt_purchase at the sink", func() bool {
 		for _, m := range s.Messages() {
 			if m["event"] == "bt_purchase" {
 				return true
@@ -279,7 +281,7 @@ func TestBrowserDeliveryView(t *testing.T) {
 		batch = append(batch, btEvent{name: "bt_delivered", userID: fmt.Sprintf("user-%d", i), stableID: fmt.Sprintf("stable-%d", i), value: i})
 	}
 	mustPost(t, b.URL, sdkRequest("delivery-1", batch...))
-	waitFor(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
+	testwait.For(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
 	waitPage(t, ctx, uiWait, "10 delivered in the card", countJS("segment", "count-delivered")+" >= 10")
 
 	// An outage: Segment answers 503, events are retried, not lost.

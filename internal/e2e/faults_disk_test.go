@@ -14,6 +14,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // mountSmallDisk mounts a tmpfs of size (e.g. "16m") on a new temp dir,
@@ -147,7 +149,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 30*time.Second, "every delivered event in the warehouse", func() bool { return rows() >= s.Unique() })
+	testwait.For(t, 30*time.Second, "every delivered event in the warehouse", func() bool { return rows() >= s.Unique() })
 	if n := rows(); n != s.Unique() || n < out.Acked {
 		t.Errorf("the warehouse holds %d events, Segment got %d distinct, %d were acknowledged", n, s.Unique(), out.Acked)
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // natsServerBinary is the Debian nats-server the fault suite restarts; the
@@ -52,7 +54,7 @@ func (n *natsProcess) Start() {
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatalf("starting %s: %v", natsServerBinary, err)
 	}
-	waitFor(n.t, 20*time.Second, "nats-server to listen on port "+strconv.Itoa(n.port), func() bool {
+	testwait.For(n.t, 20*time.Second, "nats-server to listen on port "+strconv.Itoa(n.port), func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.port), time.Second)
 		if err != nil {
 			return false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // Destination faults, each under a steady stream of SDK requests (see
@@ -49,7 +50,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 		slow.Add(1)
 		return 10 * time.Second, 0, nil
 	})
-	waitFor(t, 10*time.Second, "a request held 10 s by the destination", func() bool { return slow.Load() > 0 })
+	testwait.For(t, 10*time.Second, "a request held 10 s by the destination", func() bool { return slow.Load() > 0 })
 	time.Sleep(time.Second) // let every worker take a slow request
 	tg.Healthy()
 	st.waitMore(t, 200, 30*time.Second, "while the destination is slow")
@@ -209,7 +210,7 @@ func TestFaultPoisonEventsAmidTraffic(t *testing.T) {
 	st.waitMore(t, 100, 20*time.Second, "after the poison")
 
 	const rejected = `statsig_bridge_dead_lettered_events_total{destination="segment",reason="rejected_by_destination"}`
-	waitFor(t, 20*time.Second, "the three poison events in the dead letters", func() bool {
+	testwait.For(t, 20*time.Second, "the three poison events in the dead letters", func() bool {
 		v, _ := metric(t, b.URL, rejected)
 		return v >= 3
 	})

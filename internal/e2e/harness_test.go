@@ -221,19 +221,6 @@ func (s *sink) Requests() []sinkRequest {
 	return append([]sinkRequest(nil), s.requests...)
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
-
 // fixtureRequest replays a captured request (NAME.headers + NAME.body)
 // against base, exactly as captured: same path and query, same headers.
 func fixtureRequest(t testing.TB, base, dir, name string) *http.Response {

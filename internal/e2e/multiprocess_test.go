@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // multiConfig is a bridge config file for a process on the external NATS
@@ -90,7 +92,7 @@ func TestTwoProcessesShareExternalJetStream(t *testing.T) {
 	const perBatch = 50
 	la := startLoadWorkers(t, procs[0].URL, 0, 2, perBatch)
 	lb := startLoadWorkers(t, procs[1].URL, 100, 2, perBatch)
-	waitFor(t, 20*time.Second, "load accepted by both processes", func() bool {
+	testwait.For(t, 20*time.Second, "load accepted by both processes", func() bool {
 		return la.Batches() >= 40 && lb.Batches() >= 40
 	})
 	la.Stop()

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // postLoad posts requests SDK batches of n events each and returns the
@@ -121,12 +123,12 @@ func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
 	sent := postLoad(t, b.URL, 3, 20)
 
 	const paused = `statsig_bridge_destination_paused{destination="segment"}`
-	waitFor(t, 10*time.Second, "the destination to pause", func() bool {
+	testwait.For(t, 10*time.Second, "the destination to pause", func() bool {
 		v, _ := metric(t, b.URL, paused)
 		return v == 1
 	})
 	// A paused destination keeps probing; still nothing may be lost.
-	waitFor(t, 10*time.Second, "probes while paused", func() bool { return len(s.Requests()) >= 3 })
+	testwait.For(t, 10*time.Second, "probes while paused", func() bool { return len(s.Requests()) >= 3 })
 	if n := deadLettered(t, b.URL); n != 0 {
 		t.Fatalf("%v events dead-lettered while the destination was paused", n)
 	}
@@ -139,7 +141,7 @@ func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
 	if dups := d.checkCopies(t); dups > 0 || s.Unique() != len(sent) {
 		t.Errorf("sent %d events, the sink got %d distinct and %d duplicates", len(sent), s.Unique(), dups)
 	}
-	waitFor(t, 5*time.Second, "the destination to resume", func() bool {
+	testwait.For(t, 5*time.Second, "the destination to resume", func() bool {
 		v, _ := metric(t, b.URL, paused)
 		return v == 0
 	})
@@ -182,7 +184,7 @@ func TestBisectDeadLettersOnlyThePoisonEvent(t *testing.T) {
 
 	const rejected = `statsig_bridge_dead_lettered_events_total{destination="segment",reason="rejected_by_destination"}`
 	d := waitDelivered(t, s, want, 10*time.Second)
-	waitFor(t, 10*time.Second, "the poison event in the dead letters", func() bool {
+	testwait.For(t, 10*time.Second, "the poison event in the dead letters", func() bool {
 		v, _ := metric(t, b.URL, rejected)
 		return v >= 1
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // replayConfig is testConfig with a second Segment destination "other"
@@ -174,7 +175,7 @@ func TestReplayDeadLetters(t *testing.T) {
 		}
 	}
 	waitDelivered(t, s, want, 10*time.Second)
-	waitFor(t, 10*time.Second, "the poison event in the dead letters", func() bool {
+	testwait.For(t, 10*time.Second, "the poison event in the dead letters", func() bool {
 		v, _ := metric(t, b.URL, `statsig_bridge_dead_lettered_events_total{destination="segment",reason="rejected_by_destination"}`)
 		return v == 1
 	})
@@ -297,7 +298,7 @@ func TestReplayStoppedDuringOutage(t *testing.T) {
 		res, err = cli.Replay(ctx, cfg, testLogger(t), cli.ReplayOptions{Destination: "segment", Progress: &out})
 		done <- err
 	}()
-	waitFor(t, 10*time.Second, "the replay to retry against the outage", func() bool { return len(s.Requests()) >= attempts+2 })
+	testwait.For(t, 10*time.Second, "the replay to retry against the outage", func() bool { return len(s.Requests()) >= attempts+2 })
 	cancel()
 	select {
 	case err := <-done:

@@ -22,6 +22,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // secretsConfig is the bridge's configuration for TestSecretsNeverLeak:
@@ -309,7 +310,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// Phase 1: the targets answer 500, then 400 with the credentials echoed;
 	// wait until every event has an outcome at each of them.
 	metrics := func() string { _, m := do("/metrics", "GET", "/metrics", nil, nil); return m }
-	waitFor(t, 60*time.Second, "every event settled at seg, hook, tee and the warehouse", func() bool {
+	testwait.For(t, 60*time.Second, "every event settled at seg, hook, tee and the warehouse", func() bool {
 		m := metrics()
 		received := metricByLabel(m, "statsig_bridge_received_events_total", "")
 		settled := func(dest string) float64 {
@@ -328,7 +329,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	echo.phase.Store(2)
 	sdk3, _ := sdkBody(3, 0, 5)
 	expect(202, "intake", "POST", "/v1/log_event", sdk3, keyHeader)
-	waitFor(t, 30*time.Second, "seg, hook and tee paused", func() bool {
+	testwait.For(t, 30*time.Second, "seg, hook and tee paused", func() bool {
 		m := metrics()
 		for _, d := range []string{"seg", "hook", "tee"} {
 			if metricByLabel(m, "statsig_bridge_destination_paused", `destination="`+d+`"`) != 1 {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // fakeStatsig is Statsig's event API as the tee sees it: it decodes each
@@ -252,7 +254,7 @@ func TestTeeForwardsSDKRequestsAsSent(t *testing.T) {
 			t.Fatalf("%s/%s: intake answered %d %s", f.dir, f.name, resp.StatusCode, body)
 		}
 	}
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d events at Statsig", total), func() bool { return len(api.Accepted()) >= total })
+	testwait.For(t, 15*time.Second, fmt.Sprintf("%d events at Statsig", total), func() bool { return len(api.Accepted()) >= total })
 	end := time.Now()
 
 	// The requests, as a server SDK sends them.
@@ -369,7 +371,7 @@ func TestTeeGoSDKEventsEqualCapture(t *testing.T) {
 	if err := d.Decode(&capture); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the events at Statsig", func() bool { return len(api.Accepted()) >= len(capture.Events) })
+	testwait.For(t, 10*time.Second, "the events at Statsig", func() bool { return len(api.Accepted()) >= len(capture.Events) })
 	got := api.Accepted()
 	if len(got) != len(capture.Events) {
 		t.Fatalf("%d events forwarded, the capture has %d", len(got), len(capture.Events))
@@ -403,7 +405,7 @@ func TestTeeRetriesAndDeadLetters(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	sent := postLoad(t, b.URL, 3, 30)
-	waitFor(t, 15*time.Second, "89 events at Statsig and one dead letter", func() bool {
+	testwait.For(t, 15*time.Second, "89 events at Statsig and one dead letter", func() bool {
 		return len(api.Accepted()) >= len(sent)-1 && deadLettered(t, b.URL) >= 1
 	})
 	reqs := api.Requests()
@@ -451,7 +453,7 @@ func TestTeePausesOnRefusedSecret(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	sent := postLoad(t, b.URL, 2, 20)
-	waitFor(t, 10*time.Second, "the tee paused", func() bool {
+	testwait.For(t, 10*time.Second, "the tee paused", func() bool {
 		v, _ := metric(t, b.URL, `statsig_bridge_destination_paused{destination="statsig"}`)
 		return v == 1
 	})
@@ -463,7 +465,7 @@ func TestTeePausesOnRefusedSecret(t *testing.T) {
 	refuse.Lock()
 	refusing = false
 	refuse.Unlock()
-	waitFor(t, 10*time.Second, "every event at Statsig", func() bool { return len(api.Accepted()) >= len(sent) })
+	testwait.For(t, 10*time.Second, "every event at Statsig", func() bool { return len(api.Accepted()) >= len(sent) })
 	if n := deadLettered(t, b.URL); n != 0 {
 		t.Errorf("%v events dead-lettered while the secret was refused", n)
 	}
@@ -487,7 +489,7 @@ func TestTeeFilterOnlyWhenSet(t *testing.T) {
 			wantSome++
 		}
 	}
-	waitFor(t, 10*time.Second, "both tees served", func() bool {
+	testwait.For(t, 10*time.Second, "both tees served", func() bool {
 		return len(all.Accepted()) >= len(want) && len(some.Accepted()) >= wantSome
 	})
 	names := map[string]int{}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1, in PEM.
@@ -127,7 +129,7 @@ func TestServeTLS(t *testing.T) {
 	if code, err := postEvents(client, base, late); err != nil || code != http.StatusAccepted {
 		t.Fatalf("posting over HTTPS: %d %v", code, err)
 	}
-	waitFor(t, 5*time.Second, "the late event on the live stream", func() bool { return strings.Contains(stream(), `"userId":"user-2-0"`) })
+	testwait.For(t, 5*time.Second, "the late event on the live stream", func() bool { return strings.Contains(stream(), `"userId":"user-2-0"`) })
 
 	// Plain HTTP is answered 400 by the TLS server, and nothing stored.
 	if code, err := postEvents(http.DefaultClient, "http://"+b.Addr.String(), body); code != http.StatusBadRequest {
@@ -145,7 +147,7 @@ func TestServeTLS(t *testing.T) {
 	second := newTestCert(t, 2)
 	second.write(t, dir, time.Now())
 	both := tlsClient(first.cert, second.cert)
-	waitFor(t, 10*time.Second, "the renewed certificate", func() bool {
+	testwait.For(t, 10*time.Second, "the renewed certificate", func() bool {
 		resp, err := both.Get(base + "/healthz")
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // readmeQueries returns the SQL blocks of README.md marked "-- query: NAME".
@@ -190,7 +191,7 @@ func TestREADMEQueriesOnLoadedFixtures(t *testing.T) {
 		schemaRef := regexp.MustCompile(`\bstatsig\.`)
 		rewrite["postgres"] = func(q string) string { return schemaRef.ReplaceAllString(q, pgSchema+".") }
 	}
-	waitFor(t, 30*time.Second, "every sent message loaded", func() bool {
+	testwait.For(t, 30*time.Second, "every sent message loaded", func() bool {
 		if _, err := os.Stat(path); err != nil {
 			return false
 		}

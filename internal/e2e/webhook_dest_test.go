@@ -21,6 +21,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // hookReceiver is a webhook endpoint: it verifies each request's signature
@@ -189,7 +190,7 @@ func TestWebhookSignedLikeStatsig(t *testing.T) {
 	if resp := fixtureRequest(t, b.URL, "go-sdk", "log_event-1"); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("intake answered %d", resp.StatusCode)
 	}
-	waitFor(t, 10*time.Second, "32 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == 32 })
+	testwait.For(t, 10*time.Second, "32 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == 32 })
 	for i, r := range h.Requests() {
 		if r.SigErr != nil {
 			t.Errorf("request %d: signature does not verify: %v", i, r.SigErr)
@@ -220,7 +221,7 @@ func TestWebhookRetriesThenDeliversOnce(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, webhookYAML("hook", h.URL, "", ""))
 	sent := postLoad(t, b.URL, 3, 50)
-	waitFor(t, 15*time.Second, "150 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == len(sent) })
+	testwait.For(t, 15*time.Second, "150 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == len(sent) })
 	d, dups := h.Delivered()
 	if dups != 0 {
 		t.Errorf("%d events delivered more than once", dups)
@@ -261,7 +262,7 @@ func TestWebhookPoisonEventDeadLettered(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, webhookYAML("hook", h.URL, "", ""))
 	sent := postLoad(t, b.URL, 1, 40)
-	waitFor(t, 15*time.Second, "39 messages delivered and 1 dead-lettered", func() bool {
+	testwait.For(t, 15*time.Second, "39 messages delivered and 1 dead-lettered", func() bool {
 		d, _ := h.Delivered()
 		return len(d) == len(sent)-1 && deadLettered(t, b.URL) == 1
 	})
@@ -341,7 +342,7 @@ func TestWebhookFilterAndMappingPerDestination(t *testing.T) {
 	if wantBDead == 0 || companyOnly[""] {
 		t.Fatalf("fixture changed: want events of a user known only by companyID (%d)", wantBDead)
 	}
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d messages at hookA, %d at hookB and %d dead-lettered", wantA, wantB, wantBDead), func() bool {
+	testwait.For(t, 15*time.Second, fmt.Sprintf("%d messages at hookA, %d at hookB and %d dead-lettered", wantA, wantB, wantBDead), func() bool {
 		da, _ := hA.Delivered()
 		db, _ := hB.Delivered()
 		return len(da) >= wantA && len(db) >= wantB && deadLettered(t, b.URL) >= float64(wantBDead)

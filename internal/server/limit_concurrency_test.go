@@ -14,6 +14,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // gatedLog is the real log whose Publish waits for the gate: a request
@@ -103,7 +104,7 @@ func TestIntakeBoundsBodyMemory(t *testing.T) {
 	// the budget holds.
 	body := eventsBody("big", 1, 4900)
 	var second answer
-	waitUntil(t, 5*time.Second, func() bool {
+	testwait.For(t, 5*time.Second, "a request over the body budget to be answered 503", func() bool {
 		second = do(t, post(t, in.URL+"/v1/log_event", body, nil))
 		return second.Code == http.StatusServiceUnavailable
 	})
@@ -139,15 +140,4 @@ func trickle(t *testing.T, url string, body io.Reader) <-chan int {
 		done <- resp.StatusCode
 	}()
 	return done
-}
-
-func waitUntil(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
