@@ -99,6 +99,10 @@ func checkAnswersOnFullDisk(t *testing.T, st *steady) {
 // Segment and the warehouse. The bridge then starts again on the same data
 // dir: nothing in it was corrupted.
 func TestFaultDiskFullFiller(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (a full disk for 2 s under a steady stream); go test without -short runs it")
+	}
+	t.Parallel()
 	// Larger than the 16 MiB the log wants free before it takes events.
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
@@ -171,6 +175,10 @@ func TestFaultDiskFullFiller(t *testing.T) {
 // the destination is back, what it delivers is trimmed from the log, which
 // makes room, and intake takes events again by itself.
 func TestFaultDiskFullByTheLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (the log fills the disk under a steady stream); go test without -short runs it")
+	}
+	t.Parallel()
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
 	tg := newTarget(t, s)

@@ -93,6 +93,10 @@ func (n *natsProcess) Stop(sig syscall.Signal) {
 // could not store. The bridge reconnects by itself, and every event it
 // acknowledged, before or after, is delivered.
 func TestFaultExternalNATSRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (NATS stopped for 4 s, twice); go test without -short runs it")
+	}
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			n := startNATSProcess(t)

@@ -18,6 +18,9 @@ import (
 // sink: the batches the dead process held unacked come back after ack_wait
 // and the survivor delivers them.
 func TestKillOneOfTwoProcessesLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (kill -9 of one of two processes under load); go test without -short runs it")
+	}
 	url := externalNATSURL(t)
 	s := newSink(t)
 	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
