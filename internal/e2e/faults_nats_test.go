@@ -99,6 +99,7 @@ func TestFaultExternalNATSRestart(t *testing.T) {
 	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel() // a server, bridge and sink of its own
 			n := startNATSProcess(t)
 			s := newSink(t)
 			cfg := testConfig(t, s.URL)

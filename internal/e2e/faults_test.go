@@ -169,6 +169,7 @@ func TestFault429Storm(t *testing.T) {
 		{"without Retry-After", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // a bridge, destination and sink of its own
 			b, tg, s, st := faultBridge(t, nil)
 			var storm atomic.Int64
 			tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {

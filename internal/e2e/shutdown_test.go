@@ -20,7 +20,6 @@ import (
 // request in flight with 202 (its events stored), exit with code 0 within
 // 10 s, and deliver those events (at the latest after the next start).
 func TestShutdownFinishesRequestInFlight(t *testing.T) {
-	t.Parallel()
 	s := newSink(t)
 	addr := freeAddr(t)
 	env := processEnv(addr, t.TempDir(), s)
