@@ -24,6 +24,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 const importKey = "import-test-sdk-key"
@@ -125,17 +126,6 @@ func startImportBridge(t *testing.T, sinkURL string) string {
 		t.Fatal("bridge did not start within 30 s")
 	}
 	return ""
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // history is the import's input: events named hist-N at known past times.
@@ -250,7 +240,7 @@ func runImport(ctx context.Context, args ...string) (int, string) {
 // arrived under one messageId with its original time as timestamp.
 func checkDelivered(t *testing.T, s *importSink, h *history) map[string]string {
 	t.Helper()
-	waitUntil(t, 15*time.Second, "every imported event at the sink", func() bool {
+	testwait.For(t, 15*time.Second, "every imported event at the sink", func() bool {
 		got, _ := s.byEvent()
 		return len(got) >= len(h.times)
 	})
@@ -500,7 +490,7 @@ func TestImportKeepsIdenticalEventsInDifferentRequestsApart(t *testing.T) {
 	if code, stderr := runImport(context.Background(), "--url", bridgeURL, "--api-key", importKey, "--batch", "1", h.files[0]); code != cli.ExitOK {
 		t.Fatalf("import exit %d:\n%s", code, stderr)
 	}
-	waitUntil(t, 15*time.Second, "three messages", func() bool { return sink.distinct() >= 3 })
+	testwait.For(t, 15*time.Second, "three messages", func() bool { return sink.distinct() >= 3 })
 	if _, n := sink.byEvent(); n != 3 {
 		t.Errorf("%d messages, want 3", n)
 	}

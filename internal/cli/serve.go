@@ -123,7 +123,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 	}
 	scheme := "http"
 	if cfg.TLS.On() {
-		cert, err := server.LoadCertFile(cfg.TLS.CertFile, cfg.TLS.KeyFile, logger)
+		cert, err := server.LoadCertFile(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CheckEvery, logger)
 		if err != nil {
 			return err
 		}

@@ -48,6 +48,10 @@ type TLS struct {
 	CertFile string `yaml:"cert_file" json:"cert_file"`
 	// KeyFile is its private key (BRIDGE_TLS_KEY_FILE).
 	KeyFile string `yaml:"key_file" json:"key_file"`
+	// CheckEvery spaces the looks at the files for a renewal (zero:
+	// server.DefaultCertCheckEvery, once a second). Not read from the
+	// file or the environment: the tests set it to see a renewal sooner.
+	CheckEvery time.Duration `yaml:"-" json:"-"`
 }
 
 // On reports whether HTTPS is configured (either file set; Validate

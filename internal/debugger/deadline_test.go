@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestStreamOutlivesServerTimeouts: the live stream stays open past the
@@ -47,7 +49,7 @@ func TestRedriveOutlivesWriteTimeout(t *testing.T) {
 		"intake: {store_timeout: 1s}\nserver: {read_header_timeout: 500ms, read_timeout: 1s, write_timeout: 2500ms}\n"+
 		"destinations:\n"+destinationYAML("segment", seg.URL, ""))
 	post(t, b, custom("poison", "u1"))
-	waitFor(t, 10*time.Second, "a dead letter", func() bool {
+	testwait.For(t, 10*time.Second, "a dead letter", func() bool {
 		return delivery(t, b, "1h").Destinations[0].Counts.DeadLettered == 1
 	})
 	slow.Store(true) // fixed, but each request now takes 3 s: more than write_timeout

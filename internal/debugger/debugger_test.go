@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 type summary struct {
@@ -77,7 +79,7 @@ destinations:
 	post(t, b, custom("checkout", "u1"), custom("anonymous_click", ""), gate("u2"))
 
 	var l eventList
-	waitFor(t, 10*time.Second, "three settled events", func() bool {
+	testwait.For(t, 10*time.Second, "three settled events", func() bool {
 		l = events(t, b, "")
 		return len(l.Events) == 3 && settled(l.Events[0]) && settled(l.Events[1]) && settled(l.Events[2])
 	})
@@ -224,7 +226,7 @@ func TestRingKeepsNewest500(t *testing.T) {
 		t.Errorf("limit above capacity listed %d", len(got.Events))
 	}
 	// Outcomes arrive for events in the ring.
-	waitFor(t, 10*time.Second, "the newest event delivered", func() bool {
+	testwait.For(t, 10*time.Second, "the newest event delivered", func() bool {
 		return events(t, b, "name=ring-599").Events[0].Outcomes["segment"] == "delivered"
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 type deliveryView struct {
@@ -87,7 +89,7 @@ func TestDeliveryOutageDeadLetterAndRedrive(t *testing.T) {
 	b := startBridge(t, "listen: 127.0.0.1:0\ndata_dir: DATADIR\ndestinations:\n"+destinationYAML("segment", seg.URL, ""))
 	post(t, b, custom("buy", "u1"), custom("buy", "u2"))
 	var v deliveryView
-	waitFor(t, 10*time.Second, "two events retrying during the outage", func() bool {
+	testwait.For(t, 10*time.Second, "two events retrying during the outage", func() bool {
 		v = delivery(t, b, "10m")
 		d := v.Destinations[0]
 		return d.Counts.Retrying == 2 && d.Counts.FailedRequests >= 3 && d.LastError != ""
@@ -96,9 +98,9 @@ func TestDeliveryOutageDeadLetterAndRedrive(t *testing.T) {
 		t.Errorf("during the outage: %+v", d)
 	}
 	outage.Store(false)
-	waitFor(t, 10*time.Second, "both events delivered after the outage", func() bool { return len(seg.Messages()) == 2 })
+	testwait.For(t, 10*time.Second, "both events delivered after the outage", func() bool { return len(seg.Messages()) == 2 })
 
-	waitFor(t, 5*time.Second, "delivery counts", func() bool {
+	testwait.For(t, 5*time.Second, "delivery counts", func() bool {
 		v = delivery(t, b, "10m")
 		return len(v.Destinations) == 1 && v.Destinations[0].Counts.Delivered == 2
 	})
@@ -133,7 +135,7 @@ func TestDeliveryOutageDeadLetterAndRedrive(t *testing.T) {
 
 	// A refused event becomes a dead letter, grouped with a sample.
 	post(t, b, custom("poison", "u3"))
-	waitFor(t, 10*time.Second, "a dead letter", func() bool {
+	testwait.For(t, 10*time.Second, "a dead letter", func() bool {
 		v = delivery(t, b, "1h")
 		return v.Destinations[0].Counts.DeadLettered == 1
 	})

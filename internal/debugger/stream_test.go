@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // next returns the next stream event named name, skipping others.
@@ -70,7 +72,7 @@ func TestStreamSendsEventsOutcomesAndStats(t *testing.T) {
 		ReceivedPerSec, Dropped, Sent uint64
 		Buffered                      int
 	}
-	waitFor(t, 10*time.Second, "stats accounting for the burst", func() bool {
+	testwait.For(t, 10*time.Second, "stats accounting for the burst", func() bool {
 		if err := json.Unmarshal([]byte(next(t, ch, "stats", 3*time.Second).Data), &st); err != nil {
 			t.Fatal(err)
 		}

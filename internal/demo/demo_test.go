@@ -23,6 +23,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 func testLogger() *slog.Logger {
@@ -93,18 +94,6 @@ func serve(t *testing.T, ctx context.Context, cfg *config.Config, ready cli.Read
 	return addr, stop
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
-
 // exchange is one request the generator made and the bridge's answer.
 type exchange struct {
 	URL    string
@@ -166,7 +155,7 @@ func TestGeneratorRequestsAreAcceptedAndDecode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	waitFor(t, 15*time.Second, "requests from all three SDKs", func() bool {
+	testwait.For(t, 15*time.Second, "requests from all three SDKs", func() bool {
 		n := map[string]int{}
 		for _, x := range rec.exchanges() {
 			n[sdkOf(x)]++
@@ -307,7 +296,7 @@ func TestServeDemoDeliversResolvedExperiments(t *testing.T) {
 	sink := d.Sink()
 
 	var experiment, anonymous map[string]any
-	waitFor(t, 15*time.Second, "an experiment exposure with its group and a stableID-only visitor's message at the demo sink", func() bool {
+	testwait.For(t, 15*time.Second, "an experiment exposure with its group and a stableID-only visitor's message at the demo sink", func() bool {
 		for _, m := range sink.Messages() {
 			props, _ := m["properties"].(map[string]any)
 			md, _ := props["metadata"].(map[string]any)
@@ -343,7 +332,7 @@ func TestServeDemoDeliversResolvedExperiments(t *testing.T) {
 		}
 		return sum
 	}
-	waitFor(t, 15*time.Second, "a poisoned cart dead-lettered at demo-segment", func() bool {
+	testwait.For(t, 15*time.Second, "a poisoned cart dead-lettered at demo-segment", func() bool {
 		return metric(`statsig_bridge_dead_lettered_events_total{destination="demo-segment"`) > 0
 	})
 	if sink.Stats().Refused == 0 {
@@ -354,7 +343,7 @@ func TestServeDemoDeliversResolvedExperiments(t *testing.T) {
 			t.Fatalf("the sink accepted a poisoned message: %s", b)
 		}
 	}
-	waitFor(t, 15*time.Second, "retries through a sink outage, then deliveries again", func() bool {
+	testwait.For(t, 15*time.Second, "retries through a sink outage, then deliveries again", func() bool {
 		return sink.Stats().Unavailable > 0 && metric(`statsig_bridge_retried_batches_total{destination="demo-segment"`) > 0 &&
 			metric(`statsig_bridge_delivered_events_total{attempt="retry",destination="demo-segment"`) > 0
 	})
@@ -419,7 +408,7 @@ func TestServeDemoFlag(t *testing.T) {
 	go func() { code <- cli.Main(ctx, []string{"serve", "--demo"}, env) }()
 	open := regexp.MustCompile(`"url":"(http://127\.0\.0\.1:\d+/)"`)
 	var page string
-	waitFor(t, 30*time.Second, "the log line saying where to look", func() bool {
+	testwait.For(t, 30*time.Second, "the log line saying where to look", func() bool {
 		if m := open.FindStringSubmatch(stderr.String()); m != nil {
 			page = m[1]
 		}
@@ -428,7 +417,7 @@ func TestServeDemoFlag(t *testing.T) {
 	if !strings.Contains(stderr.String(), "demo mode on") {
 		t.Errorf("no 'demo mode on' line:\n%s", stderr.String())
 	}
-	waitFor(t, 15*time.Second, "events received and delivered to demo-segment", func() bool {
+	testwait.For(t, 15*time.Second, "events received and delivered to demo-segment", func() bool {
 		resp, err := http.Get(page + "metrics")
 		if err != nil {
 			return false

@@ -23,6 +23,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 const destName = "segment"
@@ -319,22 +320,10 @@ func lag(t testing.TB, l *queue.Log, ackWait time.Duration) (pending uint64, ack
 // waitForLagZero waits until every log message is acked.
 func waitForLagZero(t testing.TB, l *queue.Log, ackWait time.Duration) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "every log message acked", func() bool {
+	testwait.For(t, 10*time.Second, "every log message acked", func() bool {
 		p, a := lag(t, l, ackWait)
 		return p == 0 && a == 0
 	})
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func containsName(names []string, name string) bool {

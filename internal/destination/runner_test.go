@@ -9,6 +9,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestRunnerKeepsSegmentBatchLimits sends 6,000 events with ~300 bytes of
@@ -24,7 +25,7 @@ func TestRunnerKeepsSegmentBatchLimits(t *testing.T) {
 	}
 	startRunner(t, l, recv, runnerOptions{})
 	total := perMessage * messages
-	waitFor(t, 20*time.Second, "6,000 events delivered", func() bool { return recv.Unique() == total })
+	testwait.For(t, 20*time.Second, "6,000 events delivered", func() bool { return recv.Unique() == total })
 	waitForLagZero(t, l, defaultAckWait)
 
 	reqs := recv.Requests()
@@ -63,7 +64,7 @@ func TestRunnerCapsBatchItems(t *testing.T) {
 	recv := newReceiver(t)
 	publish(t, l, "small", events("s", 1000, 0))
 	startRunner(t, l, recv, runnerOptions{MaxBatchItems: 100})
-	waitFor(t, 10*time.Second, "1,000 events delivered", func() bool { return recv.Unique() == 1000 })
+	testwait.For(t, 10*time.Second, "1,000 events delivered", func() bool { return recv.Unique() == 1000 })
 	full := 0
 	for i, r := range recv.Requests() {
 		if len(r.Items) > 100 {
@@ -86,7 +87,7 @@ func TestRunnerRateLimitIsACeilingInEverySecond(t *testing.T) {
 	recv := newReceiver(t)
 	publish(t, l, "many", events("r", 1000, 0))
 	startRunner(t, l, recv, runnerOptions{MaxBatchItems: 10, Concurrency: 8, RequestsPerSecond: 50})
-	waitFor(t, 20*time.Second, "1,000 events delivered in 100 requests", func() bool { return recv.Unique() == 1000 })
+	testwait.For(t, 20*time.Second, "1,000 events delivered in 100 requests", func() bool { return recv.Unique() == 1000 })
 	reqs := recv.Requests()
 	if len(reqs) < 100 {
 		t.Fatalf("%d requests, want at least 100", len(reqs))
@@ -117,8 +118,8 @@ func TestRunnerDeadLettersOversizedMessage(t *testing.T) {
 	evs = append(evs[:5], append([]statsig.Event{event("too-big", "too-big", "user-big", 40_000)}, evs[5:]...)...)
 	publish(t, l, "with-big", evs)
 	startRunner(t, l, recv, runnerOptions{})
-	waitFor(t, 10*time.Second, "10 events delivered", func() bool { return recv.Unique() == 10 })
-	waitFor(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, l)) == 1 })
+	testwait.For(t, 10*time.Second, "10 events delivered", func() bool { return recv.Unique() == 10 })
+	testwait.For(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, l)) == 1 })
 	waitForLagZero(t, l, defaultAckWait)
 
 	dl := deadLetters(t, l)[0]
@@ -142,8 +143,8 @@ func TestRunnerDeadLettersEventWithoutIdentity(t *testing.T) {
 	evs := append(events("ok", 3, 0), event("anon", "anonymous_event", "", 10))
 	publish(t, l, "anon-batch", evs)
 	startRunner(t, l, recv, runnerOptions{})
-	waitFor(t, 10*time.Second, "3 events delivered", func() bool { return recv.Unique() == 3 })
-	waitFor(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, l)) == 1 })
+	testwait.For(t, 10*time.Second, "3 events delivered", func() bool { return recv.Unique() == 3 })
+	testwait.For(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, l)) == 1 })
 	waitForLagZero(t, l, defaultAckWait)
 	dl := deadLetters(t, l)[0]
 	if dl.Destination != destName || dl.Reason != "no_user_anon_id" || dl.Event == nil ||
@@ -171,8 +172,8 @@ func TestRunnerBisectsRejectedBatch(t *testing.T) {
 	evs[37] = event("poison-id", "poison", "user-p", 20)
 	publish(t, l, "poisoned", evs)
 	startRunner(t, l, recv, runnerOptions{})
-	waitFor(t, 10*time.Second, "49 events delivered", func() bool { return recv.Unique() == 49 })
-	waitFor(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, l)) == 1 })
+	testwait.For(t, 10*time.Second, "49 events delivered", func() bool { return recv.Unique() == 49 })
+	testwait.For(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, l)) == 1 })
 	waitForLagZero(t, l, defaultAckWait)
 
 	dls := deadLetters(t, l)
@@ -217,10 +218,10 @@ func TestRunnerAcksOnlyWhenEveryEventHasAnOutcome(t *testing.T) {
 	publish(t, l, "whole", []statsig.Event{event("whole-0", "late-0", "user-x", 0)})
 	first := startRunner(t, l, recv, runnerOptions{AckWait: ackWait, MaxBatchItems: 5, Concurrency: 2})
 
-	waitFor(t, 10*time.Second, "the early batch delivered", func() bool { return recv.Unique() == 5 })
+	testwait.For(t, 10*time.Second, "the early batch delivered", func() bool { return recv.Unique() == 5 })
 	// 25 retries at a backoff capped at 100 ms span two ack waits: the
 	// messages must stay in progress, not be handed out again.
-	waitFor(t, 15*time.Second, "25 retries of the late batch", func() bool {
+	testwait.For(t, 15*time.Second, "25 retries of the late batch", func() bool {
 		n := 0
 		for _, r := range recv.Requests() {
 			if r.Code == http.StatusServiceUnavailable {
@@ -244,7 +245,7 @@ func TestRunnerAcksOnlyWhenEveryEventHasAnOutcome(t *testing.T) {
 	// unacked messages again once their ack wait runs out.
 	recv.Respond(nil)
 	startRunner(t, l, recv, runnerOptions{AckWait: ackWait, MaxBatchItems: 5})
-	waitFor(t, 15*time.Second, "all 11 events delivered", func() bool { return recv.Unique() == 11 })
+	testwait.For(t, 15*time.Second, "all 11 events delivered", func() bool { return recv.Unique() == 11 })
 	waitForLagZero(t, l, ackWait)
 	for id, n := range recv.Delivered() {
 		want := 1
@@ -266,9 +267,9 @@ func TestRunnerFlushesLoneEvent(t *testing.T) {
 	recv := newReceiver(t)
 	startRunner(t, l, recv, runnerOptions{FlushInterval: time.Second})
 	// Let the runner go idle on an empty log first.
-	waitFor(t, 5*time.Second, "the consumer to exist", func() bool { p, a := lag(t, l, defaultAckWait); return p == 0 && a == 0 })
+	testwait.For(t, 5*time.Second, "the consumer to exist", func() bool { p, a := lag(t, l, defaultAckWait); return p == 0 && a == 0 })
 	publish(t, l, "lone", []statsig.Event{event("lone-1", "lone", "user-1", 0)})
-	waitFor(t, 5*time.Second, "the lone event delivered", func() bool { return recv.Unique() == 1 })
+	testwait.For(t, 5*time.Second, "the lone event delivered", func() bool { return recv.Unique() == 1 })
 	waitForLagZero(t, l, defaultAckWait)
 }
 
@@ -282,7 +283,7 @@ func TestRunnerStopsWhileTargetIsDown(t *testing.T) {
 	recv.Respond(func([]string) int { return http.StatusInternalServerError })
 	publish(t, l, "stuck", events("stuck", 10, 0))
 	r := startRunner(t, l, recv, runnerOptions{AckWait: ackWait, MaxBatchItems: 1, Concurrency: 1, DrainTimeout: 200 * time.Millisecond})
-	waitFor(t, 10*time.Second, "retries", func() bool { return len(recv.Requests()) >= 3 })
+	testwait.For(t, 10*time.Second, "retries", func() bool { return len(recv.Requests()) >= 3 })
 
 	stopped := make(chan struct{})
 	go func() { r.Stop(t); close(stopped) }()
@@ -294,6 +295,6 @@ func TestRunnerStopsWhileTargetIsDown(t *testing.T) {
 
 	recv.Respond(nil)
 	startRunner(t, l, recv, runnerOptions{AckWait: ackWait})
-	waitFor(t, 15*time.Second, "all 10 events delivered after the restart", func() bool { return recv.Unique() == 10 })
+	testwait.For(t, 15*time.Second, "all 10 events delivered after the restart", func() bool { return recv.Unique() == 10 })
 	waitForLagZero(t, l, ackWait)
 }

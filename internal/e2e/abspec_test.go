@@ -11,6 +11,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // One bridge, two Segment destinations over the same log: "alongside" gets
@@ -19,6 +20,7 @@ import (
 // Experiment Viewed messages are those of the golden file (same messageIds
 // and properties), and the runner counts both messages of an exposure.
 func TestExperimentViewedReachesSegment(t *testing.T) {
+	t.Parallel()
 	const secret = "secret-abspec"
 	specs := newSpecsServer(t, filepath.Join(fixtures, "go-sdk", "download_config_specs.json"), secret)
 	along, instead := newSink(t), newSink(t)
@@ -51,8 +53,8 @@ func TestExperimentViewedReachesSegment(t *testing.T) {
 	// go-sdk/log_event-1: 32 events sent under the default mapping, 8 of
 	// them experiment exposures with a group (testdata/golden/go-sdk).
 	const sends, exposures = 32, 8
-	waitFor(t, 15*time.Second, "alongside: exposures and Experiment Viewed", func() bool { return along.Unique() >= sends+exposures })
-	waitFor(t, 15*time.Second, "instead: Experiment Viewed in place of exposures", func() bool { return instead.Unique() >= sends })
+	testwait.For(t, 15*time.Second, "alongside: exposures and Experiment Viewed", func() bool { return along.Unique() >= sends+exposures })
+	testwait.For(t, 15*time.Second, "instead: Experiment Viewed in place of exposures", func() bool { return instead.Unique() >= sends })
 
 	golden := readGoldenExperimentViewed(t, filepath.Join("..", "..", "testdata", "golden", "experiment_viewed", "go-sdk", "log_event-1.jsonl"))
 	if len(golden) != exposures {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestLongOutageCausesNoRedelivery: an outage much longer than the log's
@@ -41,6 +43,7 @@ func TestLongOutageCausesNoRedelivery(t *testing.T) {
 // TestRetryAfterHoldsBackEveryWorker: Segment's 429 is a limit on the
 // workspace, so after it no worker may send before Retry-After has passed.
 func TestRetryAfterHoldsBackEveryWorker(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	var mu sync.Mutex
 	var limited time.Time
@@ -66,7 +69,7 @@ func TestRetryAfterHoldsBackEveryWorker(t *testing.T) {
 		}
 	}
 	post(0)
-	waitFor(t, 5*time.Second, "the 429", func() bool { return len(s.Requests()) > 0 })
+	testwait.For(t, 5*time.Second, "the 429", func() bool { return len(s.Requests()) > 0 })
 	// Batches that arrive after the 429 go to other, idle workers: they too
 	// must wait for Retry-After.
 	for i := 1; i < 8; i++ {

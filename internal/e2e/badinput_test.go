@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 const (
@@ -160,19 +161,23 @@ func TestBadInputMatrix(t *testing.T) {
 			markers: []string{"row-beside-dribblers"},
 			raw: func(t *testing.T) rowAnswer {
 				body := valid("row-dribbled")
-				head := headFor(addr, "/v1/log_event", len(body), "STATSIG-API-KEY: "+badInputKey, "Content-Type: application/json")
+				// On /v1/rgstr (the same intake) so that the gauge of that
+				// endpoint counts the dribblers alone: the valid stream and
+				// the request beside go to /v1/log_event.
+				head := headFor(addr, "/v1/rgstr", len(body), "STATSIG-API-KEY: "+badInputKey, "Content-Type: application/json")
 				started := make(chan struct{})
-				beside := make(chan string, 1)
-				go func() {
-					<-started
-					time.Sleep(300 * time.Millisecond) // all six are inside the handler, reading
-					code, err := postEvents(http.DefaultClient, b.URL, valid("row-beside-dribblers"))
-					beside <- fmt.Sprint(code, err)
-				}()
-				as := dribble(t, addr, 6, head, body, false, started)
-				if got := <-beside; got != "202 <nil>" {
-					t.Errorf("a valid request while six bodies were dribbling: %s, want 202", got)
+				answers := make(chan []rowAnswer, 1)
+				go func() { answers <- dribble(t, addr, 6, head, body, false, started) }()
+				<-started
+				const inHandler = `statsig_bridge_http_requests_in_flight{endpoint="rgstr"}`
+				testwait.For(t, 10*time.Second, "all six dribblers inside the intake handler, sending their bodies", func() bool {
+					v, _ := metric(t, b.URL, inHandler)
+					return v == 6
+				})
+				if code, err := postEvents(http.DefaultClient, b.URL, valid("row-beside-dribblers")); code != http.StatusAccepted {
+					t.Errorf("a valid request while six bodies were dribbling: %d %v, want 202", code, err)
 				}
+				as := <-answers
 				for _, a := range as {
 					// Cut off by read_timeout (2 s).
 					if a.took < 1800*time.Millisecond || a.took > 7*time.Second {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // The browser tests open the debugger of a bridge started by the test in a
@@ -157,6 +159,7 @@ func selectOption(t *testing.T, ctx context.Context, id, value string) {
 }
 
 func TestBrowserLiveView(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t)
 	s := newSink(t)
 	b := startBridge(t, testConfig(t, s.URL))
@@ -222,7 +225,7 @@ func TestBrowserLiveView(t *testing.T) {
 	waitRows(t, ctx, uiWait, "bt_signup", 1)
 
 	// Open one: Raw is what the SDK sent, Out the Segment message.
-	waitFor(t, uiWait, "bt_purchase at the sink", func() bool {
+	testwait.For(t, uiWait, "bt_purchase at the sink", func() bool {
 		for _, m := range s.Messages() {
 			if m["event"] == "bt_purchase" {
 				return true
@@ -245,6 +248,7 @@ func TestBrowserLiveView(t *testing.T) {
 }
 
 func TestBrowserDeliveryView(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t)
 	s := newSink(t)
 	var outage atomic.Bool
@@ -279,7 +283,7 @@ func TestBrowserDeliveryView(t *testing.T) {
 		batch = append(batch, btEvent{name: "bt_delivered", userID: fmt.Sprintf("user-%d", i), stableID: fmt.Sprintf("stable-%d", i), value: i})
 	}
 	mustPost(t, b.URL, sdkRequest("delivery-1", batch...))
-	waitFor(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
+	testwait.For(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
 	waitPage(t, ctx, uiWait, "10 delivered in the card", countJS("segment", "count-delivered")+" >= 10")
 
 	// An outage: Segment answers 503, events are retried, not lost.
@@ -336,6 +340,7 @@ func TestBrowserDeliveryView(t *testing.T) {
 // view are in the DOM; scrolling draws the others, and new events arriving
 // while the user reads further down do not move the rows being read.
 func TestBrowserLiveWindow(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t)
 	b := startBridge(t, testConfig(t, ""))
 	post := func(session string, from, n int) {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // natsCluster is a JetStream cluster of nats-server instances running in the
@@ -66,8 +67,8 @@ func startNATSCluster(t testing.TB, n int) *natsCluster {
 		}
 		c.servers = append(c.servers, s)
 	}
-	waitFor(t, 20*time.Second, "a JetStream meta leader", func() bool { return c.metaLeader() != nil })
-	waitFor(t, 10*time.Second, "3 JetStream peers known to the meta leader", func() bool {
+	testwait.For(t, 20*time.Second, "a JetStream meta leader", func() bool { return c.metaLeader() != nil })
+	testwait.For(t, 10*time.Second, "3 JetStream peers known to the meta leader", func() bool {
 		l := c.metaLeader()
 		return l != nil && len(l.JetStreamClusterPeers()) == n
 	})
@@ -172,6 +173,7 @@ func union(sets ...map[string]bool) map[string]bool {
 // other bridge keeps accepting and delivering, and every event either bridge
 // acknowledged reaches the sink, copies only with the same messageId.
 func TestClusterTwoBridgesSurviveBridgeAndNodeLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a 3-node JetStream cluster")
 	}
@@ -185,13 +187,13 @@ func TestClusterTwoBridgesSurviveBridgeAndNodeLoss(t *testing.T) {
 
 	la := startLoadWorkers(t, a.URL, 0, 3, 40)
 	lb := startLoadWorkers(t, b.URL, 100, 3, 40)
-	waitFor(t, 20*time.Second, "load accepted by both bridges and delivered", func() bool {
+	testwait.For(t, 20*time.Second, "load accepted by both bridges and delivered", func() bool {
 		return la.Batches() >= 30 && lb.Batches() >= 30 && s.Unique() > 0
 	})
 
 	// Both bridges deliver: the shared consumer spreads the log's batches
 	// over them.
-	waitFor(t, 10*time.Second, "deliveries from both bridges", func() bool {
+	testwait.For(t, 10*time.Second, "deliveries from both bridges", func() bool {
 		return metricSum(t, a.URL, "statsig_bridge_delivered_events_total") > 0 &&
 			metricSum(t, b.URL, "statsig_bridge_delivered_events_total") > 0
 	})
@@ -215,8 +217,8 @@ func TestClusterTwoBridgesSurviveBridgeAndNodeLoss(t *testing.T) {
 	t.Logf("node %s (stream leader) shut down; bridge B had %d acknowledged requests", name, before)
 
 	// The survivors carry on: B accepts new requests and delivers them.
-	waitFor(t, 20*time.Second, "bridge B accepting after the node loss", func() bool { return lb.Batches() >= before+30 })
-	waitFor(t, 20*time.Second, "deliveries after the node loss", func() bool { return s.Unique() > delivered+1000 })
+	testwait.For(t, 20*time.Second, "bridge B accepting after the node loss", func() bool { return lb.Batches() >= before+30 })
+	testwait.For(t, 20*time.Second, "deliveries after the node loss", func() bool { return s.Unique() > delivered+1000 })
 	if newLeader := c.streamLeader(b.Cfg.Log.Stream); newLeader == nil || newLeader.Name() == name {
 		t.Errorf("stream leader after the node loss: %v", newLeader)
 	}

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestCrashLosesNoAcknowledgedEvent kills the bridge process with SIGKILL
@@ -13,6 +15,9 @@ import (
 // Segment, and an event delivered twice must carry the same messageId both
 // times so that Segment deduplicates it.
 func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (kill -9 under load and a restart); go test without -short runs it")
+	}
 	s := newSink(t)
 	// A slow receiver keeps deliveries in flight, so the kill lands between
 	// a delivery and its ack and the restarted bridge sends some again.
@@ -24,7 +29,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	first := startProcess(t, env)
 
 	l := startLoad(t, first.URL, 4, 50)
-	waitFor(t, 20*time.Second, "300 acknowledged requests and deliveries under way", func() bool {
+	testwait.For(t, 20*time.Second, "300 acknowledged requests and deliveries under way", func() bool {
 		return l.Batches() >= 300 && len(s.Requests()) >= 3
 	})
 	first.Signal(t, syscall.SIGKILL)
@@ -37,7 +42,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	// The load goroutines keep going: their requests fail until the
 	// restarted bridge listens again on the same address.
 	second := startProcess(t, env)
-	waitFor(t, 20*time.Second, "100 more acknowledged requests after the restart", func() bool {
+	testwait.For(t, 20*time.Second, "100 more acknowledged requests after the restart", func() bool {
 		return l.Batches() >= atKill+100
 	})
 	l.Stop()

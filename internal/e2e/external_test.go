@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestExternalJetStreamDeliversFixtures runs the bridge on an external NATS
@@ -18,6 +20,7 @@ import (
 // captured SDK requests through it to the sink. The server is shared, so
 // the test uses streams and subjects of its own and deletes them after.
 func TestExternalJetStreamDeliversFixtures(t *testing.T) {
+	t.Parallel()
 	url := externalNATSURL(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
@@ -62,7 +65,7 @@ func TestExternalJetStreamDeliversFixtures(t *testing.T) {
 	outcomes := func() int {
 		return s.Unique() + int(metricSum(t, b.URL, "statsig_bridge_filtered_events_total")) + int(deadLettered(t, b.URL))
 	}
-	waitFor(t, 15*time.Second, "an outcome for every accepted event", func() bool { return outcomes() >= accepted })
+	testwait.For(t, 15*time.Second, "an outcome for every accepted event", func() bool { return outcomes() >= accepted })
 	if got := outcomes(); got != accepted {
 		t.Errorf("%d outcomes for %d accepted events", got, accepted)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // mountSmallDisk mounts a tmpfs of size (e.g. "16m") on a new temp dir,
@@ -97,6 +99,10 @@ func checkAnswersOnFullDisk(t *testing.T, st *steady) {
 // Segment and the warehouse. The bridge then starts again on the same data
 // dir: nothing in it was corrupted.
 func TestFaultDiskFullFiller(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (a full disk for 2 s under a steady stream); go test without -short runs it")
+	}
+	t.Parallel()
 	// Larger than the 16 MiB the log wants free before it takes events.
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
@@ -147,7 +153,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 30*time.Second, "every delivered event in the warehouse", func() bool { return rows() >= s.Unique() })
+	testwait.For(t, 30*time.Second, "every delivered event in the warehouse", func() bool { return rows() >= s.Unique() })
 	if n := rows(); n != s.Unique() || n < out.Acked {
 		t.Errorf("the warehouse holds %d events, Segment got %d distinct, %d were acknowledged", n, s.Unique(), out.Acked)
 	}
@@ -169,6 +175,10 @@ func TestFaultDiskFullFiller(t *testing.T) {
 // the destination is back, what it delivers is trimmed from the log, which
 // makes room, and intake takes events again by itself.
 func TestFaultDiskFullByTheLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (the log fills the disk under a steady stream); go test without -short runs it")
+	}
+	t.Parallel()
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
 	tg := newTarget(t, s)

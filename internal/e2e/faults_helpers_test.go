@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // The fault suite (faults_*_test.go) runs each fault while a steady stream
@@ -335,7 +337,7 @@ func (st *steady) Answers() string {
 func (st *steady) waitMore(t testing.TB, n int, timeout time.Duration, what string) {
 	t.Helper()
 	from := st.Count()
-	waitFor(t, timeout, fmt.Sprintf("%d more acknowledged events %s (intake answers: %s)", n, what, st.Answers()),
+	testwait.For(t, timeout, fmt.Sprintf("%d more acknowledged events %s (intake answers: %s)", n, what, st.Answers()),
 		func() bool { return st.Count() >= from+n })
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // natsServerBinary is the nats-server binary the fault suite starts and
@@ -70,7 +71,7 @@ func (n *natsProcess) Start() {
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatalf("starting %s: %v", natsServerBinary(), err)
 	}
-	waitFor(n.t, 20*time.Second, "nats-server to listen on port "+strconv.Itoa(n.port), func() bool {
+	testwait.For(n.t, 20*time.Second, "nats-server to listen on port "+strconv.Itoa(n.port), func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.port), time.Second)
 		if err != nil {
 			return false
@@ -106,8 +107,13 @@ func (n *natsProcess) Stop(sig syscall.Signal) {
 // could not store. The bridge reconnects by itself, and every event it
 // acknowledged, before or after, is delivered.
 func TestFaultExternalNATSRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (NATS stopped for 4 s, twice); go test without -short runs it")
+	}
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel() // a server, bridge and sink of its own
 			n := startNATSProcess(t)
 			s := newSink(t)
 			cfg := testConfig(t, s.URL)

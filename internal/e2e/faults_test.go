@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // Destination faults, each under a steady stream of SDK requests (see
@@ -40,6 +41,10 @@ func faultBridge(t *testing.T, tweak func(cfg *config.Config)) (*bridge, *target
 // given up, and the batches they carry are kept in progress in the log
 // rather than handed out again to another worker.
 func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (10 s destination answers); go test without -short runs it")
+	}
+	t.Parallel()
 	b, tg, s, st := faultBridge(t, func(cfg *config.Config) {
 		cfg.Destinations[0].Segment.Timeout = 15 * time.Second
 		cfg.Log.AckWait = 3 * time.Second
@@ -49,7 +54,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 		slow.Add(1)
 		return 10 * time.Second, 0, nil
 	})
-	waitFor(t, 10*time.Second, "a request held 10 s by the destination", func() bool { return slow.Load() > 0 })
+	testwait.For(t, 10*time.Second, "a request held 10 s by the destination", func() bool { return slow.Load() > 0 })
 	time.Sleep(time.Second) // let every worker take a slow request
 	tg.Healthy()
 	st.waitMore(t, 200, 30*time.Second, "while the destination is slow")
@@ -71,6 +76,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 // retries them: every event arrives, and an event that arrives twice
 // carries the same messageId both times, so Segment keeps one.
 func TestFaultSlowDestinationOverTimeout(t *testing.T) {
+	t.Parallel()
 	b, tg, s, st := faultBridge(t, func(cfg *config.Config) {
 		cfg.Destinations[0].Segment.Timeout = 300 * time.Millisecond
 	})
@@ -101,6 +107,7 @@ func TestFaultSlowDestinationOverTimeout(t *testing.T) {
 // for 3 s (connections refused, requests in flight cut off) and then
 // listens again on the same port.
 func TestFaultDestinationRefusesConnections(t *testing.T) {
+	t.Parallel()
 	b, tg, s, st := faultBridge(t, nil)
 	tg.Down()
 	before := tg.requests.Load()
@@ -124,6 +131,10 @@ func TestFaultDestinationRefusesConnections(t *testing.T) {
 // TestFaultDestinationFlapping: the destination goes down and up again
 // every 300 ms for 4 s; requests in flight are cut off at each fall.
 func TestFaultDestinationFlapping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (4 s of a flapping destination); go test without -short runs it")
+	}
+	t.Parallel()
 	b, tg, s, st := faultBridge(t, nil)
 	end := time.Now().Add(4 * time.Second)
 	for time.Now().Before(end) {
@@ -146,6 +157,10 @@ func TestFaultDestinationFlapping(t *testing.T) {
 // without Retry-After. Nothing is dead-lettered and nothing arrives twice
 // (a 429 accepts nothing), and delivery resumes when the storm ends.
 func TestFault429Storm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a long fault run (two 3 s storms of 429); go test without -short runs it")
+	}
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		header http.Header
@@ -154,6 +169,7 @@ func TestFault429Storm(t *testing.T) {
 		{"without Retry-After", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // a bridge, destination and sink of its own
 			b, tg, s, st := faultBridge(t, nil)
 			var storm atomic.Int64
 			tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {
@@ -185,6 +201,7 @@ func TestFault429Storm(t *testing.T) {
 // the steady stream. Only those three are dead-lettered; every other
 // event is delivered once.
 func TestFaultPoisonEventsAmidTraffic(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	tg := newTarget(t, s)
 	var refused atomic.Int64
@@ -209,7 +226,7 @@ func TestFaultPoisonEventsAmidTraffic(t *testing.T) {
 	st.waitMore(t, 100, 20*time.Second, "after the poison")
 
 	const rejected = `statsig_bridge_dead_lettered_events_total{destination="segment",reason="rejected_by_destination"}`
-	waitFor(t, 20*time.Second, "the three poison events in the dead letters", func() bool {
+	testwait.For(t, 20*time.Second, "the three poison events in the dead letters", func() bool {
 		v, _ := metric(t, b.URL, rejected)
 		return v >= 3
 	})

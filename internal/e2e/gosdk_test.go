@@ -17,6 +17,8 @@ import (
 	"time"
 
 	statsig "github.com/statsig-io/go-sdk"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // goSDKSecret is the server secret the Go SDK, the specs server and the
@@ -84,6 +86,7 @@ type wantTrack struct {
 }
 
 func TestGoSDKExposuresAndEventsReachSegment(t *testing.T) {
+	t.Parallel()
 	specs := newSpecsServer(t, filepath.Join(fixtures, "go-sdk-layers", "download_config_specs.json"), goSDKSecret)
 	s := newRawSink(t)
 	cfg := testConfig(t, s.URL)
@@ -256,7 +259,7 @@ func TestGoSDKExposuresAndEventsReachSegment(t *testing.T) {
 	client.Shutdown() // flushes synchronously: the bridge has answered by now
 	end := time.Now()
 
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d messages at the sink", len(wants)), func() bool { return s.Unique() >= len(wants) })
+	testwait.For(t, 15*time.Second, fmt.Sprintf("%d messages at the sink", len(wants)), func() bool { return s.Unique() >= len(wants) })
 	msgs := s.Messages()
 	if s.Unique() != len(wants) || len(msgs) != len(wants) {
 		t.Errorf("sink has %d messages (%d unique), want exactly %d", len(msgs), s.Unique(), len(wants))

@@ -26,10 +26,25 @@ var fixtures = filepath.Join("..", "..", "testdata", "fixtures")
 
 // testLogger logs only when BRIDGE_TEST_LOG=debug.
 func testLogger(t testing.TB) *slog.Logger {
+	return testLoggerTo(t, nil)
+}
+
+// testLoggerTo logs to w (at Info and above) and, when
+// BRIDGE_TEST_LOG=debug, everything to stderr too.
+func testLoggerTo(t testing.TB, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
 	if os.Getenv("BRIDGE_TEST_LOG") == "debug" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		level = slog.LevelDebug
+		if w == nil {
+			w = os.Stderr
+		} else {
+			w = io.MultiWriter(w, os.Stderr)
+		}
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	if w == nil {
+		w = io.Discard
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // bridge is a running bridge started by startBridge.
@@ -87,6 +102,12 @@ func testConfigEnv(t testing.TB, sinkURL string, env map[string]string) *config.
 // startBridge runs cli.Serve in the test process until the test ends.
 func startBridge(t testing.TB, cfg *config.Config) *bridge {
 	t.Helper()
+	return startBridgeLogging(t, cfg, nil)
+}
+
+// startBridgeLogging is startBridge with the bridge's log written to logs.
+func startBridgeLogging(t testing.TB, cfg *config.Config, logs io.Writer) *bridge {
+	t.Helper()
 	if problems := cfg.Validate(); len(problems) > 0 {
 		t.Fatalf("invalid test config: %v", problems)
 	}
@@ -94,7 +115,7 @@ func startBridge(t testing.TB, cfg *config.Config) *bridge {
 	addrs := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- cli.Serve(ctx, cfg, testLogger(t), func(a net.Addr) { addrs <- a })
+		done <- cli.Serve(ctx, cfg, testLoggerTo(t, logs), func(a net.Addr) { addrs <- a })
 	}()
 	var b bridge
 	select {
@@ -219,19 +240,6 @@ func (s *sink) Requests() []sinkRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]sinkRequest(nil), s.requests...)
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
 // fixtureRequest replays a captured request (NAME.headers + NAME.body)

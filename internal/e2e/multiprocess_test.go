@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // multiConfig is a bridge config file for a process on the external NATS
@@ -64,6 +66,7 @@ destinations:
 // (seen as "all at the sink 2.9s after the load stopped"); with the default
 // 30 s such a run would wait that long.
 func TestTwoProcessesShareExternalJetStream(t *testing.T) {
+	t.Parallel()
 	url := externalNATSURL(t)
 	s := newSink(t)
 	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
@@ -90,7 +93,7 @@ func TestTwoProcessesShareExternalJetStream(t *testing.T) {
 	const perBatch = 50
 	la := startLoadWorkers(t, procs[0].URL, 0, 2, perBatch)
 	lb := startLoadWorkers(t, procs[1].URL, 100, 2, perBatch)
-	waitFor(t, 20*time.Second, "load accepted by both processes", func() bool {
+	testwait.For(t, 20*time.Second, "load accepted by both processes", func() bool {
 		return la.Batches() >= 40 && lb.Batches() >= 40
 	})
 	la.Stop()

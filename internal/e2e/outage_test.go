@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // postLoad posts requests SDK batches of n events each and returns the
@@ -35,6 +37,7 @@ func deadLettered(t testing.TB, base string) float64 {
 // TestOutageRetriesUntilDelivered: Segment answers 503 for two
 // seconds; the bridge retries and then delivers every event exactly once.
 func TestOutageRetriesUntilDelivered(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	var mu sync.Mutex
 	var outageStart time.Time
@@ -77,6 +80,7 @@ func TestOutageRetriesUntilDelivered(t *testing.T) {
 // TestOutageHonoursRetryAfter: after a 429 with Retry-After: 2 the
 // bridge sends nothing to Segment for at least two seconds.
 func TestOutageHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	s.Respond(func(_ *http.Request, attempt int) (int, http.Header) {
 		if attempt == 0 {
@@ -106,6 +110,7 @@ func TestOutageHonoursRetryAfter(t *testing.T) {
 // destination pauses (nothing is dead-lettered: the events wait in the log)
 // and resumes, delivering everything, once the key is accepted again.
 func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	var refuse atomic.Bool
 	refuse.Store(true)
@@ -121,12 +126,12 @@ func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
 	sent := postLoad(t, b.URL, 3, 20)
 
 	const paused = `statsig_bridge_destination_paused{destination="segment"}`
-	waitFor(t, 10*time.Second, "the destination to pause", func() bool {
+	testwait.For(t, 10*time.Second, "the destination to pause", func() bool {
 		v, _ := metric(t, b.URL, paused)
 		return v == 1
 	})
 	// A paused destination keeps probing; still nothing may be lost.
-	waitFor(t, 10*time.Second, "probes while paused", func() bool { return len(s.Requests()) >= 3 })
+	testwait.For(t, 10*time.Second, "probes while paused", func() bool { return len(s.Requests()) >= 3 })
 	if n := deadLettered(t, b.URL); n != 0 {
 		t.Fatalf("%v events dead-lettered while the destination was paused", n)
 	}
@@ -139,7 +144,7 @@ func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
 	if dups := d.checkCopies(t); dups > 0 || s.Unique() != len(sent) {
 		t.Errorf("sent %d events, the sink got %d distinct and %d duplicates", len(sent), s.Unique(), dups)
 	}
-	waitFor(t, 5*time.Second, "the destination to resume", func() bool {
+	testwait.For(t, 5*time.Second, "the destination to resume", func() bool {
 		v, _ := metric(t, b.URL, paused)
 		return v == 0
 	})
@@ -152,6 +157,7 @@ func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
 // holding one bad event; the bridge splits the batch until it has found
 // that event, dead-letters it alone and delivers all the others.
 func TestBisectDeadLettersOnlyThePoisonEvent(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	var refused atomic.Int32
 	// The harness sink decides before it sees the body; this front decides
@@ -182,7 +188,7 @@ func TestBisectDeadLettersOnlyThePoisonEvent(t *testing.T) {
 
 	const rejected = `statsig_bridge_dead_lettered_events_total{destination="segment",reason="rejected_by_destination"}`
 	d := waitDelivered(t, s, want, 10*time.Second)
-	waitFor(t, 10*time.Second, "the poison event in the dead letters", func() bool {
+	testwait.For(t, 10*time.Second, "the poison event in the dead letters", func() bool {
 		v, _ := metric(t, b.URL, rejected)
 		return v >= 1
 	})

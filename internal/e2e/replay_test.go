@@ -17,6 +17,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // replayConfig is testConfig with a second Segment destination "other"
@@ -68,6 +69,7 @@ func replay(t *testing.T, cfg *config.Config, opts cli.ReplayOptions) (cli.Repla
 // second request re-sends exactly its events, with the messageIds of their
 // first delivery, to the named destination only.
 func TestReplayTimeRangeToOneDestination(t *testing.T) {
+	t.Parallel()
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
 	b := startBridge(t, cfg)
@@ -148,6 +150,7 @@ func TestReplayTimeRangeToOneDestination(t *testing.T) {
 // dead-lettered. Once Segment accepts it, replay --dead-letters sends it
 // with its messageId and removes the dead letter.
 func TestReplayDeadLetters(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	var refuse atomic.Bool
 	refuse.Store(true)
@@ -174,7 +177,7 @@ func TestReplayDeadLetters(t *testing.T) {
 		}
 	}
 	waitDelivered(t, s, want, 10*time.Second)
-	waitFor(t, 10*time.Second, "the poison event in the dead letters", func() bool {
+	testwait.For(t, 10*time.Second, "the poison event in the dead letters", func() bool {
 		v, _ := metric(t, b.URL, `statsig_bridge_dead_lettered_events_total{destination="segment",reason="rejected_by_destination"}`)
 		return v == 1
 	})
@@ -210,6 +213,7 @@ func TestReplayDeadLetters(t *testing.T) {
 // TestReplayRefusesARunningEmbeddedLog: the embedded log is single-process;
 // replay against the data dir of a running bridge says to stop it.
 func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	b := startBridge(t, cfg)
@@ -228,6 +232,7 @@ func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
 // its range to the one destination while the bridge keeps delivering new
 // events, each exactly once.
 func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
+	t.Parallel()
 	url := externalNATSURL(t)
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
@@ -279,6 +284,7 @@ func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
 // retrying; stopped (Ctrl-C), it returns an error counting the batches
 // left, and the summary says "stopped".
 func TestReplayStoppedDuringOutage(t *testing.T) {
+	t.Parallel()
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
 	b := startBridge(t, cfg)
@@ -297,7 +303,7 @@ func TestReplayStoppedDuringOutage(t *testing.T) {
 		res, err = cli.Replay(ctx, cfg, testLogger(t), cli.ReplayOptions{Destination: "segment", Progress: &out})
 		done <- err
 	}()
-	waitFor(t, 10*time.Second, "the replay to retry against the outage", func() bool { return len(s.Requests()) >= attempts+2 })
+	testwait.For(t, 10*time.Second, "the replay to retry against the outage", func() bool { return len(s.Requests()) >= attempts+2 })
 	cancel()
 	select {
 	case err := <-done:

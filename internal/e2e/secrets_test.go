@@ -22,6 +22,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // secretsConfig is the bridge's configuration for TestSecretsNeverLeak:
@@ -81,6 +82,7 @@ destinations:
 // the output of validate, preview and a failed serve — for each secret,
 // its base64 and URL-escaped forms, and the base64 of Basic credentials.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	echo := newEchoServer(t)
 	secrets := map[string]string{
 		"intake API key (header)":          "client-LEAKTEST-intake-header-7f3a9c",
@@ -316,7 +318,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// Phase 1: the targets answer 500, then 400 with the credentials echoed;
 	// wait until every event has an outcome at each of them.
 	metrics := func() string { _, m := do("/metrics", "GET", "/metrics", nil, nil); return m }
-	waitFor(t, 60*time.Second, "every event settled at seg, hook, tee and the warehouse", func() bool {
+	testwait.For(t, 60*time.Second, "every event settled at seg, hook, tee and the warehouse", func() bool {
 		m := metrics()
 		received := metricByLabel(m, "statsig_bridge_received_events_total", "")
 		settled := func(dest string) float64 {
@@ -335,7 +337,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	echo.phase.Store(2)
 	sdk3, _ := sdkBody(3, 0, 5)
 	expect(202, "intake", "POST", "/v1/log_event", sdk3, keyHeader)
-	waitFor(t, 30*time.Second, "seg, hook and tee paused", func() bool {
+	testwait.For(t, 30*time.Second, "seg, hook and tee paused", func() bool {
 		m := metrics()
 		for _, d := range []string{"seg", "hook", "tee"} {
 			if metricByLabel(m, "statsig_bridge_destination_paused", `destination="`+d+`"`) != 1 {

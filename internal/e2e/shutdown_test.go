@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestShutdownFinishesRequestInFlight sends SIGTERM while a request is
@@ -56,7 +58,7 @@ func TestShutdownFinishesRequestInFlight(t *testing.T) {
 	signalled := time.Now()
 	// Stop accepting: new connections are refused while the process is
 	// still alive, waiting for the request in flight.
-	waitFor(t, 5*time.Second, "the listener to close after SIGTERM", func() bool {
+	testwait.For(t, 5*time.Second, "the listener to close after SIGTERM", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true
@@ -116,14 +118,14 @@ func TestShutdownUnderLoadSendsNoDuplicates(t *testing.T) {
 	first := startProcess(t, env)
 
 	l := startLoad(t, first.URL, 4, 50)
-	waitFor(t, 20*time.Second, "200 acknowledged requests and deliveries under way", func() bool {
+	testwait.For(t, 20*time.Second, "200 acknowledged requests and deliveries under way", func() bool {
 		return l.Batches() >= 200 && len(s.Requests()) >= 3
 	})
 	first.StopGracefully(t, syscall.SIGINT)
 	atStop, deliveredAtStop := l.Batches(), s.Unique()
 
 	second := startProcess(t, env)
-	waitFor(t, 20*time.Second, "50 more acknowledged requests after the restart", func() bool {
+	testwait.For(t, 20*time.Second, "50 more acknowledged requests after the restart", func() bool {
 		return l.Batches() >= atStop+50
 	})
 	l.Stop()
@@ -160,7 +162,7 @@ func TestShutdownWithinTenSecondsWhileSegmentHangs(t *testing.T) {
 	env := processEnv(freeAddr(t), t.TempDir(), s)
 	first := startProcess(t, env)
 	sent := postLoad(t, first.URL, 3, 50)
-	waitFor(t, 10*time.Second, "a delivery hanging at the sink", func() bool {
+	testwait.For(t, 10*time.Second, "a delivery hanging at the sink", func() bool {
 		return hanging.Load() > 0
 	})
 	first.StopGracefully(t, syscall.SIGTERM)

@@ -4,9 +4,12 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 func TestFixtureRequestsReachSegment(t *testing.T) {
+	t.Parallel()
 	s := newSink(t)
 	b := startBridge(t, testConfig(t, s.URL))
 	total := 0
@@ -21,7 +24,7 @@ func TestFixtureRequestsReachSegment(t *testing.T) {
 		}
 		total++
 	}
-	waitFor(t, 10*time.Second, "messages at the sink", func() bool { return s.Unique() > 100 })
+	testwait.For(t, 10*time.Second, "messages at the sink", func() bool { return s.Unique() > 100 })
 	for _, r := range s.Requests() {
 		if !r.AuthOK {
 			t.Fatalf("request without the write key as Basic auth: %v", r.Headers.Get("Authorization") != "")

@@ -3,12 +3,14 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,8 +18,27 @@ import (
 	"time"
 )
 
-// TestMain removes the bridge binary built for the subprocess tests.
+// waitingTestsAtOnce is how many of the tests marked t.Parallel run at
+// once when -parallel is not given. Those tests spend their time waiting
+// (on deliveries, retries, timeouts, a browser), not computing, so more of
+// them than the machine has cores overlap their waits; the tests that load
+// the machine or bound a duration from above stay serial (no t.Parallel)
+// and run alone before them.
+const waitingTestsAtOnce = 8
+
+// TestMain runs the package's tests with waitingTestsAtOnce (unless
+// -parallel is given) and removes the bridge binary built for the
+// subprocess tests.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelGiven := false
+	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
+	if !parallelGiven {
+		if err := flag.Set("test.parallel", strconv.Itoa(waitingTestsAtOnce)); err != nil {
+			fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+			os.Exit(2)
+		}
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // fakeStatsig is Statsig's event API as the tee sees it: it decodes each
@@ -235,6 +237,7 @@ func dropNulls(v any, inUser bool) any {
 // fake Statsig API gets requests shaped as a server SDK's, holding every
 // event as the SDK sent it.
 func TestTeeForwardsSDKRequestsAsSent(t *testing.T) {
+	t.Parallel()
 	api := newFakeStatsig(t)
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	fx := []*teeFixture{
@@ -252,7 +255,7 @@ func TestTeeForwardsSDKRequestsAsSent(t *testing.T) {
 			t.Fatalf("%s/%s: intake answered %d %s", f.dir, f.name, resp.StatusCode, body)
 		}
 	}
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d events at Statsig", total), func() bool { return len(api.Accepted()) >= total })
+	testwait.For(t, 15*time.Second, fmt.Sprintf("%d events at Statsig", total), func() bool { return len(api.Accepted()) >= total })
 	end := time.Now()
 
 	// The requests, as a server SDK sends them.
@@ -352,6 +355,7 @@ func TestTeeForwardsSDKRequestsAsSent(t *testing.T) {
 // with its events equal to the capture's decoded body, event by event, in
 // order.
 func TestTeeGoSDKEventsEqualCapture(t *testing.T) {
+	t.Parallel()
 	api := newFakeStatsig(t)
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	if resp := fixtureRequest(t, b.URL, "go-sdk", "log_event-1"); resp.StatusCode != http.StatusAccepted {
@@ -369,7 +373,7 @@ func TestTeeGoSDKEventsEqualCapture(t *testing.T) {
 	if err := d.Decode(&capture); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the events at Statsig", func() bool { return len(api.Accepted()) >= len(capture.Events) })
+	testwait.For(t, 10*time.Second, "the events at Statsig", func() bool { return len(api.Accepted()) >= len(capture.Events) })
 	got := api.Accepted()
 	if len(got) != len(capture.Events) {
 		t.Fatalf("%d events forwarded, the capture has %d", len(got), len(capture.Events))
@@ -386,6 +390,7 @@ func TestTeeGoSDKEventsEqualCapture(t *testing.T) {
 // poison event; every other event arrives once, the poison event alone is
 // dead-lettered.
 func TestTeeRetriesAndDeadLetters(t *testing.T) {
+	t.Parallel()
 	api := newFakeStatsig(t)
 	api.Answer(func(events []map[string]any, n int) (int, http.Header, string) {
 		switch n {
@@ -403,7 +408,7 @@ func TestTeeRetriesAndDeadLetters(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	sent := postLoad(t, b.URL, 3, 30)
-	waitFor(t, 15*time.Second, "89 events at Statsig and one dead letter", func() bool {
+	testwait.For(t, 15*time.Second, "89 events at Statsig and one dead letter", func() bool {
 		return len(api.Accepted()) >= len(sent)-1 && deadLettered(t, b.URL) >= 1
 	})
 	reqs := api.Requests()
@@ -438,6 +443,7 @@ func TestTeeRetriesAndDeadLetters(t *testing.T) {
 // dead-lettered, nothing lost); once Statsig accepts again, every event
 // arrives.
 func TestTeePausesOnRefusedSecret(t *testing.T) {
+	t.Parallel()
 	api := newFakeStatsig(t)
 	var refuse sync.Mutex
 	refusing := true
@@ -451,7 +457,7 @@ func TestTeePausesOnRefusedSecret(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	sent := postLoad(t, b.URL, 2, 20)
-	waitFor(t, 10*time.Second, "the tee paused", func() bool {
+	testwait.For(t, 10*time.Second, "the tee paused", func() bool {
 		v, _ := metric(t, b.URL, `statsig_bridge_destination_paused{destination="statsig"}`)
 		return v == 1
 	})
@@ -463,7 +469,7 @@ func TestTeePausesOnRefusedSecret(t *testing.T) {
 	refuse.Lock()
 	refusing = false
 	refuse.Unlock()
-	waitFor(t, 10*time.Second, "every event at Statsig", func() bool { return len(api.Accepted()) >= len(sent) })
+	testwait.For(t, 10*time.Second, "every event at Statsig", func() bool { return len(api.Accepted()) >= len(sent) })
 	if n := deadLettered(t, b.URL); n != 0 {
 		t.Errorf("%v events dead-lettered while the secret was refused", n)
 	}
@@ -472,6 +478,7 @@ func TestTeePausesOnRefusedSecret(t *testing.T) {
 // TestTeeFilterOnlyWhenSet: the tee forwards SDK-internal events by
 // default; types and exclude, once set, apply to the names as sent.
 func TestTeeFilterOnlyWhenSet(t *testing.T) {
+	t.Parallel()
 	all, some := newFakeStatsig(t), newFakeStatsig(t)
 	b := bridgeFromYAML(t,
 		teeYAML("tee_all", all.URL+"/v1", ""),
@@ -487,7 +494,7 @@ func TestTeeFilterOnlyWhenSet(t *testing.T) {
 			wantSome++
 		}
 	}
-	waitFor(t, 10*time.Second, "both tees served", func() bool {
+	testwait.For(t, 10*time.Second, "both tees served", func() bool {
 		return len(all.Accepted()) >= len(want) && len(some.Accepted()) >= wantSome
 	})
 	names := map[string]int{}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1, in PEM.
@@ -93,6 +95,7 @@ func tlsClient(roots ...*x509.Certificate) *http.Client {
 // TLS 1.1 are refused, and a renewed certificate written over the files is
 // served without a restart.
 func TestServeTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := newTestCert(t, 1)
 	certFile, keyFile := first.write(t, dir, time.Now().Add(-time.Minute))
@@ -101,10 +104,13 @@ func TestServeTLS(t *testing.T) {
 		"BRIDGE_TLS_CERT_FILE": certFile, "BRIDGE_TLS_KEY_FILE": keyFile})
 	cfg.Intake.StoreTimeout = time.Second
 	cfg.Server.ReadHeaderTimeout, cfg.Server.ReadTimeout, cfg.Server.WriteTimeout = 500*time.Millisecond, time.Second, 2500*time.Millisecond
-	b := startBridge(t, cfg)
+	cfg.TLS.CheckEvery = 20 * time.Millisecond // a renewal is seen at the next handshake, not a second later
+	var logs syncBuffer
+	b := startBridgeLogging(t, cfg, &logs)
 	base := "https://" + b.Addr.String()
 	client := tlsClient(first.cert)
 	stream := openLiveStream(t, client, base+"/api/stream")
+	streamOpened := time.Now()
 
 	body, markers := sdkBody(1, 0, 3)
 	if code, err := postEvents(client, base, body); err != nil || code != http.StatusAccepted {
@@ -121,13 +127,14 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("debugger over HTTPS on loopback: %d %s %+v", resp.StatusCode, resp.Proto, resp.TLS)
 	}
 	// The stream, opened before the first post, is still open past
-	// write_timeout and carries an event posted now.
-	time.Sleep(3 * time.Second)
+	// write_timeout and carries an event posted now. (What is tested is
+	// the passing of time: the wait is for the clock to pass the deadline.)
+	time.Sleep(time.Until(streamOpened.Add(cfg.Server.WriteTimeout + 500*time.Millisecond)))
 	late, _ := sdkBody(2, 0, 1)
 	if code, err := postEvents(client, base, late); err != nil || code != http.StatusAccepted {
 		t.Fatalf("posting over HTTPS: %d %v", code, err)
 	}
-	waitFor(t, 5*time.Second, "the late event on the live stream", func() bool { return strings.Contains(stream(), `"userId":"user-2-0"`) })
+	testwait.For(t, 5*time.Second, "the late event on the live stream", func() bool { return strings.Contains(stream(), `"userId":"user-2-0"`) })
 
 	// Plain HTTP is answered 400 by the TLS server, and nothing stored.
 	if code, err := postEvents(http.DefaultClient, "http://"+b.Addr.String(), body); code != http.StatusBadRequest {
@@ -145,7 +152,7 @@ func TestServeTLS(t *testing.T) {
 	second := newTestCert(t, 2)
 	second.write(t, dir, time.Now())
 	both := tlsClient(first.cert, second.cert)
-	waitFor(t, 10*time.Second, "the renewed certificate", func() bool {
+	testwait.For(t, 10*time.Second, "the renewed certificate", func() bool {
 		resp, err := both.Get(base + "/healthz")
 		if err != nil {
 			t.Fatal(err)
@@ -167,20 +174,28 @@ func TestServeTLS(t *testing.T) {
 	if err := os.WriteFile(certFile, third.certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // past the once-a-second look at the files
-	resp, err = both.Get(base + "/healthz")
-	if err != nil {
-		t.Fatalf("during a half-written renewal: %v", err)
-	}
-	resp.Body.Close()
-	if got := resp.TLS.PeerCertificates[0].SerialNumber.Int64(); got != 2 {
-		t.Errorf("during a half-written renewal the bridge served certificate %d, want 2", got)
-	}
+	// Each request is a new handshake; the bridge looks at the files on one
+	// of them, finds the pair not loading and says so in its log.
+	const refused = "TLS certificate files changed but do not load"
+	testwait.For(t, 10*time.Second, "the bridge to look at the half-written renewal and refuse it", func() bool {
+		seen := strings.Contains(logs.String(), refused) // before the handshake: the one after it is checked too
+		resp, err := both.Get(base + "/healthz")
+		if err != nil {
+			t.Fatalf("during a half-written renewal: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.TLS.PeerCertificates[0].SerialNumber.Int64(); got != 2 {
+			t.Fatalf("during a half-written renewal the bridge served certificate %d, want 2", got)
+		}
+		return seen
+	})
 }
 
 // TestServeTLSGuardsTheUIOffLoopback: listening on every interface over
 // HTTPS, the debugger still needs its token; the cookie it sets is Secure.
 func TestServeTLSGuardsTheUIOffLoopback(t *testing.T) {
+	t.Parallel()
 	c := newTestCert(t, 1)
 	certFile, keyFile := c.write(t, t.TempDir(), time.Now())
 	cfg := testConfigEnv(t, "", map[string]string{"BRIDGE_WAREHOUSE": "off", "BRIDGE_LISTEN": "0.0.0.0:0",

@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // readmeQueries returns the SQL blocks of README.md marked "-- query: NAME".
@@ -135,6 +136,7 @@ func rowsOf(t testing.TB, db *sql.DB, q string) [][]string {
 // runs the README's three queries as written, and checks their answers
 // against what the golden Segment output of the same request implies.
 func TestREADMEQueriesOnLoadedFixtures(t *testing.T) {
+	t.Parallel()
 	queries := readmeQueries(t)
 	const secret = "secret-capture-go-0000000000000000"
 	specs := newSpecsServer(t, filepath.Join(fixtures, "go-sdk-layers", "download_config_specs.json"), secret)
@@ -190,7 +192,7 @@ func TestREADMEQueriesOnLoadedFixtures(t *testing.T) {
 		schemaRef := regexp.MustCompile(`\bstatsig\.`)
 		rewrite["postgres"] = func(q string) string { return schemaRef.ReplaceAllString(q, pgSchema+".") }
 	}
-	waitFor(t, 30*time.Second, "every sent message loaded", func() bool {
+	testwait.For(t, 30*time.Second, "every sent message loaded", func() bool {
 		if _, err := os.Stat(path); err != nil {
 			return false
 		}

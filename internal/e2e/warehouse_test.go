@@ -8,12 +8,15 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // TestDefaultServeLoadsTheSQLiteWarehouse: with no configuration at all
 // the bridge keeps a SQLite warehouse in its data dir, so the first events
 // are already queryable.
 func TestDefaultServeLoadsTheSQLiteWarehouse(t *testing.T) {
+	t.Parallel()
 	cfg := testConfigEnv(t, "", nil)
 	if len(cfg.Destinations) != 1 || cfg.Destinations[0].Type != "warehouse" {
 		t.Fatalf("default destinations: %+v, want the SQLite warehouse", cfg.Destinations)
@@ -41,7 +44,7 @@ func TestDefaultServeLoadsTheSQLiteWarehouse(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 20*time.Second, "32 rows in tracks", func() bool { return count("SELECT count(*) FROM tracks") == 32 })
+	testwait.For(t, 20*time.Second, "32 rows in tracks", func() bool { return count("SELECT count(*) FROM tracks") == 32 })
 	if n := count("SELECT count(*) FROM statsig_gate_exposure WHERE metadata_gate = 'sdk_checkout_gate'"); n != 8 {
 		t.Errorf("%d gate exposures of sdk_checkout_gate, want 8", n)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // hookReceiver is a webhook endpoint: it verifies each request's signature
@@ -183,13 +184,14 @@ func deadLetters(t *testing.T, b *bridge, dest string) []destination.DeadLetter 
 // TestWebhookSignedLikeStatsig: every request verifies with
 // statsig.VerifySignature and the configured secret, and not with another.
 func TestWebhookSignedLikeStatsig(t *testing.T) {
+	t.Parallel()
 	const secret = "whsec-bridge-e2e-0001"
 	h := newHookReceiver(t, secret)
 	b := bridgeFromYAML(t, webhookYAML("hook", h.URL+"/in?token=t0k3n", secret, ""))
 	if resp := fixtureRequest(t, b.URL, "go-sdk", "log_event-1"); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("intake answered %d", resp.StatusCode)
 	}
-	waitFor(t, 10*time.Second, "32 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == 32 })
+	testwait.For(t, 10*time.Second, "32 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == 32 })
 	for i, r := range h.Requests() {
 		if r.SigErr != nil {
 			t.Errorf("request %d: signature does not verify: %v", i, r.SigErr)
@@ -208,6 +210,7 @@ func TestWebhookSignedLikeStatsig(t *testing.T) {
 // TestWebhookRetriesThenDeliversOnce: the receiver answers 503 (once with
 // Retry-After) before accepting; every event arrives exactly once.
 func TestWebhookRetriesThenDeliversOnce(t *testing.T) {
+	t.Parallel()
 	h := newHookReceiver(t, "")
 	h.Answer(func(_ []map[string]any, n int) (int, http.Header) {
 		switch n {
@@ -220,7 +223,7 @@ func TestWebhookRetriesThenDeliversOnce(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, webhookYAML("hook", h.URL, "", ""))
 	sent := postLoad(t, b.URL, 3, 50)
-	waitFor(t, 15*time.Second, "150 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == len(sent) })
+	testwait.For(t, 15*time.Second, "150 messages at the webhook", func() bool { d, _ := h.Delivered(); return len(d) == len(sent) })
 	d, dups := h.Delivered()
 	if dups != 0 {
 		t.Errorf("%d events delivered more than once", dups)
@@ -250,6 +253,7 @@ func TestWebhookRetriesThenDeliversOnce(t *testing.T) {
 // holding one particular event; the bridge bisects, delivers the rest and
 // dead-letters only that event.
 func TestWebhookPoisonEventDeadLettered(t *testing.T) {
+	t.Parallel()
 	h := newHookReceiver(t, "")
 	h.Answer(func(batch []map[string]any, _ int) (int, http.Header) {
 		for _, m := range batch {
@@ -261,7 +265,7 @@ func TestWebhookPoisonEventDeadLettered(t *testing.T) {
 	})
 	b := bridgeFromYAML(t, webhookYAML("hook", h.URL, "", ""))
 	sent := postLoad(t, b.URL, 1, 40)
-	waitFor(t, 15*time.Second, "39 messages delivered and 1 dead-lettered", func() bool {
+	testwait.For(t, 15*time.Second, "39 messages delivered and 1 dead-lettered", func() bool {
 		d, _ := h.Delivered()
 		return len(d) == len(sent)-1 && deadLettered(t, b.URL) == 1
 	})
@@ -287,6 +291,7 @@ func TestWebhookPoisonEventDeadLettered(t *testing.T) {
 // TestWebhookFilterAndMappingPerDestination: two webhooks in one bridge,
 // each with its own filter and mapping.
 func TestWebhookFilterAndMappingPerDestination(t *testing.T) {
+	t.Parallel()
 	hA, hB := newHookReceiver(t, ""), newHookReceiver(t, "")
 	b := bridgeFromYAML(t,
 		webhookYAML("hookA", hA.URL, "", `{types: [custom, gate_exposure], exclude: ["page_*"], user_id: [customIDs.companyID, userID], email: hash}`),
@@ -341,7 +346,7 @@ func TestWebhookFilterAndMappingPerDestination(t *testing.T) {
 	if wantBDead == 0 || companyOnly[""] {
 		t.Fatalf("fixture changed: want events of a user known only by companyID (%d)", wantBDead)
 	}
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d messages at hookA, %d at hookB and %d dead-lettered", wantA, wantB, wantBDead), func() bool {
+	testwait.For(t, 15*time.Second, fmt.Sprintf("%d messages at hookA, %d at hookB and %d dead-lettered", wantA, wantB, wantBDead), func() bool {
 		da, _ := hA.Delivered()
 		db, _ := hB.Delivered()
 		return len(da) >= wantA && len(db) >= wantB && deadLettered(t, b.URL) >= float64(wantBDead)

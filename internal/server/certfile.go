@@ -10,13 +10,15 @@ import (
 )
 
 // CertFile serves a TLS certificate from PEM files and picks up a renewed
-// one without a restart: on a handshake, at most once a second, it looks
-// at the files' modification times and sizes and re-reads them when either
-// changed. A pair that does not load (a renewal caught between writing the
-// certificate and the key) keeps the previous certificate in service and
-// is tried again on the next check.
+// one without a restart: on a handshake, at most once a second (the
+// interval LoadCertFile is given), it looks at the files' modification
+// times and sizes and re-reads them when either changed. A pair that does
+// not load (a renewal caught between writing the certificate and the key)
+// keeps the previous certificate in service and is tried again on the next
+// check.
 type CertFile struct {
 	certPath, keyPath string
+	every             time.Duration
 	logger            *slog.Logger
 
 	mu      sync.Mutex
@@ -30,12 +32,18 @@ type fileStamp struct {
 	size int64
 }
 
-// certCheckEvery spaces the looks at the files.
-const certCheckEvery = time.Second
+// DefaultCertCheckEvery spaces the looks at the files: a renewal is served
+// within a second, and a busy server stats the files once a second at most.
+const DefaultCertCheckEvery = time.Second
 
 // LoadCertFile loads the certificate and key; the error names the files.
-func LoadCertFile(certPath, keyPath string, logger *slog.Logger) (*CertFile, error) {
-	c := &CertFile{certPath: certPath, keyPath: keyPath, logger: logger}
+// The files are looked at again at most once every checkEvery (zero:
+// DefaultCertCheckEvery).
+func LoadCertFile(certPath, keyPath string, checkEvery time.Duration, logger *slog.Logger) (*CertFile, error) {
+	if checkEvery <= 0 {
+		checkEvery = DefaultCertCheckEvery
+	}
+	c := &CertFile{certPath: certPath, keyPath: keyPath, every: checkEvery, logger: logger}
 	stamp, err := c.stat()
 	if err != nil {
 		return nil, err
@@ -58,7 +66,7 @@ func (c *CertFile) TLSConfig() *tls.Config {
 func (c *CertFile) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now := time.Now(); now.Sub(c.checked) >= certCheckEvery {
+	if now := time.Now(); now.Sub(c.checked) >= c.every {
 		c.checked = now
 		c.reload()
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // gatedLog is the real log whose Publish waits for the gate: a request
@@ -103,7 +104,7 @@ func TestIntakeBoundsBodyMemory(t *testing.T) {
 	// the budget holds.
 	body := eventsBody("big", 1, 4900)
 	var second answer
-	waitUntil(t, 5*time.Second, func() bool {
+	testwait.For(t, 5*time.Second, "a request over the body budget to be answered 503", func() bool {
 		second = do(t, post(t, in.URL+"/v1/log_event", body, nil))
 		return second.Code == http.StatusServiceUnavailable
 	})
@@ -141,13 +142,34 @@ func trickle(t *testing.T, url string, body io.Reader) <-chan int {
 	return done
 }
 
-func waitUntil(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
+// TestInFlightGaugeCountsRequestsBeingServed: a request held in the intake
+// (here waiting for the log) shows in http_requests_in_flight under its
+// endpoint, and leaves it when answered.
+func TestInFlightGaugeCountsRequestsBeingServed(t *testing.T) {
+	g := &gatedLog{Log: openLog(t, queue.Config{}), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	srv := server.New(server.Config{AllowAnyKey: true, StoreTimeout: 30 * time.Second}, g, prometheus.NewRegistry(), testLogger())
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	const series = `statsig_bridge_http_requests_in_flight{endpoint="rgstr"}`
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(ts.URL+"/v1/rgstr", "application/json", strings.NewReader(`{"events":[{"eventName":"held","user":{"userID":"u"}}]}`))
+		if err != nil {
+			done <- 0
+			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-g.entered
+	if v := metricValue(t, scrape(t, ts.URL), series); v != 1 {
+		t.Errorf("%s = %v while one request is held, want 1", series, v)
+	}
+	close(g.gate)
+	if code := <-done; code != http.StatusAccepted {
+		t.Fatalf("the held request: %d", code)
+	}
+	if v := metricValue(t, scrape(t, ts.URL), series); v != 0 {
+		t.Errorf("%s = %v once the request is answered, want 0", series, v)
 	}
 }

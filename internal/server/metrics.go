@@ -15,6 +15,7 @@ type metrics struct {
 	rejectedEvents   *prometheus.CounterVec
 	rejectedRequests *prometheus.CounterVec
 	requests         *prometheus.CounterVec
+	inFlight         *prometheus.GaugeVec
 	requestSeconds   *prometheus.HistogramVec
 	publishSeconds   prometheus.Histogram
 	bodyBytes        prometheus.Histogram
@@ -36,6 +37,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests refused as a whole, by reason."}, []string{"reason"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "http_requests_total",
 			Help: "Intake HTTP requests, by endpoint and status code."}, []string{"endpoint", "code"}),
+		inFlight: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "http_requests_in_flight",
+			Help: "Intake HTTP requests being served (body being received, decoded or stored), by endpoint."}, []string{"endpoint"}),
 		requestSeconds: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "http_request_duration_seconds",
 			Help: "Intake request latency, including the durable write.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 		publishSeconds: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "log_append_duration_seconds",
@@ -59,10 +62,14 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// instrument counts requests by endpoint and status and times them.
+// instrument counts requests by endpoint and status, times them and
+// gauges those in flight (slow senders show there while they send).
 func (s *Server) instrument(endpoint string, next http.Handler) http.Handler {
 	hist := s.metrics.requestSeconds.WithLabelValues(endpoint)
+	inFlight := s.metrics.inFlight.WithLabelValues(endpoint)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Inc()
+		defer inFlight.Dec()
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)

@@ -17,6 +17,7 @@ import (
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 const destName = "warehouse"
@@ -104,17 +105,6 @@ func startRunner(t testing.TB, l *queue.Log, w destination.Writer, ackWait time.
 	return stop
 }
 
-func waitFor(t testing.TB, what string, timeout time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestCrashBetweenLoadAndAckAddsNoRows: the rows of a batch are committed,
 // the bridge dies before acking its log message, the restarted bridge gets
 // the message again and loads it again: no new rows.
@@ -153,7 +143,7 @@ func TestCrashBetweenLoadAndAckAddsNoRows(t *testing.T) {
 
 		w2 := &countingWriter{Writer: d.open(t)} // a restarted bridge: a new writer
 		startRunner(t, l, w2, ackWait)
-		waitFor(t, "the restarted runner to ack the redelivered batch", 20*time.Second, func() bool {
+		testwait.For(t, 20*time.Second, "the restarted runner to ack the redelivered batch", func() bool {
 			c, err := l.Consumer(ctx, destName, queue.ConsumerOptions{AckWait: ackWait})
 			if err != nil {
 				return false
