@@ -16,6 +16,7 @@ import (
 // request: each flush of the stream sets its own write deadline) and still
 // carries events posted after both passed.
 func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	t.Parallel() // waits on timeouts and intervals: overlapped with the package's other tests
 	b := startBridge(t, "listen: 127.0.0.1:0\ndata_dir: DATADIR\n"+
 		"intake: {store_timeout: 1s}\nserver: {read_header_timeout: 500ms, read_timeout: 1s, write_timeout: 2500ms}\n")
 	ch := openStream(t, b.URL+"/api/stream")
@@ -33,6 +34,7 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 // TestRedriveOutlivesWriteTimeout: a re-drive that takes longer than the
 // server's write_timeout (its target is slow) still gets its answer out.
 func TestRedriveOutlivesWriteTimeout(t *testing.T) {
+	t.Parallel() // waits on timeouts and intervals: overlapped with the package's other tests
 	seg := newSink(t)
 	var slow atomic.Bool
 	seg.Respond(func(body []byte, n int) int {

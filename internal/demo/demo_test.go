@@ -147,6 +147,7 @@ func sdkOf(x exchange) string {
 // event accepted, and the body, decompressed as the intake does, decodes
 // with statsig.DecodeRequest without a rejection, in the SDK's wire shape.
 func TestGeneratorRequestsAreAcceptedAndDecode(t *testing.T) {
+	t.Parallel() // waits on timeouts and intervals: overlapped with the package's other tests
 	cfg := testConfig(t, map[string]string{"BRIDGE_WAREHOUSE": "off", "STATSIG_API_KEYS": "secret-demo-test-key"})
 	addr, stop := serve(t, context.Background(), cfg, nil)
 	rec := &recorder{}
@@ -270,6 +271,7 @@ func TestGeneratorRequestsAreAcceptedAndDecode(t *testing.T) {
 // as anonymousId without userId, the poisoned cart is dead-lettered alone,
 // an outage of the sink is retried through, and everything stops on cancel.
 func TestServeDemoDeliversResolvedExperiments(t *testing.T) {
+	t.Parallel() // waits on timeouts and intervals: overlapped with the package's other tests
 	cfg := testConfig(t, nil) // default SQLite warehouse on
 	base := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())

@@ -79,6 +79,7 @@ func fetchN(t *testing.T, c *Consumer, n int, when string) []*Message {
 // delivering what it holds, and take batches again by itself once there is
 // space, with everything stored before intact.
 func TestEmbeddedStoreRecoversFromFullDisk(t *testing.T) {
+	t.Parallel() // waits on timeouts and intervals: overlapped with the package's other tests
 	dir := mountSmallDisk(t, "32m")
 	ctx := context.Background()
 	cfg := Config{DataDir: dir, MaxBytes: 64 << 20, MaxMsgSize: 12 << 20}
