@@ -1,6 +1,7 @@
 package destination_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -174,6 +175,8 @@ type runnerOptions struct {
 	Metrics       *destination.Metrics
 	// RequestsPerSecond caps the request rate (0: the runner's default).
 	RequestsPerSecond float64
+	// Mapper maps the events (default: the default options, no specs).
+	Mapper *mapping.Mapper
 }
 
 // startRunner runs a Segment destination over l, posting to recv. Each
@@ -205,7 +208,7 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 		Name:   destName,
 		Writer: segmentapi.New(segmentapi.Config{Endpoint: recv.URL, WriteKey: "test-write-key"}),
 		Encoder: destination.TrackEncoder{
-			Mapper:       mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
+			Mapper:       cmp.Or(o.Mapper, mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"})),
 			MaxItemBytes: segment.MaxMessageBytes,
 		},
 		Consumer: cons,

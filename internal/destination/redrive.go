@@ -86,19 +86,12 @@ func (r *Runner) Redrive(ctx context.Context, max int) (RedriveResult, error) {
 			r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "", 0)
 			continue
 		}
-		if enc.Extra != nil {
-			lm.remaining.Add(1)
+		p := redrivePayload(dl.Payload, enc)
+		if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+len(p)) > r.limits.MaxBytes) {
+			flush()
 		}
-		for _, p := range [2][]byte{enc.Payload, enc.Extra} {
-			if p == nil {
-				continue
-			}
-			if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+len(p)) > r.limits.MaxBytes) {
-				flush()
-			}
-			cur = append(cur, item{payload: p, lm: lm, ev: ev})
-			curBytes += len(p)
-		}
+		cur = append(cur, item{payload: p, lm: lm, ev: ev})
+		curBytes += len(p)
 	}
 	flush()
 	for _, lm := range all {
@@ -119,6 +112,35 @@ func (r *Runner) Redrive(ctx context.Context, max int) (RedriveResult, error) {
 			"dead_lettered_again", res.DeadLettered, "left", res.Left, "skipped", res.Skipped)
 	}
 	return res, ctx.Err()
+}
+
+// redrivePayload is the one message a dead letter stands for. An event can
+// be two messages (an exposure and its "Experiment Viewed"), each
+// dead-lettered on its own: re-encoding gives both, and sending both for
+// each dead letter would send copies. The dead letter's payload names its
+// message by messageId; the re-encoded message with that ID is sent, or
+// the event's first message when the dead letter has none (an event that
+// was never sent: no identity, too big) or the mapping no longer makes it.
+func redrivePayload(dead json.RawMessage, enc Encoded) []byte {
+	if enc.Extra == nil || len(dead) == 0 {
+		return enc.Payload
+	}
+	id := messageID(dead)
+	if id != "" && id == messageID(enc.Extra) {
+		return enc.Extra
+	}
+	return enc.Payload
+}
+
+// messageID reads a Track message's messageId, "" if it has none.
+func messageID(payload []byte) string {
+	var m struct {
+		MessageID string `json:"messageId"`
+	}
+	if json.Unmarshal(payload, &m) != nil {
+		return ""
+	}
+	return m.MessageID
 }
 
 // settleRedrive deletes a re-driven dead letter whose event has its new
