@@ -34,6 +34,44 @@ type DeadLetter struct {
 	Raw []byte `json:"raw,omitempty"`
 }
 
+// DeadLetterKey names what a dead letter records: the event, the message
+// that failed (an event can be two, an exposure and its Experiment Viewed)
+// and the reason. A replay skips a dead letter whose key is stored already.
+func DeadLetterKey(eventID string, payload []byte, reason string) string {
+	return eventID + "\x00" + messageID(payload) + "\x00" + reason
+}
+
+// Key is the dead letter's DeadLetterKey.
+func (dl *DeadLetter) Key() string {
+	if dl.Event == nil {
+		return ""
+	}
+	return DeadLetterKey(dl.Event.ID, dl.Payload, dl.Reason)
+}
+
+// Dead-letter reasons of a message the destination did get.
+const (
+	reasonRejected         = "rejected_by_destination"
+	reasonRetriesExhausted = "retries_exhausted"
+)
+
+// reasonTexts say in words why a message could not be sent at all.
+var reasonTexts = map[string]string{
+	"no_user_anon_id":         "no userId or anonymousId",
+	"message_too_big":         "larger than the destination takes",
+	"message_id_too_long":     "messageId too long",
+	"event_not_defined":       "no event name",
+	"undecodable_log_message": "the log message does not decode",
+}
+
+// ReasonText is a dead-letter reason code with its meaning in words.
+func ReasonText(code string) string {
+	if t, ok := reasonTexts[code]; ok {
+		return code + ": " + t
+	}
+	return code
+}
+
 // reasonCode keeps the code of "code: detail".
 func reasonCode(reason string) (code, detail string) {
 	if c, d, ok := strings.Cut(reason, ": "); ok {
@@ -58,6 +96,13 @@ func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail st
 		detail = strings.TrimSuffix(fmt.Sprintf("HTTP %d: %s", status, detail), ": ")
 	}
 	for _, it := range items {
+		if r.cfg.DeadLettered != nil && r.cfg.DeadLettered(DeadLetterKey(it.ev.ID, it.payload, code)) {
+			// A replay of an event that is a dead letter for this reason
+			// already: one record of it is enough.
+			r.observe(Outcome{Status: StatusDeadLettered, Batch: it.lm.batch, Event: it.ev, Reason: code, Note: detail, Payload: it.payload, AlreadyDeadLettered: true})
+			r.done(it.lm)
+			continue
+		}
 		meta := *it.lm.batch
 		meta.Events = nil
 		dl := DeadLetter{Destination: r.cfg.Name, Reason: code, Detail: detail, Status: status, At: time.Now().UTC(), Event: it.ev, Batch: &meta}

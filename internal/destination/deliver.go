@@ -72,7 +72,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 				r.deliver(ctx, items[mid:], depth+1)
 				return
 			}
-			r.deadLetter(ctx, items, "rejected_by_destination", perm.Response, perm.Status)
+			r.deadLetter(ctx, items, reasonRejected, perm.Response, perm.Status)
 			return
 		}
 		wait := r.cfg.Retry.Backoff(attempt)
@@ -82,7 +82,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 			r.holdOff(bo.Wait)
 		}
 		if time.Since(start)+wait > r.cfg.Retry.MaxElapsed {
-			r.deadLetter(ctx, items, "retries_exhausted", err.Error(), 0)
+			r.deadLetter(ctx, items, reasonRetriesExhausted, err.Error(), 0)
 			return
 		}
 		r.cfg.Metrics.Retried.WithLabelValues(r.cfg.Name).Inc()

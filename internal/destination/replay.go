@@ -3,8 +3,11 @@ package destination
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +25,15 @@ type ReplayResult struct {
 	// Events read from the log or the dead letters.
 	Events int64
 	// Delivered messages; Filtered events (by the mapping); DeadLettered
-	// messages the destination refused again (stored as dead letters).
+	// messages the destination refused (or that failed until retries ran
+	// out), stored as dead letters.
 	Delivered, Filtered, DeadLettered int64
+	// NotSent counts, by reason (no_user_anon_id, message_too_big, …), the
+	// messages that could not be sent at all and were dead-lettered.
+	NotSent map[string]int64
+	// AlreadyDeadLettered messages were not sent and stored no new dead
+	// letter: the destination has one for them, for the same reason.
+	AlreadyDeadLettered int64
 	// Left is what was not settled when the replay was stopped.
 	Left int64
 }
@@ -53,6 +63,12 @@ func ReplayLog(ctx context.Context, log *queue.Log, cfg Config, since, until tim
 	}()
 	p := newReplayCount(cfg.Name, d)
 	p.first, p.end, p.ackFloor = rng.First, rng.Last, rng.First-1
+	// Events that fail as they failed before keep their one dead letter.
+	known, err := deadLetterKeys(ctx, log, cfg.Name)
+	if err != nil {
+		return res, err
+	}
+	cfg.DeadLettered = func(key string) bool { _, ok := known[key]; return ok }
 	res.Batches = rng.Batches()
 	d.Start()
 	if res.Batches == 0 {
@@ -115,6 +131,30 @@ func ReplayLog(ctx context.Context, log *queue.Log, cfg Config, since, until tim
 	return res, runErr
 }
 
+// deadLetterKeys lists the keys (DeadLetterKey) of the destination's dead
+// letters.
+func deadLetterKeys(ctx context.Context, log *queue.Log, name string) (map[string]struct{}, error) {
+	keys := map[string]struct{}{}
+	for from := uint64(1); ; {
+		page, err := log.DeadLetterEntries(ctx, name, from, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("reading the dead letters of %s: %w", name, err)
+		}
+		if len(page) == 0 {
+			return keys, nil
+		}
+		for _, e := range page {
+			var dl DeadLetter
+			if json.Unmarshal(e.Data, &dl) == nil {
+				if k := dl.Key(); k != "" {
+					keys[k] = struct{}{}
+				}
+			}
+		}
+		from = page[len(page)-1].Seq + 1
+	}
+}
+
 // ReplayDeadLetters re-drives every dead letter the destination has now
 // through Runner.Redrive (those refused again get new dead letters and are
 // not re-sent twice); d shows progress.
@@ -174,7 +214,10 @@ type replayCount struct {
 	display *progress.Display
 	next    Observer // the caller's observer, if any
 
-	events, delivered, filtered, deadLettered atomic.Int64
+	events, delivered, filtered, deadLettered, already atomic.Int64
+
+	notSentMu sync.Mutex
+	notSent   map[string]int64 // by reason
 
 	mu          sync.Mutex
 	first, end  uint64 // log range
@@ -202,7 +245,19 @@ func (p *replayCount) Outcome(o Outcome) {
 	case StatusFiltered:
 		p.filtered.Add(1)
 	case StatusDeadLettered:
-		p.deadLettered.Add(1)
+		switch {
+		case o.AlreadyDeadLettered:
+			p.already.Add(1)
+		case o.Reason == reasonRejected || o.Reason == reasonRetriesExhausted:
+			p.deadLettered.Add(1)
+		default: // never sent: the message could not be made
+			p.notSentMu.Lock()
+			if p.notSent == nil {
+				p.notSent = map[string]int64{}
+			}
+			p.notSent[o.Reason]++
+			p.notSentMu.Unlock()
+		}
 	}
 	if p.next != nil {
 		p.next.Outcome(o)
@@ -263,6 +318,10 @@ func (p *replayCount) result(res ReplayResult) ReplayResult {
 	res.Delivered = p.delivered.Load()
 	res.Filtered = p.filtered.Load()
 	res.DeadLettered = p.deadLettered.Load()
+	res.AlreadyDeadLettered = p.already.Load()
+	p.notSentMu.Lock()
+	res.NotSent = maps.Clone(p.notSent)
+	p.notSentMu.Unlock()
 	return res
 }
 
@@ -273,8 +332,14 @@ func (p *replayCount) finish(res ReplayResult, unit string, err error) {
 		if err != nil {
 			status = "stopped"
 		}
-		s := fmt.Sprintf("%s: %d events in %s (%s events/s): %d messages delivered to %s, %d events filtered, %d refused (dead-lettered)",
-			status, res.Events, elapsed.Round(time.Millisecond), progress.Rate(res.Events, elapsed), res.Delivered, p.name, res.Filtered, res.DeadLettered)
+		s := fmt.Sprintf("%s: %d events in %s (%s events/s): %d messages delivered to %s, %d events filtered, %d refused by %s (dead-lettered)",
+			status, res.Events, elapsed.Round(time.Millisecond), progress.Rate(res.Events, elapsed), res.Delivered, p.name, res.Filtered, res.DeadLettered, p.name)
+		for _, reason := range slices.Sorted(maps.Keys(res.NotSent)) {
+			s += fmt.Sprintf(", %d not sent (%s) and dead-lettered", res.NotSent[reason], ReasonText(reason))
+		}
+		if res.AlreadyDeadLettered > 0 {
+			s += fmt.Sprintf(", %d not sent again (dead letters already, for the same reason)", res.AlreadyDeadLettered)
+		}
 		if res.Left > 0 {
 			s += fmt.Sprintf(", %d %s left", res.Left, unit)
 		}

@@ -39,6 +39,10 @@ type Config struct {
 	// DrainTimeout bounds how long in-flight deliveries may finish after
 	// shutdown begins; unfinished events stay in the log for the next run.
 	DrainTimeout time.Duration
+	// DeadLettered, if set, says whether a dead letter with this key
+	// (DeadLetterKey) is stored already: such an event is not
+	// dead-lettered twice (a replay of events that failed before).
+	DeadLettered func(key string) bool
 }
 
 // Status is what happened to an event at a destination. Observers switch on
@@ -78,7 +82,10 @@ type Outcome struct {
 	// Redriven marks the outcome of a re-driven dead letter: it replaces
 	// the event's earlier outcome.
 	Redriven bool
-	At       time.Time
+	// AlreadyDeadLettered marks a dead-lettered outcome that stored no
+	// new record: the event was a dead letter for this reason already.
+	AlreadyDeadLettered bool
+	At                  time.Time
 }
 
 // Runner delivers one destination's events from the log.

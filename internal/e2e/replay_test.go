@@ -317,3 +317,49 @@ func TestReplayStoppedDuringOutage(t *testing.T) {
 		t.Errorf("progress output:\n%s", out.String())
 	}
 }
+
+// TestReplayKeepsOneDeadLetterPerEvent (issue 15.2): events that cannot be
+// sent (no userId or anonymousId) are dead letters after serve. Replaying
+// the log's range adds no second dead letter for them and says what
+// happened (not sent again, already dead letters) rather than "refused";
+// replay --dead-letters then re-sends each once.
+func TestReplayKeepsOneDeadLetterPerEvent(t *testing.T) {
+	t.Parallel()
+	s := newSink(t)
+	cfg := testConfig(t, s.URL)
+	cfg.Log.Keep = time.Hour
+	b := startBridge(t, cfg)
+	since := time.Now()
+	var events []btEvent
+	for i := range 5 {
+		events = append(events, btEvent{name: "anonymous_click", value: i}) // no userID, no stableID
+	}
+	events = append(events, btEvent{name: "known_click", userID: "u1", stableID: "s1"})
+	mustPost(t, b.URL, sdkRequest("no-identity", events...))
+	testwait.For(t, 10*time.Second, "5 dead letters and 1 delivery", func() bool {
+		return deadLettered(t, b.URL) == 5 && s.Unique() == 1
+	})
+	b.Stop()
+
+	res, out, err := replay(t, cfg, cli.ReplayOptions{Destination: "segment", Since: since})
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if res.Events != 6 || res.Delivered != 1 || res.DeadLettered != 0 || res.AlreadyDeadLettered != 5 || len(res.NotSent) != 0 {
+		t.Errorf("replay of the range: %+v, want 1 delivered and 5 already dead letters", res)
+	}
+	if !strings.Contains(out, "5 not sent again (dead letters already, for the same reason)") || strings.Contains(out, "5 refused") {
+		t.Errorf("replay's summary does not say what happened:\n%s", out)
+	}
+	res, out, err = replay(t, cfg, cli.ReplayOptions{Destination: "segment", DeadLetters: true})
+	if err != nil {
+		t.Fatalf("replay --dead-letters: %v\n%s", err, out)
+	}
+	// Still no identity: each fails again, once, and replaces its record.
+	if res.Events != 5 || res.NotSent["no_user_anon_id"] != 5 || res.DeadLettered != 0 {
+		t.Errorf("replay --dead-letters: %+v, want the 5 dead letters re-sent once each, not sent (no_user_anon_id)", res)
+	}
+	if !strings.Contains(out, "5 not sent (no_user_anon_id: no userId or anonymousId) and dead-lettered") {
+		t.Errorf("replay --dead-letters' summary does not say why they were not sent:\n%s", out)
+	}
+}
