@@ -30,6 +30,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/httpsend"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -157,7 +158,14 @@ func (im *Importer) Run(ctx context.Context, files []string) (Result, error) {
 		im.Backoff = 500 * time.Millisecond
 	}
 	if im.Rate > 0 {
-		im.limiter = rate.NewLimiter(rate.Limit(im.Rate), max(int(im.Rate), im.BatchEvents))
+		// A ceiling in every second, the first included: whole requests
+		// of BatchEvents, evenly spaced, as many a second as fit in Rate
+		// (the batch size cannot bend to the rate: messageIds depend on it).
+		perSecond := int(im.Rate) / im.BatchEvents
+		if perSecond < 1 {
+			return Result{}, fmt.Errorf("--rate %d is below --batch %d: one request alone would exceed it; use a --batch of %d or less", int(im.Rate), im.BatchEvents, int(im.Rate))
+		}
+		im.limiter = delivery.Ceiling(float64(perSecond))
 	}
 	var total int64
 	for _, f := range files {
@@ -231,10 +239,16 @@ func (im *Importer) importFile(ctx context.Context, path, statePath string, res 
 			return fmt.Errorf("reading the position file: %w", err)
 		}
 	}
-	counted := &countingReader{r: f, p: im.Progress}
+	counted := &countingReader{r: f}
 	br := bufio.NewReaderSize(counted, 1<<20)
 	var in io.Reader = br
+	w := &chunker{im: im, path: path, st: &st, statePath: statePath, res: res}
+	// Progress moves with the events sent, not with what is read ahead:
+	// the offset after the last event sent, or for compressed input the
+	// compressed bytes the decompressor has taken.
+	w.consumed = func() int64 { return w.next.Offset }
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		w.consumed = func() int64 { return counted.n - int64(br.Buffered()) }
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path, err)
@@ -243,7 +257,7 @@ func (im *Importer) importFile(ctx context.Context, path, statePath string, res 
 		in = zr
 	}
 	r := bufio.NewReaderSize(in, 1<<20)
-	w := &chunker{im: im, path: path, st: &st, statePath: statePath, res: res}
+	im.Progress.file(fi.Size())
 	if st.Mode == "" {
 		st.Mode = modeLines
 		if !linesInput(r) {
@@ -290,6 +304,8 @@ type chunker struct {
 	st        *state
 	statePath string
 	res       *Result
+	// consumed is how far into the file the events sent so far reach.
+	consumed func() int64
 
 	meta   []byte // request statsigMetadata, sessionID left out
 	events []json.RawMessage
@@ -451,7 +467,7 @@ func (c *chunker) flush(ctx context.Context) error {
 		return err
 	}
 	if c.im.limiter != nil {
-		if err := c.im.limiter.WaitN(ctx, len(c.events)); err != nil {
+		if err := c.im.limiter.Wait(ctx); err != nil {
 			return err
 		}
 	}
@@ -472,6 +488,7 @@ func (c *chunker) flush(ctx context.Context) error {
 	c.st.Events += n - int64(rejected)
 	c.st.position = c.next
 	c.events = c.events[:0]
+	c.im.Progress.at(c.consumed())
 	c.im.Progress.add(n-int64(rejected), int64(rejected), dups)
 	return c.save()
 }
@@ -634,14 +651,14 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// countingReader reports the bytes read from a file to the progress.
+// countingReader counts the bytes read from a file.
 type countingReader struct {
 	r io.Reader
-	p *Progress
+	n int64
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.p.readBytes(int64(n))
+	c.n += int64(n)
 	return n, err
 }

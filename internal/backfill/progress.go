@@ -24,8 +24,12 @@ type Progress struct {
 
 	display progress.Display
 
-	mu                sync.Mutex
-	total, read, skip int64
+	mu sync.Mutex
+	// total is the input's size; done the bytes of the files finished or
+	// skipped, skip those skipped; size and cur the current file's size
+	// and how far into it the events sent reach.
+	total, done, skip int64
+	size, cur         int64
 	events, rejected  int64
 	duplicates        int64
 }
@@ -41,12 +45,24 @@ func (p *Progress) start(totalBytes int64) {
 	p.mu.Unlock()
 }
 
-func (p *Progress) readBytes(n int64) {
+// file starts the next file, of size bytes (the one before is done).
+func (p *Progress) file(size int64) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	p.read += n
+	p.done += p.size
+	p.size, p.cur = size, 0
+	p.mu.Unlock()
+}
+
+// at records how far into the current file the events sent reach.
+func (p *Progress) at(offset int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.cur = min(max(offset, p.cur), p.size)
 	p.mu.Unlock()
 }
 
@@ -57,6 +73,7 @@ func (p *Progress) skipBytes(n int64) {
 	}
 	p.mu.Lock()
 	p.skip += n
+	p.done += n
 	p.mu.Unlock()
 }
 
@@ -111,12 +128,12 @@ func (p *Progress) line(elapsed time.Duration) string {
 	defer p.mu.Unlock()
 	s := fmt.Sprintf("%d events sent, %s events/s", p.events, progress.Rate(p.events, elapsed))
 	if p.total > 0 {
-		done := p.read + p.skip
+		done := p.done + p.cur
 		frac := min(float64(done)/float64(p.total), 1)
 		s += fmt.Sprintf(", %.1f%% of input", 100*frac)
-		if frac > 0 && frac < 1 && p.read > 0 {
-			// ETA from the bytes read in this run (skipped files took no time).
-			left := float64(p.total-done) / float64(p.read) * float64(elapsed)
+		if worked := done - p.skip; frac > 0 && frac < 1 && worked > 0 {
+			// ETA from the bytes sent in this run (skipped files took no time).
+			left := float64(p.total-done) / float64(worked) * float64(elapsed)
 			s += ", ETA " + time.Duration(left).Round(time.Second).String()
 		}
 	}

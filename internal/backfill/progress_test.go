@@ -17,11 +17,12 @@ func TestProgressRedrawsInPlaceOnATerminal(t *testing.T) {
 	var out bytes.Buffer
 	p := &Progress{W: &out, Terminal: true, Now: c.now}
 	p.start(1000)
-	p.readBytes(250)
+	p.file(1000)
+	p.at(250)
 	c.t = c.t.Add(time.Second)
 	p.add(500, 0, 0)
 	p.note("the bridge answered 503; retrying in 1s")
-	p.readBytes(250)
+	p.at(500)
 	c.t = c.t.Add(time.Second)
 	p.add(500, 0, 0)
 	p.finish(nil)
@@ -43,9 +44,10 @@ func TestProgressWritesLinesEveryIntervalOtherwise(t *testing.T) {
 	var out bytes.Buffer
 	p := &Progress{W: &out, Interval: 10 * time.Second, Now: c.now}
 	p.start(100)
+	p.file(100)
 	for i := 0; i < 30; i++ { // 30 requests, one a second
 		c.t = c.t.Add(time.Second)
-		p.readBytes(2)
+		p.at(int64(2 * (i + 1)))
 		p.add(10, 0, 0)
 	}
 	p.finish(nil)

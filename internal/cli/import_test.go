@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -517,5 +518,82 @@ func TestImportTwiceSaysAlreadyStored(t *testing.T) {
 	code, stderr = runImport(context.Background(), args...)
 	if code != cli.ExitOK || !strings.Contains(stderr, "6 of them already stored (the same request within 2 min") {
 		t.Errorf("second import exit %d, want it to say the 6 events were already stored:\n%s", code, stderr)
+	}
+}
+
+// TestImportRateIsACeilingAndProgressFollowsTheEvents (issue 15.6): with
+// --rate no second carries more events than the rate, the first included
+// (requests of --batch events, evenly spaced); the progress share moves
+// with every request sent instead of jumping to what was read ahead; a
+// rate below one request is refused, naming the fix.
+func TestImportRateIsACeilingAndProgressFollowsTheEvents(t *testing.T) {
+	sink := newImportSink(t)
+	bridgeURL := startImportBridge(t, sink.URL)
+	target, _ := url.Parse(bridgeURL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var arrivals []time.Time
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	h := &history{dir: t.TempDir(), times: map[string]int64{}}
+	var lines bytes.Buffer
+	for n := range 40 {
+		lines.Write(mustJSON(h.event(n)))
+		lines.WriteByte('\n')
+	}
+	h.write(t, "paced.jsonl", lines.Bytes(), false)
+	const batch, rateLimit = 5, 12 // two requests of 5 a second: 10 events ≤ 12
+	code, stderr := runImport(context.Background(), "--url", front.URL, "--api-key", importKey,
+		"--batch", strconv.Itoa(batch), "--rate", strconv.Itoa(rateLimit), "--progress-interval", "1ns", h.files[0])
+	if code != cli.ExitOK {
+		t.Fatalf("import exit %d:\n%s", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals) != 8 {
+		t.Fatalf("%d requests, want 8 of %d events", len(arrivals), batch)
+	}
+	busiest := 0
+	for i := range arrivals {
+		n := 0
+		for _, a := range arrivals[i:] {
+			if a.Sub(arrivals[i]) < time.Second {
+				n++
+			}
+		}
+		busiest = max(busiest, n*batch)
+	}
+	if busiest > rateLimit {
+		t.Errorf("%d events within one second, over --rate %d", busiest, rateLimit)
+	}
+	var shares []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if _, rest, ok := strings.Cut(l, "events/s, "); ok {
+			if share, _, ok := strings.Cut(rest, "% of input"); ok {
+				shares = append(shares, share)
+			}
+		}
+	}
+	prev := -1.0
+	for _, s := range shares {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v <= prev {
+			t.Errorf("progress shares %v do not grow with every request", shares)
+			break
+		}
+		prev = v
+	}
+	if len(shares) != 8 || shares[len(shares)-1] != "100.0" {
+		t.Errorf("progress shares %v, want one per request ending at 100.0", shares)
+	}
+
+	code, stderr = runImport(context.Background(), "--url", front.URL, "--api-key", importKey, "--batch", "500", "--rate", "100", h.files[0])
+	if code == cli.ExitOK || !strings.Contains(stderr, "--rate 100 is below --batch 500") {
+		t.Errorf("--rate below one request: exit %d, stderr %q; want a refusal naming both", code, stderr)
 	}
 }

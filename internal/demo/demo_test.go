@@ -271,7 +271,7 @@ func TestGeneratorRequestsAreAcceptedAndDecode(t *testing.T) {
 // as anonymousId without userId, the poisoned cart is dead-lettered alone,
 // an outage of the sink is retried through, and everything stops on cancel.
 func TestServeDemoDeliversResolvedExperiments(t *testing.T) {
-	t.Parallel() // waits on timeouts and intervals: overlapped with the package's other tests
+	t.Parallel()              // waits on timeouts and intervals: overlapped with the package's other tests
 	cfg := testConfig(t, nil) // default SQLite warehouse on
 	base := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())

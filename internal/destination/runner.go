@@ -135,7 +135,7 @@ func NewRunner(cfg Config) *Runner {
 	return &Runner{
 		cfg:      cfg,
 		limits:   lim,
-		limiter:  newCeiling(cfg.RequestsPerSecond),
+		limiter:  delivery.Ceiling(cfg.RequestsPerSecond),
 		log:      cfg.Logger.With("destination", cfg.Name),
 		inflight: map[*logMessage]struct{}{},
 	}
@@ -436,18 +436,4 @@ func (r *Runner) watchLag(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// ceilingMargin is how far below RequestsPerSecond the limiter spaces
-// requests: the target counts them as they arrive, and network jitter can
-// bring two requests sent just over a second apart within one second.
-const ceilingMargin = 0.95
-
-// newCeiling is the request limiter: a ceiling in every second, the first
-// included. Its burst is one request, so requests are spaced evenly (at
-// ceilingMargin of the rate) and no second carries more than the limit; a
-// token bucket with a larger burst would let rate + burst through in the
-// first second (Segment conformance check 25).
-func newCeiling(perSecond float64) *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(perSecond*ceilingMargin), 1)
 }
