@@ -18,6 +18,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/server"
 )
@@ -108,6 +109,13 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		StoreTimeout:     cfg.Intake.StoreTimeout,
 		MaxConcurrent:    cfg.Intake.MaxConcurrentRequests,
 	}, log, reg, logger)
+	srv.SetDestinations(func() any {
+		checks := make(map[string]destination.Health, len(runners))
+		for _, r := range runners {
+			checks[r.Name()] = r.Health()
+		}
+		return checks
+	})
 	dbg := startDebugger(cfg, srv, runners, logger)
 
 	// Slow clients are cut off (server.*): a stalled sender costs a

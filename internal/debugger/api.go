@@ -22,6 +22,7 @@ import (
 type Destination interface {
 	Name() string
 	Status() (paused bool, lastError string)
+	Health() destination.Health
 	Retrying() int64
 	Lag(ctx context.Context) (uint64, error)
 	Redrive(ctx context.Context, max int) (destination.RedriveResult, error)
@@ -299,15 +300,18 @@ func (d *Debugger) handleEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 type destinationView struct {
-	Name      string         `json:"name"`
-	Type      string         `json:"type"`
-	Paused    bool           `json:"paused"`
-	LastError string         `json:"lastError"`
-	Lag       *uint64        `json:"lag"`
-	Counts    deliveryCounts `json:"counts"`
-	Latency   latency        `json:"latency"`
-	Reasons   []reasonView   `json:"reasons"`
-	Series    []seriesPoint  `json:"series"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Paused    bool   `json:"paused"`
+	LastError string `json:"lastError"`
+	// Health is the check of the target at start (reachable, what could
+	// not be verified), again every 30 s while it fails.
+	Health  destination.Health `json:"health"`
+	Lag     *uint64            `json:"lag"`
+	Counts  deliveryCounts     `json:"counts"`
+	Latency latency            `json:"latency"`
+	Reasons []reasonView       `json:"reasons"`
+	Series  []seriesPoint      `json:"series"`
 }
 
 func (d *Debugger) handleDelivery(w http.ResponseWriter, r *http.Request) {
@@ -326,7 +330,7 @@ func (d *Debugger) handleDelivery(w http.ResponseWriter, r *http.Request) {
 	for i, dest := range d.opts.Destinations {
 		ws := d.stats[i].window(win, now)
 		paused, lastErr := dest.Status()
-		v := destinationView{Name: dest.Name(), Type: d.types[dest.Name()], Paused: paused, LastError: lastErr,
+		v := destinationView{Name: dest.Name(), Type: d.types[dest.Name()], Paused: paused, LastError: lastErr, Health: dest.Health(),
 			Counts: ws.counts, Latency: ws.latency, Reasons: ws.reasons, Series: ws.series}
 		v.Counts.Retrying = dest.Retrying()
 		if v.Reasons == nil {

@@ -97,6 +97,7 @@ type Runner struct {
 
 	paused    atomic.Bool
 	lastError atomic.Pointer[string]
+	health    atomic.Pointer[Health]
 	stopOnce  sync.Once
 	stoppedAt time.Time
 	// notBefore (Unix ns) holds every worker back after a 429 or a 401.
@@ -204,6 +205,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		r.watchLag(lagCtx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watchTarget(lagCtx)
 	}()
 	aliveCtx, stopAlive := context.WithCancel(deliverCtx)
 	var alive sync.WaitGroup

@@ -51,6 +51,7 @@ type Config struct {
 
 // Sender sends requests to one target. It is safe for concurrent use.
 type Sender struct {
+	url     string // the configured address, for Reach; never in errors
 	name    string
 	target  string // name and scheme://host, for errors
 	answers Table
@@ -78,6 +79,7 @@ func New(cfg Config) *Sender {
 		cfg.Now = time.Now
 	}
 	return &Sender{
+		url:     cfg.URL,
 		name:    cfg.Name,
 		target:  cfg.Name + " (" + RedactURL(cfg.URL, "an invalid URL") + ")",
 		answers: cfg.Answers,

@@ -72,7 +72,9 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	keys     [][32]byte
 	observer Observer
-	mux      *http.ServeMux
+	// destinations, if set, reports the destinations' checks (/readyz).
+	destinations func() any
+	mux          *http.ServeMux
 	// slots bounds the intake requests decoded and stored at once; budget
 	// the bytes of the bodies being received (which hold no slot).
 	slots  chan struct{}
@@ -214,12 +216,23 @@ func (s *Server) handleNotServed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "statsig-bridge only receives events (/v1/log_event, /v1/rgstr); point the SDK's config/initialize API at Statsig, and only its event logging at the bridge")
 }
 
+// SetDestinations has /readyz show f's answer (the destinations' checks)
+// under "destinations". It informs and never fails readiness: intake
+// stores events whatever a destination's state, and the log holds them
+// until it takes them. Call before serving.
+func (s *Server) SetDestinations(f func() any) { s.destinations = f }
+
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	body := map[string]any{"status": "ready"}
+	if s.destinations != nil {
+		body["destinations"] = s.destinations()
+	}
 	if err := s.log.Ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "log unreachable", "error": err.Error()})
+		body["status"], body["error"] = "log unreachable", err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, body)
 }

@@ -98,12 +98,14 @@ class DeliveryCard {
     this.redriveBtn = el('button', { type: 'button', class: 'btn', 'data-testid': 'redrive', onclick: () => this.askRedrive() }, 'Re-drive dead letters');
     this.redriveBox = el('div', { class: 'redrive' }, this.redriveBtn);
     this.lastError = el('div', { class: 'callout bad', 'data-testid': 'last-error', hidden: true });
+    this.health = el('div', { class: 'callout', 'data-testid': 'health', hidden: true });
     this.metrics = el('div', { class: 'metrics' });
     this.chart = new ThroughputChart();
     this.bucket = el('span', { class: 'h3-sub' });
     this.reasons = el('div', { class: 'reasons', 'data-testid': 'reasons' });
     this.element = el('article', { class: 'card delivery-card', 'data-testid': 'delivery-card', 'data-destination': name },
       el('header', { class: 'card-head' }, this.title, this.type, this.state, this.lag, el('span', { class: 'grow' }), this.redriveBox),
+      this.health,
       this.lastError,
       this.metrics,
       el('h3', {}, 'Throughput', this.bucket),
@@ -122,6 +124,14 @@ class DeliveryCard {
     this.lag.textContent = d.lag === null || d.lag === undefined ? 'Lag unknown' : d.lag ? `${num(d.lag)} batch${d.lag === 1 ? '' : 'es'} behind` : 'Caught up';
     this.lag.dataset.value = String(d.lag ?? '');
     this.lag.title = 'Log messages (request batches) not yet delivered to this destination';
+    // The check of the target at start: unreachable is an alarm; a note
+    // says what the check could not verify.
+    const h = d.health || {};
+    const checked = Boolean(h.checked) && !h.checked.startsWith('0001-');
+    this.health.hidden = !checked || (h.ok && !h.detail);
+    this.health.className = 'callout ' + (h.ok ? 'muted small' : 'bad');
+    this.health.dataset.ok = String(Boolean(h.ok));
+    this.health.replaceChildren(el('span', { class: 'callout-title' }, h.ok ? 'Reachable: ' : 'Not reachable: '), h.detail || '');
     this.lastError.hidden = !d.lastError;
     this.lastError.replaceChildren(el('span', { class: 'callout-title' }, 'Last error: '), d.lastError || '');
 

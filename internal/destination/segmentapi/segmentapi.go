@@ -146,3 +146,9 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	_, err := w.send.Send(ctx, req)
 	return destination.FromHTTP(err)
 }
+
+// Check implements destination.Checker: it connects to the endpoint. A
+// write key cannot be checked without sending an event to the source.
+func (w *Writer) Check(ctx context.Context) (string, error) {
+	return "connected; Segment has no way to check a write key without sending an event: a wrong one shows as a 401 on the first batch, and the destination pauses", w.send.Reach(ctx)
+}

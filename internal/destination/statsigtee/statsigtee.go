@@ -238,3 +238,9 @@ func newSessionID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// Check implements destination.Checker: it connects to the events API. The
+// server secret is checked by the first batch.
+func (w *Writer) Check(ctx context.Context) (string, error) {
+	return "connected; Statsig checks the server secret with the first batch", w.send.Reach(ctx)
+}

@@ -463,3 +463,13 @@ func hasAll(cols map[string]wh.Type, need []wh.Column) bool {
 		return !ok
 	})
 }
+
+// Check implements destination.Checker: it connects, authenticates and
+// makes the schema (Postgres: the database exists, the user may create the
+// schema; SQLite: the file can be written).
+func (w *Writer) Check(ctx context.Context) (string, error) {
+	if err := w.setup(ctx); err != nil {
+		return "", err
+	}
+	return "", nil
+}

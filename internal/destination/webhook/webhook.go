@@ -159,3 +159,9 @@ func size(payloads [][]byte) int {
 	}
 	return n
 }
+
+// Check implements destination.Checker: it connects to the URL. The
+// receiver's credentials are checked by the first batch.
+func (w *Writer) Check(ctx context.Context) (string, error) {
+	return "connected; the receiver checks the signature and headers with the first batch", w.send.Reach(ctx)
+}
