@@ -189,6 +189,15 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 			specs.Run(bgCtx)
 		}()
 	}
+	if dbg != nil {
+		// Stopped with bgCtx, after the destinations: their last outcomes
+		// are stored too.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dbg.KeepStats(bgCtx, log, cfg.UI.StatsInterval)
+		}()
+	}
 
 	var runErr error
 	select {

@@ -127,6 +127,10 @@ type UI struct {
 	Token string `yaml:"token" json:"token" secret:"true"`
 	// BasicAuth is "user:password" for HTTP basic auth.
 	BasicAuth string `yaml:"basic_auth" json:"basic_auth" secret:"true"`
+	// StatsInterval is how often this process stores its delivery
+	// statistics in the log (every minute; tests shorten it), where every
+	// process and a restart read them. Not read from files.
+	StatsInterval time.Duration `yaml:"-" json:"-"`
 }
 
 // On reports whether the UI is enabled (unset means yes).

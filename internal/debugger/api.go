@@ -58,6 +58,8 @@ type Debugger struct {
 
 	done     chan struct{}
 	shutOnce sync.Once
+	// proc names this process's statistics records (KeepStats).
+	proc string
 }
 
 // New returns a Debugger; hand it to the server as its Observer and to
@@ -79,7 +81,7 @@ func New(opts Options) *Debugger {
 	for i, d := range opts.Destinations {
 		names[i] = d.Name()
 	}
-	d := &Debugger{Recorder: NewRecorder(names, opts.Capacity), opts: opts, types: map[string]string{}, done: make(chan struct{})}
+	d := &Debugger{Recorder: NewRecorder(names, opts.Capacity), opts: opts, types: map[string]string{}, done: make(chan struct{}), proc: newProcessID()}
 	if opts.Config != nil {
 		for _, c := range opts.Config.Destinations {
 			d.types[c.Name] = c.Type

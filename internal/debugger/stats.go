@@ -64,10 +64,14 @@ type destStats struct {
 	counts  *[countSlots]countBucket
 	lat     *[latSlots]latBucket
 	reasons map[string]*reasonStat
+	// pending are this process's statistics by minute not yet stored in
+	// the log (KeepStats).
+	pending map[int64]*minuteRecord
 }
 
 func newDestStats() *destStats {
-	return &destStats{counts: new([countSlots]countBucket), lat: new([latSlots]latBucket), reasons: map[string]*reasonStat{}}
+	return &destStats{counts: new([countSlots]countBucket), lat: new([latSlots]latBucket), reasons: map[string]*reasonStat{},
+		pending: map[int64]*minuteRecord{}}
 }
 
 // latBin maps a latency in ms to its histogram bin: exact below 4 ms, then
@@ -111,12 +115,15 @@ func (s *destStats) add(o *destination.Outcome, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.countAt(at)
+	p := s.pendingAt(at)
 	switch o.Status {
 	case destination.StatusDelivered:
 		if o.Attempts > 1 {
 			c.retry++
+			p.Retry++
 		} else {
 			c.first++
+			p.First++
 		}
 		if o.Batch != nil && o.Batch.ReceivedAt > 0 {
 			k := at.Unix() / latStep
@@ -124,16 +131,24 @@ func (s *destStats) add(o *destination.Outcome, at time.Time) {
 			if l.t != k {
 				*l = latBucket{t: k}
 			}
-			l.h[latBin(at.UnixMilli()-o.Batch.ReceivedAt)]++
+			bin := latBin(at.UnixMilli() - o.Batch.ReceivedAt)
+			l.h[bin]++
 			l.n++
+			if p.Lat == nil {
+				p.Lat = map[int]uint32{}
+			}
+			p.Lat[bin]++
 		}
 	case destination.StatusFiltered:
 		c.filtered++
+		p.Filtered++
 	case destination.StatusDeadLettered:
 		c.dead++
+		p.Dead++
 		s.reason(o.Reason, "dead_letter", at, sample{At: at, Event: o.Event, Batch: o.Batch, Payload: o.Payload, Detail: o.Note, Events: 1})
 	case destination.StatusRetrying:
 		c.fails++
+		p.Fails++
 		reason := o.Reason
 		if reason != "" && reason[0] >= '0' && reason[0] <= '9' {
 			reason = "http_" + reason
@@ -155,6 +170,7 @@ func (s *destStats) reason(reason, kind string, at time.Time, smp sample) {
 	}
 	k := at.Unix() / reasonStep
 	r.counts[k]++
+	s.pendingAt(at).addReason(kind, reason, 1)
 	if len(r.counts) > reasonSlots {
 		for t := range r.counts {
 			if t <= k-reasonSlots {
@@ -299,7 +315,10 @@ func (s *destStats) window(w Window, now time.Time) windowStats {
 		if n == 0 {
 			continue
 		}
-		latest := r.samples[(r.next+len(r.samples)-1)%len(r.samples)]
+		var latest json.RawMessage // none for reasons known only from stored statistics
+		if len(r.samples) > 0 {
+			latest = r.samples[(r.next+len(r.samples)-1)%len(r.samples)]
+		}
 		out.reasons = append(out.reasons, reasonView{Reason: r.reason, Type: r.kind, Count: n,
 			LastSeen: formatTime(r.lastSeen), Sample: latest, Samples: len(r.samples)})
 	}
@@ -391,4 +410,120 @@ func rawOrString(b []byte) any {
 // formatTime is RFC 3339 in UTC with milliseconds.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// maxPending bounds the minutes kept for storing: a day.
+const maxPending = 24 * 60
+
+// pendingAt is this process's record of at's minute; s.mu held.
+func (s *destStats) pendingAt(at time.Time) *minuteRecord {
+	m := at.Unix() / 60
+	p := s.pending[m]
+	if p == nil {
+		if len(s.pending) >= maxPending { // nobody stores them (no KeepStats)
+			oldest := m
+			for k := range s.pending {
+				oldest = min(oldest, k)
+			}
+			delete(s.pending, oldest)
+		}
+		p = &minuteRecord{Minute: m}
+		s.pending[m] = p
+	}
+	return p
+}
+
+func (r *minuteRecord) addReason(kind, reason string, n uint32) {
+	for i := range r.Reasons {
+		if r.Reasons[i].Kind == kind && r.Reasons[i].Reason == reason {
+			r.Reasons[i].N += n
+			return
+		}
+	}
+	r.Reasons = append(r.Reasons, reasonCount{Kind: kind, Reason: reason, N: n})
+}
+
+// takePending removes and returns the pending records.
+func (s *destStats) takePending() []*minuteRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*minuteRecord, 0, len(s.pending))
+	for m, p := range s.pending {
+		out = append(out, p)
+		delete(s.pending, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Minute < out[j].Minute })
+	return out
+}
+
+// putBack keeps a record that could not be stored for the next try, added
+// to what its minute gathered meanwhile.
+func (s *destStats) putBack(rec *minuteRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending[rec.Minute]
+	if p == nil {
+		s.pending[rec.Minute] = rec
+		return
+	}
+	p.First += rec.First
+	p.Retry += rec.Retry
+	p.Filtered += rec.Filtered
+	p.Dead += rec.Dead
+	p.Fails += rec.Fails
+	for bin, n := range rec.Lat {
+		if p.Lat == nil {
+			p.Lat = map[int]uint32{}
+		}
+		p.Lat[bin] += n
+	}
+	for _, rc := range rec.Reasons {
+		p.addReason(rc.Kind, rc.Reason, rc.N)
+	}
+}
+
+// merge adds another process's (or an earlier run's) record to the view.
+// Records older than the day the view keeps are left out.
+func (s *destStats) merge(rec *minuteRecord) {
+	at := time.Unix(rec.Minute*60, 0)
+	if time.Since(at) > 24*time.Hour {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := rec.Minute * 60 / countStep; s.counts[k%countSlots].t <= k {
+		c := s.countAt(at)
+		c.first += rec.First
+		c.retry += rec.Retry
+		c.filtered += rec.Filtered
+		c.dead += rec.Dead
+		c.fails += rec.Fails
+	}
+	if k := rec.Minute * 60 / latStep; len(rec.Lat) > 0 && s.lat[k%latSlots].t <= k {
+		l := &s.lat[k%latSlots]
+		if l.t != k {
+			*l = latBucket{t: k}
+		}
+		for bin, n := range rec.Lat {
+			if bin >= 0 && bin < latBins {
+				l.h[bin] += n
+				l.n += n
+			}
+		}
+	}
+	for _, rc := range rec.Reasons {
+		key := rc.Kind + "\x00" + rc.Reason
+		r := s.reasons[key]
+		if r == nil {
+			if len(s.reasons) >= maxReasons {
+				s.dropOldestReason()
+			}
+			r = &reasonStat{reason: rc.Reason, kind: rc.Kind, counts: map[int64]uint32{}}
+			s.reasons[key] = r
+		}
+		r.counts[rec.Minute*60/reasonStep] += rc.N
+		if at.After(r.lastSeen) {
+			r.lastSeen = at
+		}
+	}
 }

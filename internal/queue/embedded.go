@@ -51,7 +51,7 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*server.Server, error) {
 // store's own overhead, so that the streams, not the server, hit their limit
 // first and Publish reports ErrFull cleanly.
 func embeddedMaxStore(cfg Config) int64 {
-	sum := cfg.MaxBytes + cfg.DeadLetterMaxBytes
+	sum := cfg.MaxBytes + cfg.DeadLetterMaxBytes + cfg.statsBytes()
 	return sum + sum/embeddedStoreHeadroomRatio
 }
 

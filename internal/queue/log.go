@@ -213,7 +213,7 @@ func (l *Log) ensureStreams(ctx context.Context) error {
 		return fmt.Errorf("creating stream %s: %w", cfg.DeadLetterStream, err)
 	}
 	l.dlStream = dl
-	return nil
+	return l.ensureStatsStream(ctx)
 }
 
 // Publish stores one SDK request's batch and returns its stream sequence
