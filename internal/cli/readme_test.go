@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
@@ -34,6 +36,67 @@ func TestReadmeConfigIsValid(t *testing.T) {
 	for _, want := range []string{"nats_url:", "ack_wait: 30s", "dead_letter_stream: STATSIG_DEADLETTER", "pause_probe: 30s"} {
 		if !bytes.Contains([]byte(r.Stdout), []byte(want)) {
 			t.Errorf("effective config lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+}
+
+// TestDocsReferenceOnlyWhatExists: every relative link and every repository
+// path the README, the fixtures' README and SECURITY.md name in backticks
+// exists (issue 15.9: README cited "design.md §3", the fixtures' README a
+// docs/statsig-formats.md, neither in the repository).
+func TestDocsReferenceOnlyWhatExists(t *testing.T) {
+	root := filepath.Join("..", "..")
+	link := regexp.MustCompile(`\]\(([^)#\s]+)`)
+	tick := regexp.MustCompile("`([A-Za-z0-9_./-]+)`")
+	mdName := regexp.MustCompile(`\b[A-Za-z0-9_/.-]+\.md\b`)
+	for _, doc := range []string{"README.md", "SECURITY.md", "BENCHMARKS.md", filepath.Join("testdata", "fixtures", "README.md"), filepath.Join("testdata", "golden", "README.md")} {
+		raw, err := os.ReadFile(filepath.Join(root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Dir(filepath.Join(root, doc))
+		for _, m := range link.FindAllSubmatch(raw, -1) {
+			ref := string(m[1])
+			if strings.Contains(ref, "://") || strings.HasPrefix(ref, "mailto:") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, ref)); err != nil {
+				t.Errorf("%s links to %s, which does not exist", doc, ref)
+			}
+		}
+		for _, m := range mdName.FindAll(raw, -1) { // a document named in the text
+			ref := string(m)
+			if strings.Contains(ref, "://") {
+				continue
+			}
+			_, errRoot := os.Stat(filepath.Join(root, ref))
+			_, errDir := os.Stat(filepath.Join(dir, ref))
+			if errRoot != nil && errDir != nil {
+				t.Errorf("%s names %s, which does not exist", doc, ref)
+			}
+		}
+		for _, m := range tick.FindAllSubmatch(raw, -1) {
+			ref := string(m[1])
+			repoPath := false
+			for _, p := range []string{"internal/", "cmd/", "deploy/", "docs/", "testdata/", "scripts/", ".ci/"} {
+				repoPath = repoPath || strings.HasPrefix(ref, p)
+			}
+			if !repoPath && !strings.HasSuffix(ref, ".md") {
+				continue
+			}
+			base := filepath.Base(ref)
+			if strings.ContainsAny(ref, "*<>") || strings.Contains(ref, "testdata/fuzz") || // a folder of each package
+				strings.Contains(base, ".") && base[strings.LastIndex(base, ".")+1] >= 'A' && base[strings.LastIndex(base, ".")+1] <= 'Z' { // a Go name
+				continue
+			}
+			if m, _ := filepath.Glob(filepath.Join(root, ref) + ".*"); len(m) > 0 { // a fixture named without its ending
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, ref)); err != nil {
+				if _, err2 := os.Stat(filepath.Join(dir, ref)); err2 != nil {
+					t.Errorf("%s names %s, which does not exist", doc, ref)
+				}
+			}
 		}
 	}
 }
