@@ -32,16 +32,7 @@ func TestExternalJetStreamDeliversFixtures(t *testing.T) {
 	cfg.Log.DeadLetterStream = "E2E_DEADLETTER_" + id
 	cfg.Log.DeadLetterSubject = "e2e." + id + ".deadletter"
 	js := externalJetStream(t, url)
-	// Registered before startBridge, so it runs after the bridge stopped.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, name := range []string{cfg.Log.Stream, cfg.Log.DeadLetterStream} {
-			if err := js.DeleteStream(ctx, name); err != nil {
-				t.Errorf("deleting test stream %s: %v", name, err)
-			}
-		}
-	})
+	dropLogStreams(t, url, cfg.Log.Stream, cfg.Log.DeadLetterStream)
 	b := startBridge(t, cfg)
 
 	accepted := 0

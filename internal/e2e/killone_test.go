@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -23,23 +20,7 @@ func TestKillOneOfTwoProcessesLosesNothing(t *testing.T) {
 	}
 	url := externalNATSURL(t)
 	s := newSink(t)
-	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
-	path := multiConfig(t, url, id, s)
-	js := externalJetStream(t, url)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, name := range []string{"E2E_MULTI_" + id, "E2E_MULTI_DL_" + id} {
-			_ = js.DeleteStream(ctx, name)
-		}
-	})
-	var procs []*process
-	for range 2 {
-		procs = append(procs, startProcessArgs(t, map[string]string{
-			"BRIDGE_LISTEN":   freeAddr(t),
-			"BRIDGE_DATA_DIR": t.TempDir(),
-		}, "--config", path))
-	}
+	procs, _ := startSharedProcesses(t, url, 2, s)
 	const perBatch = 100
 	la := startLoadWorkers(t, procs[0].URL, 0, 2, perBatch)
 	lb := startLoadWorkers(t, procs[1].URL, 100, 2, perBatch)

@@ -69,27 +69,8 @@ func TestTwoProcessesShareExternalJetStream(t *testing.T) {
 	t.Parallel()
 	url := externalNATSURL(t)
 	s := newSink(t)
-	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
-	path := multiConfig(t, url, id, s)
 	js := externalJetStream(t, url)
-	// Registered before the processes start, so it runs after they stopped.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, name := range []string{"E2E_MULTI_" + id, "E2E_MULTI_DL_" + id} {
-			if err := js.DeleteStream(ctx, name); err != nil {
-				t.Errorf("deleting test stream %s: %v", name, err)
-			}
-		}
-	})
-
-	var procs []*process
-	for range 2 {
-		procs = append(procs, startProcessArgs(t, map[string]string{
-			"BRIDGE_LISTEN":   freeAddr(t),
-			"BRIDGE_DATA_DIR": t.TempDir(),
-		}, "--config", path))
-	}
+	procs, streamName := startSharedProcesses(t, url, 2, s)
 	const perBatch = 50
 	la := startLoadWorkers(t, procs[0].URL, 0, 2, perBatch)
 	lb := startLoadWorkers(t, procs[1].URL, 100, 2, perBatch)
@@ -119,7 +100,7 @@ func TestTwoProcessesShareExternalJetStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := js.Stream(ctx, "E2E_MULTI_"+id)
+	stream, err := js.Stream(ctx, streamName)
 	if err != nil {
 		t.Fatal(err)
 	}

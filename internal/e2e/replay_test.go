@@ -243,16 +243,7 @@ func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
 	cfg.Log.Subject = "e2e." + id + ".events"
 	cfg.Log.DeadLetterStream = "E2E_DEADLETTER_" + id
 	cfg.Log.DeadLetterSubject = "e2e." + id + ".deadletter"
-	js := externalJetStream(t, url)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, name := range []string{cfg.Log.Stream, cfg.Log.DeadLetterStream} {
-			if err := js.DeleteStream(ctx, name); err != nil {
-				t.Errorf("deleting test stream %s: %v", name, err)
-			}
-		}
-	})
+	dropLogStreams(t, url, cfg.Log.Stream, cfg.Log.DeadLetterStream)
 	b := startBridge(t, cfg)
 	first := sendAndWait(t, b, 1, 30, s, other)
 	until := time.Now()

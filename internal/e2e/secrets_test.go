@@ -166,14 +166,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
 		env["T_NATS_URL"], env["T_STREAM"], env["T_SUBJECT"] = natsURL, "E2E_LEAK_"+id, "e2e.leak."+id+".events"
 		env["T_DL_STREAM"], env["T_DL_SUBJECT"] = "E2E_LEAK_DL_"+id, "e2e.leak."+id+".deadletter"
-		js := externalJetStream(t, nu)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			for _, s := range []string{env["T_STREAM"], env["T_DL_STREAM"]} {
-				_ = js.DeleteStream(ctx, s)
-			}
-		})
+		dropLogStreams(t, nu, env["T_STREAM"], env["T_DL_STREAM"])
 	} else {
 		t.Log(why + ": embedded log, no NATS URL credentials to hide while serving")
 	}

@@ -100,7 +100,7 @@ func TestDeliveryViewSumsEveryProcess(t *testing.T) {
 	url := externalNATSURL(t)
 	s := newSink(t)
 	id := fmt.Sprintf("stats_%d_%d", os.Getpid(), time.Now().UnixNano())
-	js := externalJetStream(t, url)
+	dropLogStreams(t, url, "E2E_STATS_"+id, "E2E_STATS_DL_"+id)
 	var bridges []*bridge
 	for range 2 {
 		cfg := testConfig(t, s.URL)
@@ -110,11 +110,6 @@ func TestDeliveryViewSumsEveryProcess(t *testing.T) {
 		cfg.UI.StatsInterval = 100 * time.Millisecond
 		bridges = append(bridges, startBridge(t, cfg))
 	}
-	t.Cleanup(func() {
-		for _, name := range []string{"E2E_STATS_" + id, "E2E_STATS_DL_" + id, "E2E_STATS_" + id + "_STATS"} {
-			_ = js.DeleteStream(t.Context(), name)
-		}
-	})
 	want := map[string]bool{}
 	for i, b := range bridges {
 		body, markers := sdkBody(i, 0, 20)

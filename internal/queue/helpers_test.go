@@ -54,7 +54,7 @@ func externalBackend(t testing.TB) Config {
 		MaxMsgSize:         512 << 10, // below the default 1 MB max_payload of a stock server
 		DeadLetterMaxBytes: 16 << 20,
 	}
-	t.Cleanup(func() { deleteStreams(t, url, cfg.Stream, cfg.DeadLetterStream) })
+	t.Cleanup(func() { deleteStreams(t, url, cfg.Stream, cfg.DeadLetterStream, cfg.Stream+"_STATS") })
 	return cfg
 }
 
