@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,45 +131,7 @@ func (b *syncBuffer) String() string {
 // it is still running; its output is logged when the test failed.
 func startProcess(t testing.TB, env map[string]string) *process {
 	t.Helper()
-	cmd := exec.Command(bridgeBinary(t), "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &process{URL: "http://" + env["BRIDGE_LISTEN"], cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("output of bridge process %d:\n%s", cmd.Process.Pid, p.out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if p.exited() {
-			t.Fatalf("bridge process exited during start: %v\n%s", p.err, p.out.String())
-		}
-		if resp, err := http.Get(p.URL + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge process not ready after 30s:\n%s", p.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startProcessArgs(t, env)
 }
 
 func (p *process) exited() bool {

@@ -54,6 +54,34 @@ func (t Table) Outcome(code int) Outcome {
 	return Retry
 }
 
+// ConfiguredURLAnswers is the table of a target whose URL the user writes
+// in the configuration (a webhook receiver, Statsig's events API behind a
+// configurable base), following HTTP's own meanings:
+//   - 2xx: delivered.
+//   - 401/403: the credentials are refused; the sender pauses and probes.
+//   - 404, 405 and 410: the URL is wrong (no such route, one that takes no
+//     POST, one that is gone). Every request would get the same answer, so
+//     bisecting and dead-lettering every event over a configuration mistake
+//     would be wrong: pause, as for refused credentials, and the log keeps
+//     the events until the URL is fixed.
+//   - 408, 429 and 5xx: transient; retried with backoff, no sooner than
+//     Retry-After (or X-RateLimit-Reset) when the target names one.
+//   - other 4xx (400, 413, 422, …): the target refuses this content; the
+//     batch is bisected down to the items refused on their own, which are
+//     dead-lettered with the answer.
+var ConfiguredURLAnswers = Table{
+	"2xx": Accept,
+	"401": Pause,
+	"403": Pause,
+	"404": Pause,
+	"405": Pause,
+	"410": Pause,
+	"408": BackOff,
+	"429": BackOff,
+	"5xx": BackOff,
+	"4xx": Refuse,
+}
+
 var tableKey = regexp.MustCompile(`^[1-5]([0-9][0-9]|xx)$`)
 
 // Check reports a key that is neither a status nor a class (a typo such as

@@ -63,36 +63,15 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// Answers is what the event API's statuses mean. The SDKs retry every
-// failure; the tee keeps that where the same request may succeed later,
-// and does better where it may not:
-//   - 2xx: delivered, unless its JSON says "success":false (Write retries
-//     those, as the SDKs do: accepted by HTTP, refused by Statsig).
-//   - 401/403: the server secret is refused; the tee pauses and probes.
-//   - 404, 405 and 410: the api URL is wrong (a mistyped base answers 404
-//     to every request). Until issue 16 these were retried for 24 h and
-//     then dead-lettered as retries_exhausted; now the tee pauses, as for
-//     a refused secret and as the webhook does: the paused metric and the
-//     error log say so at once, nothing is dead-lettered, and the log keeps
-//     the events until the URL is fixed.
-//   - 408, 429 and 5xx: transient; retried with backoff, no sooner than
-//     Retry-After (or X-RateLimit-Reset) when Statsig names one.
-//   - other 4xx (400, 413, 422, …): Statsig refuses this content; the batch
-//     is bisected to the events refused on their own and those are
-//     dead-lettered with the answer, as the webhook and Segment do (422
-//     used to be retried for a day first, for no gain).
-var Answers = httpsend.Table{
-	"2xx": httpsend.Accept,
-	"401": httpsend.Pause,
-	"403": httpsend.Pause,
-	"404": httpsend.Pause,
-	"405": httpsend.Pause,
-	"410": httpsend.Pause,
-	"408": httpsend.BackOff,
-	"429": httpsend.BackOff,
-	"5xx": httpsend.BackOff,
-	"4xx": httpsend.Refuse,
-}
+// Answers is what the event API's statuses mean: those of a URL the user
+// writes (httpsend.ConfiguredURLAnswers). The SDKs retry every failure; the
+// tee keeps that where the same request may succeed later, and does better
+// where it may not: a wrong api URL (404, 405, 410) pauses instead of being
+// retried for 24 h and then dead-lettered, and a 422 is refused (bisected,
+// the events refused on their own dead-lettered) instead of retried for a
+// day first. A 2xx whose JSON says "success":false is retried, as the SDKs
+// do (Write checks it: accepted by HTTP, refused by Statsig).
+var Answers = httpsend.ConfiguredURLAnswers
 
 // Writer posts batches of events to Statsig.
 type Writer struct {

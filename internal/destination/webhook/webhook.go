@@ -63,32 +63,10 @@ type Config struct {
 }
 
 // Answers is what a receiver's statuses mean. Receivers are arbitrary
-// services, so the table follows HTTP's own meanings:
-//   - 2xx: delivered.
-//   - 401/403: the credentials (a header, a token in the URL) are refused;
-//     the destination pauses and probes until the receiver accepts again.
-//   - 404, 405 and 410: the URL is wrong (no such route, one that takes no
-//     POST, one that is gone). Every request would get the same answer, so
-//     bisecting and dead-lettering every event over a configuration mistake
-//     would be wrong: the destination pauses, as for refused credentials,
-//     and the log keeps the events until the URL is fixed.
-//   - 408, 429 and 5xx: transient; retried with backoff, no sooner than
-//     Retry-After (or X-RateLimit-Reset) when the receiver names one.
-//   - other 4xx (400, 413, 422, …): the receiver refuses this content; the
-//     batch is bisected down to the messages refused on their own, which
-//     are dead-lettered with the receiver's answer.
-var Answers = httpsend.Table{
-	"2xx": httpsend.Accept,
-	"401": httpsend.Pause,
-	"403": httpsend.Pause,
-	"404": httpsend.Pause,
-	"405": httpsend.Pause,
-	"410": httpsend.Pause,
-	"408": httpsend.BackOff,
-	"429": httpsend.BackOff,
-	"5xx": httpsend.BackOff,
-	"4xx": httpsend.Refuse,
-}
+// services whose URL the user writes, so the table follows HTTP's own
+// meanings (httpsend.ConfiguredURLAnswers): a wrong URL (404, 405, 410)
+// pauses like refused credentials instead of dead-lettering every event.
+var Answers = httpsend.ConfiguredURLAnswers
 
 // Writer posts batches to a webhook URL.
 type Writer struct {
