@@ -1,0 +1,55 @@
+package delivery
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWithDefaults(t *testing.T) {
+	o := Options{}.WithDefaults()
+	if o.Concurrency != DefaultConcurrency || o.FlushInterval != DefaultFlushInterval || o.MaxBatchEvents != DefaultMaxBatchEvents ||
+		o.RequestsPerSecond != DefaultRequestsPerSecond || o.Parallelism < 1 || o.Parallelism > MaxParallelism ||
+		o.Retry != (RetryPolicy{DefaultRetryInitial, DefaultRetryMax, DefaultRetryMaxElapsed, DefaultPauseProbe}) {
+		t.Errorf("defaults %+v", o)
+	}
+	set := Options{Concurrency: 9, RequestsPerSecond: 50, Retry: RetryPolicy{Initial: time.Second}}.WithDefaults()
+	if set.Concurrency != 9 || set.RequestsPerSecond != 50 || set.Retry.Initial != time.Second || set.Retry.Max != DefaultRetryMax {
+		t.Errorf("set values not kept: %+v", set)
+	}
+}
+
+// TestBackoffDoublesWithJitterUpToMax: each retry waits 80–100% of
+// Initial·2ⁿ, never more than Max.
+func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {
+	p := RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second}
+	for n, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second} {
+		for range 20 {
+			if got := p.Backoff(n); got > want || got < want*8/10 {
+				t.Fatalf("Backoff(%d) = %s, want within [%s, %s]", n, got, want*8/10, want)
+			}
+		}
+	}
+	if got := p.Backoff(1000); got > time.Second {
+		t.Errorf("Backoff(1000) = %s, over Max", got)
+	}
+}
+
+// TestCeilingHasNoBurst: a Ceiling lets one request through at once, the
+// next only after the spacing of the rate (with its margin): no burst on
+// top of the rate in the first second.
+func TestCeilingHasNoBurst(t *testing.T) {
+	l := Ceiling(50)
+	if l.Burst() != 1 {
+		t.Errorf("burst %d, want 1", l.Burst())
+	}
+	now := time.Now()
+	if !l.AllowN(now, 1) || l.AllowN(now, 1) {
+		t.Error("a second request passed at once")
+	}
+	if l.AllowN(now.Add(20*time.Millisecond), 1) {
+		t.Error("a request passed at exactly 1/rate: the margin is missing")
+	}
+	if !l.AllowN(now.Add(22*time.Millisecond), 1) {
+		t.Error("a request did not pass after 1/(0.95·rate)")
+	}
+}
