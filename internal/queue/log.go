@@ -40,8 +40,11 @@ type Log struct {
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 
 	// versions (external only) holds the verdict on the NATS servers'
-	// versions; see MinServerVersion.
-	versions *versionGuard
+	// versions (see MinServerVersion), checked again by a goroutine that
+	// stopVersions ends and versionsDone says has ended.
+	versions     *versionGuard
+	stopVersions context.CancelFunc
+	versionsDone chan struct{}
 
 	// guard (embedded only) refuses writes while the store cannot write to
 	// its disk and recovers it; stopGuard ends its goroutine, guardDone
@@ -99,10 +102,10 @@ func (l *Log) connect() error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			l.logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted(), "version", nc.ConnectedServerVersion())
-			l.checkVersions(nc)
+			l.pokeVersions()
 		}),
 		// A server that joins the cluster later is checked as it is announced.
-		nats.DiscoveredServersHandler(l.checkVersions),
+		nats.DiscoveredServersHandler(func(*nats.Conn) { l.pokeVersions() }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			l.logger.Warn("NATS async error", "err", err)
 		}),
@@ -122,10 +125,7 @@ func (l *Log) connect() error {
 		opts = append(opts, nats.InProcessServer(ns))
 	}
 	if url != "" {
-		l.versions = &versionGuard{userInfo: userInfoOf(url), checked: map[string]bool{},
-			logf: func(err error) {
-				l.logger.Error("a NATS server of the log is too old: the log is no longer trimmed and /readyz fails until it is upgraded", "err", err)
-			}}
+		l.versions = newVersionGuard(userInfoOf(url), l.logger)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -133,9 +133,15 @@ func (l *Log) connect() error {
 	}
 	l.nc = nc
 	if l.versions != nil {
-		if err := l.versions.checkConn(nc, l.warnUnchecked); err != nil {
+		if err := l.versions.checkAll(nc); err != nil {
 			return fmt.Errorf("connecting to NATS: %w", err)
 		}
+		ctx, cancel := context.WithCancel(context.Background())
+		l.stopVersions, l.versionsDone = cancel, make(chan struct{})
+		go func() {
+			defer close(l.versionsDone)
+			l.versions.run(ctx, nc)
+		}()
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(defaultPublishAckTimeout))
 	if err != nil {
@@ -145,18 +151,24 @@ func (l *Log) connect() error {
 	return nil
 }
 
-// checkVersions checks the versions of the server nc is connected to and of
-// the cluster's servers it has not checked yet (external log only). What it
-// finds too old is logged and makes Ready fail.
-func (l *Log) checkVersions(nc *nats.Conn) {
+// pokeVersions has the version guard (external log only) check the
+// servers again soon.
+func (l *Log) pokeVersions() {
 	if l.versions != nil {
-		_ = l.versions.checkConn(nc, l.warnUnchecked)
+		l.versions.poke()
 	}
 }
 
-// warnUnchecked logs a cluster server whose version could not be read.
-func (l *Log) warnUnchecked(url string, err error) {
-	l.logger.Warn("could not check the version of a NATS server of the cluster", "server", url, "minimum", MinServerVersion, "err", err)
+// Warnings are conditions the operator must fix that do not stop intake:
+// a NATS server of the log older than MinServerVersion (the log is then
+// not trimmed). /readyz shows them.
+func (l *Log) Warnings() []string {
+	if l.versions != nil {
+		if err := l.versions.verdict(); err != nil {
+			return []string{err.Error()}
+		}
+	}
+	return nil
 }
 
 // startGuard runs the store guard until Close.
@@ -329,11 +341,6 @@ func (l *Log) Ready(ctx context.Context) error {
 			return fmt.Errorf("checking the embedded store: %w", err)
 		}
 	}
-	if l.versions != nil {
-		if err := l.versions.verdict(); err != nil {
-			return err
-		}
-	}
 	if _, err := l.stream.Info(ctx); err != nil {
 		return fmt.Errorf("checking stream %s: %w", l.cfg.Stream, err)
 	}
@@ -353,6 +360,10 @@ func (l *Log) Close() error {
 
 func (l *Log) close() error {
 	var errs []error
+	if l.stopVersions != nil {
+		l.stopVersions()
+		<-l.versionsDone
+	}
 	if l.stopGuard != nil {
 		l.stopGuard()
 		<-l.guardDone

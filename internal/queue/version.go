@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -82,72 +84,118 @@ func parseVersion(s string) ([3]int, bool) {
 }
 
 // versionGuard keeps the verdict on the versions of the external NATS
-// servers the log has seen: at connect, on every reconnect and whenever the
-// cluster announces a server the client had not known. The first server
-// found too old stays the verdict (for /readyz) until the process restarts.
+// servers: the one the client is connected to and every one it knows (the
+// configured URLs and those the cluster announced). It checks them all at
+// connect, then in a goroutine of its own: every versionRecheck, and soon
+// after a reconnect or an announcement (poke), so the client's callback
+// goroutine never waits on a dial. The verdict is that of the last check:
+// an old node that is upgraded or leaves clears it.
 type versionGuard struct {
-	userInfo *url.Userinfo // the configured URL's credentials, for dialling discovered servers
-	logf     func(err error)
+	userInfo *url.Userinfo // the configured URL's credentials, for dialling the others
+	logger   *slog.Logger
+	every    time.Duration // versionRecheck unless a test sets it
+	poked    chan struct{}
 
 	mu      sync.Mutex
 	err     error
-	checked map[string]bool // discovered URLs already dialled
+	started bool // a first check ran (the one at connect refuses, not logs)
 }
 
-// check records the verdict on one server's version.
-func (g *versionGuard) check(server, version string) error {
-	err := tooOld(server, version)
-	if err == nil {
-		return nil
-	}
-	g.mu.Lock()
-	first := g.err == nil
-	if first {
-		g.err = err
-	}
-	g.mu.Unlock()
-	if first && g.logf != nil {
-		g.logf(err)
-	}
-	return err
+// versionRecheck is how often every known server is checked again.
+const versionRecheck = time.Minute
+
+func newVersionGuard(userInfo *url.Userinfo, logger *slog.Logger) *versionGuard {
+	return &versionGuard{userInfo: userInfo, logger: logger, every: versionRecheck, poked: make(chan struct{}, 1)}
 }
 
-// verdict is the first too-old server found, or nil.
+// verdict is the too-old servers of the last check, or nil.
 func (g *versionGuard) verdict() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.err
 }
 
-// checkConn checks the server nc is connected to and every server of its
-// cluster that nc has discovered and not been checked yet. A discovered
-// server that cannot be dialled is reported through warn and not refused:
-// servers often advertise addresses only reachable inside their network.
-func (g *versionGuard) checkConn(nc *nats.Conn, warn func(url string, err error)) error {
-	if err := g.check(nc.ConnectedUrlRedacted(), nc.ConnectedServerVersion()); err != nil {
-		return err
+// poke asks for a check soon (reconnect, a server announced); it never
+// blocks.
+func (g *versionGuard) poke() {
+	select {
+	case g.poked <- struct{}{}:
+	default:
 	}
+}
+
+// run checks again until ctx ends; the caller owns the goroutine.
+func (g *versionGuard) run(ctx context.Context, nc *nats.Conn) {
+	t := time.NewTicker(g.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-g.poked:
+		}
+		if nc.Status() == nats.CONNECTED {
+			g.checkAll(nc)
+		}
+	}
+}
+
+// checkAll checks the connected server and every other one nc knows, and
+// makes the result the verdict, logging when it changes. A server that
+// cannot be dialled is logged and not refused: servers often advertise
+// addresses only reachable inside their network.
+func (g *versionGuard) checkAll(nc *nats.Conn) error {
 	var errs []error
-	for _, u := range nc.DiscoveredServers() {
-		g.mu.Lock()
-		seen := g.checked[u]
-		g.checked[u] = true
-		g.mu.Unlock()
-		if seen {
+	if err := tooOld(nc.ConnectedUrlRedacted(), nc.ConnectedServerVersion()); err != nil {
+		errs = append(errs, err)
+	}
+	connected := hostOf(nc.ConnectedUrl())
+	for _, u := range nc.Servers() {
+		if hostOf(u) == connected {
 			continue
 		}
 		version, err := g.dialVersion(u)
 		if err != nil {
-			if warn != nil {
-				warn(u, err)
-			}
+			g.logger.Warn("could not check the version of a NATS server of the cluster", "server", redactedServer(u), "minimum", MinServerVersion, "err", err)
 			continue
 		}
-		if err := g.check(u, version); err != nil {
+		if err := tooOld(redactedServer(u), version); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	verdict := errors.Join(errs...)
+	g.mu.Lock()
+	was, started := g.err, g.started
+	g.err, g.started = verdict, true
+	g.mu.Unlock()
+	switch {
+	case !started: // Open refuses a bad verdict itself
+	case verdict != nil && (was == nil || was.Error() != verdict.Error()):
+		g.logger.Error("a NATS server of the log is too old: the log is not trimmed (nothing is purged) until it is upgraded; intake and delivery go on", "err", verdict)
+	case verdict == nil && was != nil:
+		g.logger.Info("every NATS server of the log is " + MinServerVersion + " or later again: trimming resumes")
+	}
+	return verdict
+}
+
+// hostOf is a server URL's host:port, "" when it does not parse.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// redactedServer is a server URL without its credentials.
+func redactedServer(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "a server URL that does not parse"
+	}
+	u.User = nil
+	return u.String()
 }
 
 // dialVersion connects to one server alone, reads the version it announces
@@ -155,7 +203,7 @@ func (g *versionGuard) checkConn(nc *nats.Conn, warn func(url string, err error)
 func (g *versionGuard) dialVersion(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("parsing discovered server URL: %w", err)
+		return "", errors.New("the server URL does not parse")
 	}
 	if u.User == nil && g.userInfo != nil {
 		u.User = g.userInfo

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 func TestCheckServerVersion(t *testing.T) {
@@ -108,16 +110,22 @@ func TestOpenRefusesClusterWithOldNode(t *testing.T) {
 		t.Fatal("in-process nats-server not ready")
 	}
 	// A client connected before the old node joins learns of it from the
-	// cluster's announcement, as the log's connection does.
-	g := &versionGuard{checked: map[string]bool{}}
-	nc, err := nats.Connect(ns.ClientURL(), nats.DiscoveredServersHandler(func(nc *nats.Conn) { _ = g.checkConn(nc, nil) }))
+	// cluster's announcement, as the log's connection does, and the verdict
+	// clears when the old node is gone.
+	g := newVersionGuard(nil, testLogger(t))
+	g.every = 50 * time.Millisecond
+	nc, err := nats.Connect(ns.ClientURL(), nats.DiscoveredServersHandler(func(*nats.Conn) { g.poke() }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if err := g.checkConn(nc, nil); err != nil {
+	if err := g.checkAll(nc); err != nil {
 		t.Fatalf("the new node alone: %v", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	checking := make(chan struct{})
+	go func() { defer close(checking); g.run(ctx, nc) }()
+	defer func() { cancel(); <-checking }()
 	old := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(oldClient), "-n", "old",
 		"--cluster_name", "mixed", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", oldRoute),
 		"--routes", fmt.Sprintf("nats://127.0.0.1:%d", newRoute))
@@ -146,6 +154,10 @@ func TestOpenRefusesClusterWithOldNode(t *testing.T) {
 		t.Errorf("error %q does not name the old node %s", err, want)
 	}
 	t.Logf("refused: %v", err)
+
+	_ = old.Process.Kill()
+	_ = old.Wait()
+	testwait.For(t, 20*time.Second, "the verdict to clear once the old node is gone", func() bool { return g.verdict() == nil })
 }
 
 // freeLoopbackPort is a loopback TCP port nobody listens on now.

@@ -229,6 +229,13 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.destinations != nil {
 		body["destinations"] = s.destinations()
 	}
+	// What the operator must fix but does not stop intake (a NATS node too
+	// old: the log is not trimmed meanwhile).
+	if w, ok := s.log.(interface{ Warnings() []string }); ok {
+		if warnings := w.Warnings(); len(warnings) > 0 {
+			body["warnings"] = warnings
+		}
+	}
 	if err := s.log.Ready(ctx); err != nil {
 		body["status"], body["error"] = "log unreachable", err.Error()
 		writeJSON(w, http.StatusServiceUnavailable, body)
