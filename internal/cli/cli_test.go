@@ -50,6 +50,7 @@ var secretEnv = map[string]string{
 	"SEGMENT_WRITE_KEY":      "segment-write-key-5555555555",
 	"SEGMENT_ENDPOINT":       "https://proxy.example.com/v1?token=endpoint-token-6666",
 	"BRIDGE_NATS_URL":        "nats://bridge:nats-pass-7777@n1:4222,nats://bridge:nats-pass-8888@n2:4222",
+	"BRIDGE_WAREHOUSE":       "off", // the SQLite default is refused on an external log
 }
 
 var secretValues = []string{

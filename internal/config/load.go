@@ -151,6 +151,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		}
 		c.Log.AckWait = d
 	}
+	if v := getenv("BRIDGE_REMOVE_STALE_DESTINATIONS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("BRIDGE_REMOVE_STALE_DESTINATIONS: %q is not true or false", v)
+		}
+		c.Log.RemoveStaleDestinations = b
+	}
 	if v := getenv("BRIDGE_LOG_KEEP"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -165,16 +172,15 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		})
 	}
 	// The embedded SQLite warehouse is on unless turned off, so a first run
-	// already has queryable data. On an external log it is off unless
-	// asked for: there the processes share the destination's consumer,
-	// and a file per process would hold only part of the events (an
-	// explicit sqlite is refused by Validate, naming the fix).
+	// already has queryable data. On an external log Validate refuses it,
+	// naming the fix (postgres or off): there the processes share the
+	// destination's consumer, and a file per process would hold only part
+	// of the events. Refused rather than silently left out, so that an
+	// upgraded deployment decides, and removes the old position if it
+	// turns the warehouse off.
 	switch w := getenv("BRIDGE_WAREHOUSE"); w {
 	case "off", "none":
 	case "", "sqlite", "postgres":
-		if w == "" && c.Log.NATSURL != "" {
-			break
-		}
 		if w == "" {
 			w = "sqlite"
 		}
@@ -396,7 +402,7 @@ func (c *Config) Validate() []string {
 			case w.Driver == "postgres" && w.DSN == "":
 				add("%s.warehouse.dsn: missing (BRIDGE_WAREHOUSE_DSN), e.g. postgres://user@host:5432/db", p)
 			case w.Driver == "sqlite" && c.Log.NATSURL != "":
-				add("%s.warehouse.driver: sqlite writes a file of this process, but on an external log (log.nats_url) every bridge process shares the destination's consumer, so each file would hold only the events its own process delivered; use a postgres warehouse that every process writes to (driver: postgres, or BRIDGE_WAREHOUSE=postgres and BRIDGE_WAREHOUSE_DSN), or turn it off (BRIDGE_WAREHOUSE=off)", p)
+				add("%s.warehouse.driver: sqlite writes a file of this process, but on an external log (log.nats_url, BRIDGE_NATS_URL) every bridge process shares the destination's consumer, so each file would hold only the events its own process delivered; use a postgres warehouse that every process writes to (driver: postgres, or BRIDGE_WAREHOUSE=postgres and BRIDGE_WAREHOUSE_DSN), or turn it off (BRIDGE_WAREHOUSE=off; a warehouse that ran before keeps its position in the log until removed: log.remove_stale_destinations, BRIDGE_REMOVE_STALE_DESTINATIONS=true)", p)
 			}
 			if w != nil && !schemaName.MatchString(w.Schema) {
 				add("%s.warehouse.schema: %q must be a lower-case slug ([a-z_][a-z0-9_]*, at most 63 bytes)", p, w.Schema)
