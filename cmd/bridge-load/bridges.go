@@ -159,7 +159,7 @@ func (bp *bridgeProcs) stop() {
 	if nc, err := nats.Connect(bp.natsURL, nats.Name("bridge-load")); err == nil {
 		if js, err := jetstream.New(nc); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			for _, s := range []string{bp.stream, strings.Replace(bp.stream, "LOAD_EVENTS_", "LOAD_DEADLETTER_", 1)} {
+			for _, s := range []string{bp.stream, strings.Replace(bp.stream, "LOAD_EVENTS_", "LOAD_DEADLETTER_", 1), bp.stream + "_STATS"} {
 				if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 					fmt.Fprintf(os.Stderr, "bridge-load: deleting stream %s: %v\n", s, err)
 				}
