@@ -58,8 +58,12 @@ type Debugger struct {
 
 	done     chan struct{}
 	shutOnce sync.Once
-	// proc names this process's statistics records (KeepStats).
-	proc string
+	// proc names this process's statistics records (KeepStats);
+	// statsSeq numbers them and unstored holds those not stored yet, both
+	// owned by KeepStats' goroutine.
+	proc     string
+	statsSeq uint64
+	unstored []*minuteRecord
 }
 
 // New returns a Debugger; hand it to the server as its Observer and to

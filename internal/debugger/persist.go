@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -13,14 +14,15 @@ import (
 // destination and minute and reads everyone's, so the Delivery view shows
 // the whole day across restarts and across the processes of a scale-out.
 type StatsStore interface {
-	PublishStats(ctx context.Context, dest string, data []byte) error
+	PublishStats(ctx context.Context, dest, msgID string, data []byte) error
 	ReadStats(ctx context.Context, since time.Time, f func(data []byte)) (uint64, error)
-	FollowStats(ctx context.Context, after uint64, f func(data []byte)) error
+	FollowStats(ctx context.Context, after uint64, f func(seq uint64, data []byte)) error
 }
 
 // minuteRecord is one process's statistics of one destination for one
 // minute: what the statistics stream stores.
 type minuteRecord struct {
+	id       string         // the record's ID in the log (a retry is stored once)
 	Proc     string         `json:"proc"`
 	Dest     string         `json:"dest"`
 	Minute   int64          `json:"minute"` // Unix minutes
@@ -54,15 +56,13 @@ func (d *Debugger) KeepStats(ctx context.Context, store StatsStore, every time.D
 	}
 	last, err := store.ReadStats(ctx, time.Now().Add(-24*time.Hour), func(data []byte) { d.mergeRecord(data, "") })
 	if err != nil {
-		d.opts.Logger.Warn("reading the delivery statistics of earlier runs and other processes; the Delivery view starts from now", "err", err)
+		d.opts.Logger.Warn("reading the delivery statistics of earlier runs and other processes; what could not be read is missing from the Delivery view", "err", err)
 	}
 	followCtx, stopFollow := context.WithCancel(ctx)
 	followed := make(chan struct{})
 	go func() {
 		defer close(followed)
-		if err := store.FollowStats(followCtx, last, func(data []byte) { d.mergeRecord(data, d.proc) }); err != nil && followCtx.Err() == nil {
-			d.opts.Logger.Warn("following other processes' delivery statistics", "err", err)
-		}
+		d.followStats(followCtx, store, last, every)
 	}()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -81,22 +81,55 @@ func (d *Debugger) KeepStats(ctx context.Context, store StatsStore, every time.D
 	}
 }
 
+// followStats merges the records other processes store, following again
+// from the last one seen, after a pause, when reading fails.
+func (d *Debugger) followStats(ctx context.Context, store StatsStore, after uint64, pause time.Duration) {
+	for {
+		err := store.FollowStats(ctx, after, func(seq uint64, data []byte) {
+			after = seq
+			d.mergeRecord(data, d.proc)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		d.opts.Logger.Warn("following other processes' delivery statistics; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+	}
+}
+
 // storeStats stores what this process counted since the last time, one
 // record per destination and minute: records add up, so a minute may come
-// in several. A record that cannot be stored is kept for the next try.
+// in several. Each record has an ID, and one that could not be stored is
+// tried again with it (the log stores a retry once). It stops at the first
+// failure: the log is away, the rest waits for the next tick.
 func (d *Debugger) storeStats(ctx context.Context, store StatsStore) {
 	for i, name := range d.dests {
 		for _, rec := range d.stats[i].takePending() {
+			d.statsSeq++
 			rec.Proc, rec.Dest = d.proc, name
-			data, err := json.Marshal(rec)
-			if err == nil {
-				err = store.PublishStats(ctx, name, data)
-			}
-			if err != nil {
-				d.opts.Logger.Warn("storing delivery statistics; kept for the next try", "destination", name, "err", err)
-				d.stats[i].putBack(rec)
-			}
+			rec.id = fmt.Sprintf("%s.%s.%d.%d", d.proc, name, rec.Minute, d.statsSeq)
+			d.unstored = append(d.unstored, rec)
 		}
+	}
+	// A day of records at most: the view shows no more.
+	if over := len(d.unstored) - maxPending*len(d.dests); over > 0 {
+		d.unstored = d.unstored[over:]
+	}
+	for len(d.unstored) > 0 {
+		rec := d.unstored[0]
+		data, err := json.Marshal(rec)
+		if err == nil {
+			err = store.PublishStats(ctx, rec.Dest, rec.id, data)
+		}
+		if err != nil {
+			d.opts.Logger.Warn("storing delivery statistics; kept for the next try", "pending", len(d.unstored), "err", err)
+			return
+		}
+		d.unstored = d.unstored[1:]
 	}
 }
 

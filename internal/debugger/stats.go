@@ -456,32 +456,6 @@ func (s *destStats) takePending() []*minuteRecord {
 	return out
 }
 
-// putBack keeps a record that could not be stored for the next try, added
-// to what its minute gathered meanwhile.
-func (s *destStats) putBack(rec *minuteRecord) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.pending[rec.Minute]
-	if p == nil {
-		s.pending[rec.Minute] = rec
-		return
-	}
-	p.First += rec.First
-	p.Retry += rec.Retry
-	p.Filtered += rec.Filtered
-	p.Dead += rec.Dead
-	p.Fails += rec.Fails
-	for bin, n := range rec.Lat {
-		if p.Lat == nil {
-			p.Lat = map[int]uint32{}
-		}
-		p.Lat[bin] += n
-	}
-	for _, rc := range rec.Reasons {
-		p.addReason(rc.Kind, rc.Reason, rc.N)
-	}
-}
-
 // merge adds another process's (or an earlier run's) record to the view.
 // Records older than the day the view keeps are left out.
 func (s *destStats) merge(rec *minuteRecord) {
@@ -521,9 +495,17 @@ func (s *destStats) merge(rec *minuteRecord) {
 			r = &reasonStat{reason: rc.Reason, kind: rc.Kind, counts: map[int64]uint32{}}
 			s.reasons[key] = r
 		}
-		r.counts[rec.Minute*60/reasonStep] += rc.N
+		k := rec.Minute * 60 / reasonStep
+		r.counts[k] += rc.N
 		if at.After(r.lastSeen) {
 			r.lastSeen = at
+		}
+		if len(r.counts) > reasonSlots {
+			for t := range r.counts {
+				if t <= k-reasonSlots {
+					delete(r.counts, t)
+				}
+			}
 		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -40,6 +42,7 @@ func (l *Log) ensureStatsStream(ctx context.Context) error {
 		MaxBytes:    l.cfg.statsBytes(),
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.cfg.Replicas,
+		Duplicates:  duplicateWindow, // a retried record (same msgID) is stored once
 	})
 	if err != nil {
 		return fmt.Errorf("creating stream %s: %w", l.statsStream(), err)
@@ -47,17 +50,24 @@ func (l *Log) ensureStatsStream(ctx context.Context) error {
 	return nil
 }
 
-// PublishStats stores one statistics record of destination dest.
-func (l *Log) PublishStats(ctx context.Context, dest string, data []byte) error {
-	if _, err := l.js.Publish(ctx, l.statsSubject(dest), data); err != nil {
+// PublishStats stores one statistics record of destination dest. msgID
+// names the record: a retry of the same record within the stream's
+// duplicate window is stored once. While the connection is down it fails at
+// once instead of leaving a copy in the client's reconnect buffer.
+func (l *Log) PublishStats(ctx context.Context, dest, msgID string, data []byte) error {
+	if status := l.nc.Status(); status != nats.CONNECTED {
+		return fmt.Errorf("storing delivery statistics of %s: the NATS connection is %s: %w", dest, strings.ToLower(status.String()), ErrUnavailable)
+	}
+	if _, err := l.js.Publish(ctx, l.statsSubject(dest), data, jetstream.WithMsgID(msgID)); err != nil {
 		return fmt.Errorf("storing delivery statistics of %s: %w", dest, err)
 	}
 	return nil
 }
 
 // ReadStats calls f with every statistics record stored since since, of
-// every destination and process, in order, and returns the last record's
-// sequence (for FollowStats).
+// every destination and process, in order, and returns the sequence of the
+// last record read, also with an error (what was read is read: follow
+// from there).
 func (l *Log) ReadStats(ctx context.Context, since time.Time, f func(data []byte)) (uint64, error) {
 	s, err := l.js.Stream(ctx, l.statsStream())
 	if err != nil {
@@ -77,10 +87,11 @@ func (l *Log) ReadStats(ctx context.Context, since time.Time, f func(data []byte
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", l.statsStream(), err)
 	}
+	var read uint64 // the last sequence handed to f; 0: none yet
 	for {
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return 0, fmt.Errorf("reading %s: %w", l.statsStream(), err)
+			return read, fmt.Errorf("reading %s: %w", l.statsStream(), err)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -93,12 +104,13 @@ func (l *Log) ReadStats(ctx context.Context, since time.Time, f func(data []byte
 				return last, nil // written after the read began: FollowStats has it
 			}
 			f(m.Data())
-			if meta.Sequence.Stream == last || meta.NumPending == 0 {
+			read = meta.Sequence.Stream
+			if read == last || meta.NumPending == 0 {
 				return last, nil
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return 0, fmt.Errorf("reading %s: %w", l.statsStream(), err)
+			return read, fmt.Errorf("reading %s: %w", l.statsStream(), err)
 		}
 		if n == 0 {
 			return last, nil // the rest aged out meanwhile
@@ -107,15 +119,20 @@ func (l *Log) ReadStats(ctx context.Context, since time.Time, f func(data []byte
 }
 
 // FollowStats calls f with every statistics record stored after sequence
-// after, as they arrive, until ctx ends.
-func (l *Log) FollowStats(ctx context.Context, after uint64, f func(data []byte)) error {
+// after, with its sequence, as they arrive, until ctx ends or the reading
+// fails (then the caller follows again from the last sequence it saw).
+func (l *Log) FollowStats(ctx context.Context, after uint64, f func(seq uint64, data []byte)) error {
 	cons, err := l.js.OrderedConsumer(ctx, l.statsStream(), jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("following %s: %w", l.statsStream(), err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { f(m.Data()) })
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if meta, err := m.Metadata(); err == nil {
+			f(meta.Sequence.Stream, m.Data())
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("following %s: %w", l.statsStream(), err)
 	}
