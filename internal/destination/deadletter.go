@@ -96,9 +96,10 @@ func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail st
 		detail = strings.TrimSuffix(fmt.Sprintf("HTTP %d: %s", status, detail), ": ")
 	}
 	for _, it := range items {
-		if r.cfg.DeadLettered != nil && r.cfg.DeadLettered(DeadLetterKey(it.ev.ID, it.payload, code)) {
+		if r.cfg.DeadLettered != nil && it.lm.redrive == nil && r.cfg.DeadLettered(DeadLetterKey(it.ev.ID, it.payload, code)) {
 			// A replay of an event that is a dead letter for this reason
-			// already: one record of it is enough.
+			// already: one record of it is enough. (Never in a re-drive,
+			// which deletes the old record once the event has a new one.)
 			r.observe(Outcome{Status: StatusDeadLettered, Batch: it.lm.batch, Event: it.ev, Reason: code, Note: detail, Payload: it.payload, AlreadyDeadLettered: true})
 			r.done(it.lm)
 			continue

@@ -83,7 +83,13 @@ func (r *Runner) Redrive(ctx context.Context, max int) (RedriveResult, error) {
 			r.done(lm)
 			continue
 		case enc.Invalid:
-			r.deadLetter(ctx, []item{{payload: enc.Payload, lm: lm, ev: ev}}, enc.Reason, "", 0)
+			// Still not sendable: the new dead letter keeps the old one's
+			// message (an Experiment Viewed's, not its exposure's).
+			payload := enc.Payload
+			if len(dl.Payload) > 0 {
+				payload = dl.Payload
+			}
+			r.deadLetter(ctx, []item{{payload: payload, lm: lm, ev: ev}}, enc.Reason, "", 0)
 			continue
 		}
 		p := redrivePayload(dl.Payload, enc)

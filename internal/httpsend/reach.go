@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 )
 
@@ -26,6 +27,23 @@ func (s *Sender) Reach(ctx context.Context) error {
 		}
 	}
 	addr := net.JoinHostPort(u.Hostname(), port)
+	// Behind a proxy (HTTPS_PROXY, HTTP_PROXY) the sender goes through it:
+	// the first hop to check is the proxy.
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && p != nil {
+		pport := p.Port()
+		if pport == "" {
+			pport = "80"
+			if p.Scheme == "https" {
+				pport = "443"
+			}
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Hostname(), pport))
+		if err != nil {
+			return fmt.Errorf("%s: its proxy is not reachable: %w", s.target, err)
+		}
+		return conn.Close()
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
