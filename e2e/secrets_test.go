@@ -410,7 +410,7 @@ func scrapeDebugger(t *testing.T, do func(where, method, path string, body []byt
 		return b
 	}
 	get("/")
-	assets, err := os.ReadDir(filepath.Join("..", "debugger", "ui"))
+	assets, err := os.ReadDir(filepath.Join("..", "internal", "debugger", "ui"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 // With BRIDGE_SCREENSHOTS=1 they also write docs/screenshots/*.png.
 
 // screenshotDir is where BRIDGE_SCREENSHOTS=1 writes the README's images.
-var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
+var screenshotDir = filepath.Join("..", "docs", "screenshots")
 
 const (
 	shotWidth, shotHeight = 1400, 900

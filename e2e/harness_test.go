@@ -22,7 +22,7 @@ import (
 )
 
 // fixtures is the copy of ../shared/fixtures/statsig in testdata.
-var fixtures = filepath.Join("..", "..", "testdata", "fixtures")
+var fixtures = filepath.Join("..", "testdata", "fixtures")
 
 // testLogger logs only when BRIDGE_TEST_LOG=debug.
 func testLogger(t testing.TB) *slog.Logger {

@@ -56,7 +56,7 @@ func TestExperimentViewedReachesSegment(t *testing.T) {
 	testwait.For(t, 15*time.Second, "alongside: exposures and Experiment Viewed", func() bool { return along.Unique() >= sends+exposures })
 	testwait.For(t, 15*time.Second, "instead: Experiment Viewed in place of exposures", func() bool { return instead.Unique() >= sends })
 
-	golden := readGoldenExperimentViewed(t, filepath.Join("..", "..", "testdata", "golden", "experiment_viewed", "go-sdk", "log_event-1.jsonl"))
+	golden := readGoldenExperimentViewed(t, filepath.Join("..", "testdata", "golden", "experiment_viewed", "go-sdk", "log_event-1.jsonl"))
 	if len(golden) != exposures {
 		t.Fatalf("golden has %d Experiment Viewed, want %d", len(golden), exposures)
 	}

@@ -20,7 +20,7 @@ import (
 // block: "every key shown with its default").
 func readmeConfigYAML(t *testing.T) []byte {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

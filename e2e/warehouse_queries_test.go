@@ -28,7 +28,7 @@ import (
 // readmeQueries returns the SQL blocks of README.md marked "-- query: NAME".
 func readmeQueries(t testing.TB) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ type goldenMessage struct {
 
 func goldenSent(t testing.TB, folder, name string) []goldenMessage {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "golden", folder, name+".jsonl"))
+	f, err := os.Open(filepath.Join("..", "testdata", "golden", folder, name+".jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
