@@ -112,6 +112,11 @@ func TestExperimentViewedReachesSegment(t *testing.T) {
 		retry, _ := metric(t, b.URL, `statsig_bridge_delivered_events_total{attempt="retry",destination="`+dest+`"}`)
 		return first + retry
 	}
+	// The sink has the messages before the runner has read its answer and
+	// counted them: wait for the counts, then check they are exact.
+	testwait.For(t, 10*time.Second, "the deliveries counted", func() bool {
+		return delivered(cfg.Destinations[seg].Name) >= sends+exposures && delivered(second.Name) >= sends
+	})
 	if n := delivered(cfg.Destinations[seg].Name); n != sends+exposures {
 		t.Errorf("alongside: delivered_events_total %v, want %d", n, sends+exposures)
 	}
