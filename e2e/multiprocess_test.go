@@ -89,9 +89,16 @@ func TestTwoProcessesShareExternalJetStream(t *testing.T) {
 	// on a short run one process can take them all, so the split is logged,
 	// not asserted (the sum below is).
 	var perProcess []float64
-	for _, p := range procs {
-		perProcess = append(perProcess, metricSum(t, p.URL, "statsig_bridge_delivered_events_total"))
+	counted := func() float64 {
+		perProcess = perProcess[:0]
+		for _, p := range procs {
+			perProcess = append(perProcess, metricSum(t, p.URL, "statsig_bridge_delivered_events_total"))
+		}
+		return perProcess[0] + perProcess[1]
 	}
+	// The sink has the messages before a process has read the answer and
+	// counted them.
+	testwait.For(t, 10*time.Second, "the deliveries counted", func() bool { return int(counted()) >= len(s.Messages()) })
 	t.Logf("deliveries per process: %v", perProcess)
 	// Every copy at the sink was delivered by one of the processes, and a
 	// copy beyond the first comes only from a batch the log handed out again.
