@@ -210,13 +210,26 @@ func TestFetchLargerThanMaxAckPendingReturnsPromptly(t *testing.T) {
 	l := openLog(t, embeddedBackend(t))
 	c := openConsumer(t, l, "alpha", ConsumerOptions{MaxAckPending: 2})
 	publishN(t, l, 5)
-	start := time.Now()
-	msgs, err := c.Fetch(testContext(t), 10, time.Second)
-	if err != nil || len(msgs) != 2 {
-		t.Fatalf("Fetch = %d messages, %v; want 2 (MaxAckPending)", len(msgs), err)
+	// The wait is long on purpose: a Fetch that waits for batches beyond
+	// MaxAckPending runs into it, so returning before half of it is
+	// over, on any machine however slow, means it did not wait.
+	const maxWait = time.Minute
+	type result struct {
+		n   int
+		err error
 	}
-	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Fatalf("Fetch took %s with batches ready", took)
+	done := make(chan result, 1)
+	go func() {
+		msgs, err := c.Fetch(t.Context(), 10, maxWait)
+		done <- result{len(msgs), err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || r.n != 2 {
+			t.Fatalf("Fetch = %d messages, %v; want 2 (MaxAckPending)", r.n, r.err)
+		}
+	case <-time.After(maxWait / 2):
+		t.Fatalf("Fetch still waiting after %s with 2 batches ready (MaxAckPending 2)", maxWait/2)
 	}
 }
 
