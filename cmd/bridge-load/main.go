@@ -86,7 +86,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.url, "url", "", "bridge base URL(s) on loopback, comma-separated (senders are split over them); empty starts a bridge in this process")
-	flag.StringVar(&o.mode, "mode", "e2e", "e2e: intake and delivery to the sink; intake: intake only (in-process bridge without destination)")
+	flag.StringVar(&o.mode, "mode", "e2e", "e2e: intake and delivery to the sink; intake: intake only (in-process bridge without destination); warehouse: intake and the warehouse alone (see -warehouse)")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "how long to send")
 	flag.DurationVar(&o.drain, "drain", 120*time.Second, "e2e: how long to wait after sending for the sink to receive every accepted event")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent SDK requests")
@@ -119,8 +119,11 @@ func main() {
 }
 
 func run(o options) error {
-	if o.mode != "e2e" && o.mode != "intake" {
-		return fmt.Errorf("-mode %q: want e2e or intake", o.mode)
+	if o.mode != "e2e" && o.mode != "intake" && o.mode != "warehouse" {
+		return fmt.Errorf("-mode %q: want e2e, intake or warehouse", o.mode)
+	}
+	if o.mode == "warehouse" && (o.url != "" || o.bridges > 0) {
+		return errors.New("-mode warehouse starts its own bridge: leave out -url and -bridges")
 	}
 	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 || o.rate < 0 {
 		return errors.New("-batch, -concurrency and -duration must be positive, -rate not negative")
@@ -230,6 +233,11 @@ func run(o options) error {
 	if o.alternate > 0 {
 		alt = startAlternation(o.alternate, ws, &ld.accepted, &ld.failed)
 	}
+	if warehouseRun != nil {
+		ld.maxEvents = whOpts.events
+		warehouseRun.watch(strings.TrimRight(base, "/"))
+		defer warehouseRun.drop()
+	}
 	res := ld.run()
 	loadEnd := time.Now()
 	if alt != nil {
@@ -255,6 +263,10 @@ func run(o options) error {
 	if sk != nil && res.events > 0 {
 		drainEnd = waitDrained(sk, res.events, o.drain)
 	}
+	if warehouseRun != nil {
+		drainEnd = warehouseRun.wait(res.events, o.drain)
+		warehouseRun.close()
+	}
 	cpuUsed := processCPU() - cpuStart
 	if bp != nil {
 		bridgeCPU := bp.cpu() - bridgeCPUStart
@@ -276,6 +288,9 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
+	if warehouseRun != nil {
+		warehouseRun.report(os.Stdout, res.events, loadEnd, drainEnd)
+	}
 	if sr != nil {
 		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
 		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())
@@ -322,6 +337,12 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		"BRIDGE_DATA_DIR": dir,
 		// Measure the Segment path alone (the SQLite warehouse is on by default).
 		"BRIDGE_WAREHOUSE": "off",
+	}
+	if o.mode == "warehouse" {
+		if warehouseRun, err = warehouseEnv(env, dir); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
 	}
 	if o.logMaxBytesSet {
 		env["BRIDGE_LOG_MAX_BYTES"] = strconv.FormatInt(o.logMaxBytes, 10)
@@ -389,6 +410,8 @@ type load struct {
 	failed   atomic.Int64 // requests not accepted so far
 	// pace holds the senders to -rate (nil: no limit).
 	pace *rate.Limiter
+	// maxEvents stops the senders once this many events are accepted (0: no cap).
+	maxEvents int64
 }
 
 type loadResult struct {
@@ -454,6 +477,9 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for time.Now().Before(deadline) {
+		if l.maxEvents > 0 && l.accepted.Load() >= l.maxEvents {
+			break
+		}
 		if l.pace != nil && l.pace.Wait(ctx) != nil {
 			break // the next turn is after the deadline
 		}
