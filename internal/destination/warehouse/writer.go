@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,7 +323,10 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 		b.types = append(b.types, c.Type)
 	}
 	pos := make(map[string]int, len(t.cols))
-	for _, c := range t.cols {
+	// Columns by name: batches of a table then share one column list, and
+	// so one cached INSERT (SQLite).
+	sorted := slices.SortedFunc(slices.Values(t.cols), func(a, b wh.Column) int { return strings.Compare(a.Name, b.Name) })
+	for _, c := range sorted {
 		typ, ok := cols[c.Name]
 		if !ok {
 			continue // over the column cap: reported by ensure
