@@ -125,7 +125,7 @@ func New(cfg Config) (*Writer, error) {
 	)
 	switch cfg.Driver {
 	case "sqlite":
-		db, err = openSQLite(cfg.DSN)
+		db, err = openSQLite(cfg.DSN, cfg.Logger)
 	case "postgres":
 		db, err = openPostgres(cfg.DSN, cfg.Schema)
 	default:
