@@ -122,8 +122,11 @@ func run(o options) error {
 	if o.mode != "e2e" && o.mode != "intake" && o.mode != "warehouse" {
 		return fmt.Errorf("-mode %q: want e2e, intake or warehouse", o.mode)
 	}
-	if o.mode == "warehouse" && (o.url != "" || o.bridges > 0) {
-		return errors.New("-mode warehouse starts its own bridge: leave out -url and -bridges")
+	if o.mode == "warehouse" {
+		if o.url != "" || o.bridges > 0 || o.browsers > 0 || o.streams > 0 {
+			return errors.New("-mode warehouse starts its own bridge: leave out -url, -bridges, -browsers and -streams")
+		}
+		return runWarehouse(o)
 	}
 	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 || o.rate < 0 {
 		return errors.New("-batch, -concurrency and -duration must be positive, -rate not negative")
@@ -233,11 +236,6 @@ func run(o options) error {
 	if o.alternate > 0 {
 		alt = startAlternation(o.alternate, ws, &ld.accepted, &ld.failed)
 	}
-	if warehouseRun != nil {
-		ld.maxEvents = whOpts.events
-		warehouseRun.watch(strings.TrimRight(base, "/"))
-		defer warehouseRun.drop()
-	}
 	res := ld.run()
 	loadEnd := time.Now()
 	if alt != nil {
@@ -263,10 +261,6 @@ func run(o options) error {
 	if sk != nil && res.events > 0 {
 		drainEnd = waitDrained(sk, res.events, o.drain)
 	}
-	if warehouseRun != nil {
-		drainEnd = warehouseRun.wait(res.events, o.drain)
-		warehouseRun.close()
-	}
 	cpuUsed := processCPU() - cpuStart
 	if bp != nil {
 		bridgeCPU := bp.cpu() - bridgeCPUStart
@@ -288,9 +282,6 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
-	if warehouseRun != nil {
-		warehouseRun.report(os.Stdout, res.events, loadEnd, drainEnd)
-	}
 	if sr != nil {
 		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
 		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())
@@ -338,12 +329,6 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		// Measure the Segment path alone (the SQLite warehouse is on by default).
 		"BRIDGE_WAREHOUSE": "off",
 	}
-	if o.mode == "warehouse" {
-		if warehouseRun, err = warehouseEnv(env, dir); err != nil {
-			os.RemoveAll(dir)
-			return "", nil, err
-		}
-	}
 	if o.logMaxBytesSet {
 		env["BRIDGE_LOG_MAX_BYTES"] = strconv.FormatInt(o.logMaxBytes, 10)
 	}
@@ -354,6 +339,20 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		// of it are reported as experiment exposures, as with specs.
 		env["STATSIG_EXPERIMENTS"] = "load_*_experiment"
 	}
+	base, stop, err := serveBridge(o, env)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return base, func() error {
+		defer os.RemoveAll(dir)
+		return stop()
+	}, nil
+}
+
+// serveBridge runs cli.Serve in this process with the configuration env
+// makes; stop leaves its data dir in place.
+func serveBridge(o options, env map[string]string) (string, func() error, error) {
 	cfg, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		return "", nil, err
@@ -380,7 +379,6 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 	case a := <-addrs:
 		stop := func() error {
 			cancel()
-			defer os.RemoveAll(dir)
 			select {
 			case err := <-done:
 				return err
@@ -391,7 +389,6 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		return "http://" + a.String(), stop, nil
 	case err := <-done:
 		cancel()
-		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("starting the bridge: %w", err)
 	case <-time.After(60 * time.Second):
 		cancel()

@@ -2,8 +2,13 @@ package main
 
 // Warehouse mode: the in-process bridge has one destination, the warehouse
 // (SQLite file in the run's data dir, or a Postgres schema made for the
-// run), and no Segment sink. The senders stop once -events are accepted;
-// the bridge's own count of events it loaded (its delivered_events_total
+// run), and no Segment sink. The senders stop once -events are accepted.
+// By default (-preload) they first fill the log of a bridge with no
+// destination; that bridge stops and one with the warehouse starts on the
+// same data dir, so its new destination finds the whole backlog and the
+// numbers (rate, CPU, peak RSS) are the warehouse's alone, not shared with
+// the intake. With -preload=false it loads while the senders send. The
+// bridge's own count of events it loaded (its delivered_events_total
 // metric, which counts only committed transactions) is polled until every
 // accepted event is loaded, and the tables are counted at the end to check
 // the metric against the rows actually there:
@@ -23,6 +28,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,9 +42,10 @@ import (
 
 // warehouseOptions are the flags of -mode warehouse.
 type warehouseOptions struct {
-	driver string
-	dsn    string
-	events int64
+	driver  string
+	dsn     string
+	events  int64
+	preload bool
 }
 
 var whOpts warehouseOptions
@@ -46,6 +54,7 @@ func init() {
 	flag.StringVar(&whOpts.driver, "warehouse", "sqlite", "-mode warehouse: sqlite (a file in the run's data dir) or postgres (a schema made for the run in -warehouse-dsn, dropped after)")
 	flag.StringVar(&whOpts.dsn, "warehouse-dsn", os.Getenv("BRIDGE_TEST_POSTGRES_URL"), "-mode warehouse -warehouse postgres: the database (loopback only; default $BRIDGE_TEST_POSTGRES_URL)")
 	flag.Int64Var(&whOpts.events, "events", 200_000, "-mode warehouse: events to send (senders stop once this many are accepted, or at -duration)")
+	flag.BoolVar(&whOpts.preload, "preload", true, "-mode warehouse: fill the log first with no destination, then start the warehouse on the backlog (false: load while sending)")
 }
 
 // whRun is the warehouse of this run: where it is and what the bridge has
@@ -54,20 +63,22 @@ type whRun struct {
 	driver, dsn, schema string
 	base                string // the bridge's URL, for /metrics
 
-	loaded      atomic.Int64
+	loaded atomic.Int64
+	// heapProfile is written once heapAt events are loaded (mid-load: the
+	// memory in use then, not after).
+	heapProfile string
+	heapAt      int64
 	mu          sync.Mutex
 	first, last time.Time
 	stop        chan struct{}
 	done        chan struct{}
 }
 
-// warehouseEnv points the in-process bridge's environment at a warehouse
-// made for this run, in place of Segment.
-func warehouseEnv(env map[string]string, dataDir string) (*whRun, error) {
+// newWhRun picks the warehouse of a run whose data dir is dataDir.
+func newWhRun() (*whRun, error) {
 	w := &whRun{driver: whOpts.driver, stop: make(chan struct{}), done: make(chan struct{})}
 	switch whOpts.driver {
 	case "sqlite":
-		w.dsn = filepath.Join(dataDir, "warehouse", "load.db")
 	case "postgres":
 		if whOpts.dsn == "" {
 			return nil, errors.New("-warehouse postgres needs -warehouse-dsn (or BRIDGE_TEST_POSTGRES_URL)")
@@ -81,13 +92,118 @@ func warehouseEnv(env map[string]string, dataDir string) (*whRun, error) {
 		}
 		w.dsn = whOpts.dsn
 		w.schema = fmt.Sprintf("load_%d_%d", os.Getpid(), time.Now().Unix())
-		env["BRIDGE_WAREHOUSE_SCHEMA"] = w.schema
 	default:
 		return nil, fmt.Errorf("-warehouse %q: want sqlite or postgres", whOpts.driver)
 	}
-	env["BRIDGE_WAREHOUSE"] = w.driver
-	env["BRIDGE_WAREHOUSE_DSN"] = w.dsn
 	return w, nil
+}
+
+// runWarehouse is -mode warehouse.
+func runWarehouse(o options) error {
+	dir, err := os.MkdirTemp("", "bridge-load-warehouse-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	w, err := newWhRun()
+	if err != nil {
+		return err
+	}
+	if w.driver == "sqlite" {
+		w.dsn = filepath.Join(dir, "warehouse", "load.db")
+	}
+	defer w.drop()
+	env := func(warehouse bool) map[string]string {
+		e := map[string]string{"BRIDGE_LISTEN": "127.0.0.1:0", "BRIDGE_DATA_DIR": dir, "BRIDGE_WAREHOUSE": "off"}
+		if o.logMaxBytesSet {
+			e["BRIDGE_LOG_MAX_BYTES"] = strconv.FormatInt(o.logMaxBytes, 10)
+		}
+		if warehouse {
+			e["BRIDGE_WAREHOUSE"], e["BRIDGE_WAREHOUSE_DSN"] = w.driver, w.dsn
+			if w.schema != "" {
+				e["BRIDGE_WAREHOUSE_SCHEMA"] = w.schema
+			}
+		}
+		return e
+	}
+	send := func(base string) *loadResult {
+		ld := &load{opts: o, urls: []string{base + "/v1/log_event"}, maxEvents: whOpts.events}
+		return ld.run()
+	}
+	fmt.Printf("bridge-load: warehouse mode (%s), %d events, %d concurrent requests of %d events, gzip=%v, GOMAXPROCS=%d, preload=%v\n",
+		w.driver, whOpts.events, o.concurrency, o.batch, o.gzip, runtime.GOMAXPROCS(0), whOpts.preload)
+
+	var sent *loadResult
+	if whOpts.preload {
+		base, stop, err := serveBridge(o, env(false))
+		if err != nil {
+			return err
+		}
+		sent = send(base)
+		if err := stop(); err != nil {
+			return fmt.Errorf("stopping the intake-only bridge: %w", err)
+		}
+		fmt.Printf("preload (intake only): %d events accepted in %.1fs (%.0f/s), %d requests failed\n",
+			sent.events, sent.elapsed.Seconds(), float64(sent.events)/sent.elapsed.Seconds(), sent.failed)
+		// From here on the peak RSS is the loading bridge's.
+		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			fmt.Printf("  (peak RSS not reset: %v; it includes the preload)\n", err)
+		}
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpuStart, start := processCPU(), time.Now()
+	base, stop, err := serveBridge(o, env(true))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	w.heapProfile = o.memProfile
+	w.watch(base)
+	if sent == nil {
+		sent = send(base)
+	}
+	if sent.events == 0 {
+		return fmt.Errorf("no event was accepted (%d requests failed): %s", sent.failed, sent.firstErr)
+	}
+	w.heapAt = sent.events / 2
+	sendEnd := time.Now()
+	drainEnd := w.wait(sent.events, o.drain)
+	cpu := processCPU() - cpuStart
+	pprof.StopCPUProfile()
+	w.close()
+
+	if !whOpts.preload {
+		report(os.Stdout, o, sent, nil, sendEnd, drainEnd, 0, cpu, true)
+	} else {
+		fmt.Printf("\nloading (the warehouse bridge alone, from its start)\n")
+		fmt.Printf("  cpu time            %.1fs in %.1fs (%.2f cores)\n", cpu.Seconds(), drainEnd.Sub(start).Seconds(), cpu.Seconds()/drainEnd.Sub(start).Seconds())
+		fmt.Printf("  cpu-µs/event        %.2f (per loaded event: fetch, decode, map, load)\n", float64(cpu.Microseconds())/float64(max(w.loaded.Load(), 1)))
+		fmt.Printf("  RSS peak / now      %s / %s\n", procStatus("VmHWM"), procStatus("VmRSS"))
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("  Go heap in use      %.0f MB, %d GCs\n", float64(ms.HeapInuse)/1e6, ms.NumGC)
+	}
+	err = stop()
+	stop = nil
+	if err != nil {
+		return fmt.Errorf("stopping the bridge: %w", err)
+	}
+	w.report(os.Stdout, sent.events, sendEnd, drainEnd)
+	return nil
 }
 
 // watch polls the bridge's delivered count for the warehouse every 100 ms
@@ -108,6 +224,12 @@ func (w *whRun) watch(base string) {
 				w.last = now
 				w.mu.Unlock()
 				w.loaded.Store(n)
+				if w.heapProfile != "" && w.heapAt > 0 && n >= w.heapAt {
+					if err := writeInuseProfile(w.heapProfile); err != nil {
+						fmt.Fprintf(os.Stderr, "bridge-load: heap profile: %v\n", err)
+					}
+					w.heapProfile = ""
+				}
 			}
 			select {
 			case <-w.stop:
@@ -248,6 +370,15 @@ func (w *whRun) drop() {
 	}
 }
 
+func writeInuseProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
+}
+
 // deliveredMetric sums statsig_bridge_delivered_events_total of one
 // destination from the bridge's /metrics.
 func deliveredMetric(base, dest string) (int64, error) {
@@ -278,6 +409,3 @@ func deliveredMetric(base, dest string) (int64, error) {
 	}
 	return total, sc.Err()
 }
-
-// warehouseRun is set by startBridge in -mode warehouse.
-var warehouseRun *whRun

@@ -32,6 +32,12 @@ type sqliteDB struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see insert
 
+	// writeMu is held by the worker loading a group; queue holds the
+	// batches waiting for the next group (see load).
+	writeMu sync.Mutex
+	queueMu sync.Mutex
+	queue   []*loadReq
+
 	// ckpt is a second connection that copies the write-ahead log back
 	// into the database file (see checkpoints).
 	ckpt     *sql.DB
@@ -245,10 +251,57 @@ func (s *sqliteDB) addColumns(ctx context.Context, table string, cols []wh.Colum
 // programs stay small (a 64-row INSERT of 40 columns is ≈ 200 KB).
 const sqliteRowsPerInsert = 64
 
-// load inserts the batches in one transaction through prepared, cached
+// loadReq is one Write's batches waiting for a group commit.
+type loadReq struct {
+	batches []tableBatch
+	done    chan error // buffered: the leader never waits on it
+}
+
+// load commits the batches together with those other workers handed in
+// while the previous transaction ran (group commit): the first to get the
+// connection loads everyone's waiting batches in one transaction. Messages
+// have random ids, so every commit rewrites most pages of each table's id
+// index; committing four batches at once writes those pages once instead
+// of four times. If the shared transaction fails, each batch is loaded
+// again alone, so one refused batch fails only its own Write (the runner
+// bisects it) and no batch is acked before its own rows are committed.
+func (s *sqliteDB) load(ctx context.Context, batches []tableBatch) error {
+	req := &loadReq{batches: batches, done: make(chan error, 1)}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, req)
+	s.queueMu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	select {
+	case err := <-req.done:
+		return err // a previous leader loaded it
+	default:
+	}
+	s.queueMu.Lock()
+	group := s.queue
+	s.queue = nil
+	s.queueMu.Unlock()
+	var all []tableBatch
+	for _, r := range group {
+		all = append(all, r.batches...)
+	}
+	err := s.loadTx(ctx, all)
+	if err != nil && len(group) > 1 {
+		for _, r := range group {
+			r.done <- s.loadTx(ctx, r.batches)
+		}
+	} else {
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+	return <-req.done
+}
+
+// loadTx inserts the batches in one transaction through prepared, cached
 // multi-row INSERTs: parsing a 500-row statement for every chunk of every
 // batch was an eighth of the loader's time.
-func (s *sqliteDB) load(ctx context.Context, batches []tableBatch) error {
+func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 	// Statements are prepared before the transaction takes the one
 	// connection.
 	type plan struct{ full, one *sql.Stmt }
@@ -272,7 +325,6 @@ func (s *sqliteDB) load(ctx context.Context, batches []tableBatch) error {
 		return err
 	}
 	defer tx.Rollback()
-	var args []any
 	for i, b := range batches {
 		per := max(1, min(sqliteRowsPerInsert, sqliteMaxVars/len(b.cols)))
 		full, one := plans[i].full, plans[i].one
@@ -282,7 +334,7 @@ func (s *sqliteDB) load(ctx context.Context, batches []tableBatch) error {
 		if one != nil {
 			one = tx.StmtContext(ctx, one)
 		}
-		rows := b.rows
+		rows, args := b.rows, b.args
 		for len(rows) > 0 {
 			// Full chunks, then the rest row by row: one more cached
 			// statement rather than one per size.
@@ -290,16 +342,10 @@ func (s *sqliteDB) load(ctx context.Context, batches []tableBatch) error {
 			if len(rows) < per {
 				n, st = 1, one
 			}
-			args = args[:0]
-			for _, row := range rows[:n] {
-				for _, v := range row {
-					args = append(args, sqliteValue(v))
-				}
-			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
+			if _, err := st.ExecContext(ctx, args[:n*len(b.cols)]...); err != nil {
 				return fmt.Errorf("loading %s: %w", b.table, err)
 			}
-			rows = rows[n:]
+			rows, args = rows[n:], args[n*len(b.cols):]
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -361,6 +407,17 @@ func (s *sqliteDB) dropStmtsLocked() {
 		st.Close()
 	}
 	s.stmts = nil
+}
+
+// values lays the rows out as one argument list, times as ISO text and
+// booleans as 0/1: work done before the loader's lock, not under it.
+func (s *sqliteDB) values(b *tableBatch) {
+	b.args = make([]any, 0, len(b.rows)*len(b.cols))
+	for _, row := range b.rows {
+		for _, v := range row {
+			b.args = append(b.args, sqliteValue(v))
+		}
+	}
 }
 
 // sqliteValue stores times as ISO text and booleans as 0/1.

@@ -89,6 +89,10 @@ type dialect interface {
 	columns(ctx context.Context, table string) (map[string]wh.Type, error)
 	createTable(ctx context.Context, table string, cols []wh.Column) error
 	addColumns(ctx context.Context, table string, cols []wh.Column) error
+	// values turns a batch's rows into the driver's values. It runs
+	// before load, outside any lock: batches of several workers convert
+	// in parallel while the database loads another.
+	values(b *tableBatch)
 	// load inserts every batch in one transaction, skipping ids present.
 	load(ctx context.Context, batches []tableBatch) error
 	// classify turns a load error into the runner's error types.
@@ -102,6 +106,9 @@ type tableBatch struct {
 	cols  []string
 	types []wh.Type
 	rows  [][]any
+	// args are the rows' values one after the other, as the driver takes
+	// them (SQLite; see values).
+	args []any
 }
 
 // New opens the warehouse. It does not connect to Postgres yet: the first
@@ -203,6 +210,9 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	batches, err := w.plan(ctx, rows)
 	if err != nil {
 		return err
+	}
+	for i := range batches {
+		w.db.values(&batches[i])
 	}
 	err = w.db.load(ctx, batches)
 	if err == nil {
