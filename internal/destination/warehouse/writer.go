@@ -20,8 +20,14 @@ const (
 	// DefaultMaxColumns keeps a margin under Postgres's 1,600 columns per
 	// table (dropped columns count too) and SQLite's 2,000.
 	DefaultMaxColumns = 1500
-	// MaxBatchItems is the most messages loaded in one transaction.
+	// MaxBatchItems is the most messages of one Write (Postgres: one
+	// transaction).
 	MaxBatchItems = 2500
+	// SQLiteBatchItems is the most messages of one Write on SQLite, whose
+	// loader commits the Writes waiting for it together (see load): a
+	// transaction still holds several batches, and the events held in
+	// flight (every worker's batch and every queued one) are fewer.
+	SQLiteBatchItems = 1000
 )
 
 // Config configures a Writer.
@@ -152,7 +158,11 @@ func (w *Writer) Close() error { return w.db.close() }
 
 // Limits implements destination.Writer.
 func (w *Writer) Limits() destination.Limits {
-	return destination.Limits{MaxItems: MaxBatchItems, MaxBytes: 32 << 20, MaxItemBytes: MaxItemBytes}
+	items := MaxBatchItems
+	if w.cfg.Driver == "sqlite" {
+		items = SQLiteBatchItems
+	}
+	return destination.Limits{MaxItems: items, MaxBytes: 32 << 20, MaxItemBytes: MaxItemBytes}
 }
 
 // MaxItemBytes bounds one message: no database limit comes near, it only
