@@ -329,6 +329,9 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		// Measure the Segment path alone (the SQLite warehouse is on by default).
 		"BRIDGE_WAREHOUSE": "off",
 	}
+	if whOpts.beside {
+		delete(env, "BRIDGE_WAREHOUSE") // the default: SQLite in the data dir
+	}
 	if o.logMaxBytesSet {
 		env["BRIDGE_LOG_MAX_BYTES"] = strconv.FormatInt(o.logMaxBytes, 10)
 	}

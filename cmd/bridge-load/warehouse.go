@@ -46,6 +46,8 @@ type warehouseOptions struct {
 	dsn     string
 	events  int64
 	preload bool
+	// beside keeps the default SQLite warehouse on in the other modes.
+	beside bool
 }
 
 var whOpts warehouseOptions
@@ -54,6 +56,7 @@ func init() {
 	flag.StringVar(&whOpts.driver, "warehouse", "sqlite", "-mode warehouse: sqlite (a file in the run's data dir) or postgres (a schema made for the run in -warehouse-dsn, dropped after)")
 	flag.StringVar(&whOpts.dsn, "warehouse-dsn", os.Getenv("BRIDGE_TEST_POSTGRES_URL"), "-mode warehouse -warehouse postgres: the database (loopback only; default $BRIDGE_TEST_POSTGRES_URL)")
 	flag.Int64Var(&whOpts.events, "events", 200_000, "-mode warehouse: events to send (senders stop once this many are accepted, or at -duration)")
+	flag.BoolVar(&whOpts.beside, "with-warehouse", false, "e2e and intake modes: keep the default embedded SQLite warehouse on, as a default serve runs (off by default, so the Segment numbers are Segment's alone)")
 	flag.BoolVar(&whOpts.preload, "preload", true, "-mode warehouse: fill the log first with no destination, then start the warehouse on the backlog (false: load while sending)")
 }
 
