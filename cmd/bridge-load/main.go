@@ -282,6 +282,9 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
+	if whOpts.beside && stopBridge != nil {
+		reportBeside(os.Stdout, base, res.events)
+	}
 	if sr != nil {
 		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
 		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())

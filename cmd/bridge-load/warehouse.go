@@ -373,6 +373,19 @@ func (w *whRun) drop() {
 	}
 }
 
+// reportBeside prints what the warehouse beside Segment (-with-warehouse)
+// loaded by the end of the run: its CPU is in the run's, whether it kept
+// up or not.
+func reportBeside(out io.Writer, base string, accepted int64) {
+	n, err := deliveredMetric(strings.TrimRight(base, "/"), "warehouse")
+	if err != nil {
+		fmt.Fprintf(out, "warehouse beside: reading its count: %v\n", err)
+		return
+	}
+	fmt.Fprintf(out, "warehouse beside (SQLite)\n")
+	fmt.Fprintf(out, "  events loaded       %d of %d accepted by the end (backlog %d)\n", n, accepted, max(accepted-n, 0))
+}
+
 func writeInuseProfile(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
