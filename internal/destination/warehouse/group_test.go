@@ -103,3 +103,39 @@ func TestSQLiteLogIsCopiedIntoTheDatabase(t *testing.T) {
 		t.Fatalf("no write-ahead log next to the database: %v", err)
 	}
 }
+
+// TestDroppedTableIsMadeAgain: someone drops a table the writer knows (its
+// columns and, on SQLite, its prepared INSERTs are cached). The next Write
+// may fail, as a retryable error, never a refusal of the batch; the one
+// after makes the table again and loads.
+func TestDroppedTableIsMadeAgain(t *testing.T) {
+	eachDB(t, func(t *testing.T, d *db) {
+		w := d.open(t)
+		write(t, w, track("before", "dropped", `{"n":1}`))
+		table := `"dropped"`
+		if d.Driver == "postgres" {
+			table = `"` + d.cfg.Schema + `"."dropped"`
+		}
+		d.query(t, "DROP TABLE "+table)
+		var err error
+		for attempt := range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err = w.Write(ctx, [][]byte{track("after", "dropped", `{"n":2}`)})
+			cancel()
+			if err == nil {
+				break
+			}
+			var perm *destination.PermanentError
+			var auth *destination.AuthError
+			if errors.As(err, &perm) || errors.As(err, &auth) {
+				t.Fatalf("attempt %d: %v, want a retryable error", attempt+1, err)
+			}
+		}
+		if err != nil {
+			t.Fatalf("the table was not made again: %v", err)
+		}
+		if n := d.count(t, "dropped"); n != 1 {
+			t.Errorf("dropped has %d rows, want 1 (the row loaded after it was made again)", n)
+		}
+	})
+}
