@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"database/sql"
 	"net/http"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -13,7 +15,9 @@ import (
 // under load, while deliveries are in flight, and restarts it on the same
 // data directory: every event the bridge answered 202 for must still reach
 // Segment, and an event delivered twice must carry the same messageId both
-// times so that Segment deduplicates it.
+// times so that Segment deduplicates it. The default SQLite warehouse,
+// loading beside Segment (group commits, its write-ahead log copied by a
+// second connection), must hold every acknowledged event exactly once.
 func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (kill -9 under load and a restart); go test without -short runs it")
@@ -50,9 +54,68 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 
 	d := waitDelivered(t, s, acked, 30*time.Second)
 	dups := d.checkCopies(t)
+	checkWarehouseOnce(t, filepath.Join(env["BRIDGE_DATA_DIR"], "warehouse", "statsig.db"), acked)
 	t.Logf("%d requests acknowledged (%d before the kill, %d attempts failed), %d events acknowledged; "+
 		"%d events at the sink at the kill; %d distinct events delivered (%d not acknowledged but stored), %d duplicates",
 		l.Batches(), atKill, l.Failures(), len(acked), deliveredAtKill, len(d), len(d)-len(acked), dups)
 
 	second.StopGracefully(t, syscall.SIGTERM)
+}
+
+// checkWarehouseOnce waits until the SQLite warehouse at path has a row
+// for every acknowledged marker, then asserts that no marker has two.
+func checkWarehouseOnce(t *testing.T, path string, acked map[string]bool) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows map[string]int
+	var readErr error
+	missing := func() int {
+		rows, readErr = map[string]int{}, nil
+		r, err := db.Query("SELECT metadata_seq FROM e2e_event")
+		if err != nil {
+			readErr = err
+			return len(acked)
+		}
+		defer r.Close()
+		for r.Next() {
+			var seq string
+			if err := r.Scan(&seq); err != nil {
+				readErr = err
+				return len(acked)
+			}
+			rows[seq]++
+		}
+		n := 0
+		for m := range acked {
+			if rows[m] == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	testwait.For(t, 30*time.Second, "every acknowledged event in the warehouse", func() bool { return missing() == 0 })
+	if readErr != nil {
+		t.Fatalf("reading the warehouse: %v", readErr)
+	}
+	for m, n := range rows {
+		if n > 1 {
+			t.Errorf("event %s has %d rows in the warehouse, want 1", m, n)
+		}
+	}
+	var tracks int
+	if err := db.QueryRow("SELECT count(*) FROM tracks").Scan(&tracks); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range rows {
+		total += n
+	}
+	if tracks != total {
+		t.Errorf("tracks has %d rows, e2e_event %d: want one tracks row per event row", tracks, total)
+	}
+	t.Logf("warehouse: %d events, each once (%d acknowledged)", len(rows), len(acked))
 }

@@ -86,7 +86,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.url, "url", "", "bridge base URL(s) on loopback, comma-separated (senders are split over them); empty starts a bridge in this process")
-	flag.StringVar(&o.mode, "mode", "e2e", "e2e: intake and delivery to the sink; intake: intake only (in-process bridge without destination)")
+	flag.StringVar(&o.mode, "mode", "e2e", "e2e: intake and delivery to the sink; intake: intake only (in-process bridge without destination); warehouse: intake and the warehouse alone (see -warehouse)")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "how long to send")
 	flag.DurationVar(&o.drain, "drain", 120*time.Second, "e2e: how long to wait after sending for the sink to receive every accepted event")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent SDK requests")
@@ -119,8 +119,14 @@ func main() {
 }
 
 func run(o options) error {
-	if o.mode != "e2e" && o.mode != "intake" {
-		return fmt.Errorf("-mode %q: want e2e or intake", o.mode)
+	if o.mode != "e2e" && o.mode != "intake" && o.mode != "warehouse" {
+		return fmt.Errorf("-mode %q: want e2e, intake or warehouse", o.mode)
+	}
+	if o.mode == "warehouse" {
+		if o.url != "" || o.bridges > 0 || o.browsers > 0 || o.streams > 0 {
+			return errors.New("-mode warehouse starts its own bridge: leave out -url, -bridges, -browsers and -streams")
+		}
+		return runWarehouse(o)
 	}
 	if o.batch < 1 || o.concurrency < 1 || o.duration <= 0 || o.browsers < 0 || o.streams < 0 || o.rate < 0 {
 		return errors.New("-batch, -concurrency and -duration must be positive, -rate not negative")
@@ -276,6 +282,9 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
+	if whOpts.beside && stopBridge != nil {
+		reportBeside(os.Stdout, base, res.events)
+	}
 	if sr != nil {
 		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
 		fmt.Printf("  events received     %d by %d readers (%.0f/s each)\n", sr.events.Load(), o.streams, float64(sr.events.Load())/float64(o.streams)/res.elapsed.Seconds())
@@ -323,6 +332,9 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		// Measure the Segment path alone (the SQLite warehouse is on by default).
 		"BRIDGE_WAREHOUSE": "off",
 	}
+	if whOpts.beside {
+		delete(env, "BRIDGE_WAREHOUSE") // the default: SQLite in the data dir
+	}
 	if o.logMaxBytesSet {
 		env["BRIDGE_LOG_MAX_BYTES"] = strconv.FormatInt(o.logMaxBytes, 10)
 	}
@@ -333,6 +345,20 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		// of it are reported as experiment exposures, as with specs.
 		env["STATSIG_EXPERIMENTS"] = "load_*_experiment"
 	}
+	base, stop, err := serveBridge(o, env)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return base, func() error {
+		defer os.RemoveAll(dir)
+		return stop()
+	}, nil
+}
+
+// serveBridge runs cli.Serve in this process with the configuration env
+// makes; stop leaves its data dir in place.
+func serveBridge(o options, env map[string]string) (string, func() error, error) {
 	cfg, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		return "", nil, err
@@ -359,7 +385,6 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 	case a := <-addrs:
 		stop := func() error {
 			cancel()
-			defer os.RemoveAll(dir)
 			select {
 			case err := <-done:
 				return err
@@ -370,7 +395,6 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		return "http://" + a.String(), stop, nil
 	case err := <-done:
 		cancel()
-		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("starting the bridge: %w", err)
 	case <-time.After(60 * time.Second):
 		cancel()
@@ -389,6 +413,8 @@ type load struct {
 	failed   atomic.Int64 // requests not accepted so far
 	// pace holds the senders to -rate (nil: no limit).
 	pace *rate.Limiter
+	// maxEvents stops the senders once this many events are accepted (0: no cap).
+	maxEvents int64
 }
 
 type loadResult struct {
@@ -454,6 +480,9 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for time.Now().Before(deadline) {
+		if l.maxEvents > 0 && l.accepted.Load() >= l.maxEvents {
+			break
+		}
 		if l.pace != nil && l.pace.Wait(ctx) != nil {
 			break // the next turn is after the deadline
 		}

@@ -12,6 +12,7 @@ import (
 func warehouseEncoder(env buildEnv, d config.Destination) (destination.Encoder, error) {
 	return warehouse.Encoder{Track: destination.TrackEncoder{
 		Mapper: mapping.New(d.Mapping, env.Specs, library()), MaxItemBytes: warehouse.MaxItemBytes,
+		Room: warehouse.TimesRoom,
 	}}, nil
 }
 

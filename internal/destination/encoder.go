@@ -13,6 +13,10 @@ type TrackEncoder struct {
 	Mapper *mapping.Mapper
 	// MaxItemBytes refuses messages over the target's per-message limit.
 	MaxItemBytes int
+	// Room is spare capacity left in each message for bytes its
+	// destination appends (the warehouse's receivedAt and sentAt): without
+	// it the append copies the message into a buffer twice its size.
+	Room int
 }
 
 // Encode implements Encoder. With the mapping's experiment_viewed option,
@@ -30,14 +34,14 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 		out.Payload = r.Track.AppendJSON(nil)
 		return out
 	}
-	out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)))
+	out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)+t.Room))
 	if t.MaxItemBytes > 0 && len(out.Payload) > t.MaxItemBytes {
 		out.Invalid = true
 		out.Reason = "message_too_big: " + strconv.Itoa(len(out.Payload)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)
 		return out
 	}
 	if extra != nil && extra.Status == mapping.Mapped {
-		out.Extra = extra.Track.AppendJSON(make([]byte, 0, trackSize(&extra.Track)))
+		out.Extra = extra.Track.AppendJSON(make([]byte, 0, trackSize(&extra.Track)+t.Room))
 		if t.MaxItemBytes > 0 && len(out.Extra) > t.MaxItemBytes {
 			// The whole event is dead-lettered rather than half of it
 			// delivered: nothing is lost without a record.

@@ -108,6 +108,10 @@ type Runner struct {
 	// redriving allows one re-drive of dead letters at a time.
 	redriving sync.Mutex
 
+	// perMsg is the events per log message seen, ×16 (a moving average;
+	// see fetchSize).
+	perMsg atomic.Int64
+
 	// inflight holds every log message fetched and not yet acked, so that
 	// keepAlive can tell the log they are still being worked on.
 	mu       sync.Mutex
@@ -295,7 +299,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		if ctx.Err() != nil {
 			return finish()
 		}
-		msgs, err := r.cfg.Consumer.Fetch(ctx, 256, wait)
+		msgs, err := r.cfg.Consumer.Fetch(ctx, r.fetchSize(), wait)
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("reading the log", "err", err)
 			select {
@@ -311,6 +315,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				continue
 			}
 			lm.batch = b
+			r.seen(len(b.Events))
 			lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
 			r.mu.Lock()
 			r.inflight[lm] = struct{}{}
@@ -361,6 +366,41 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			if !flush(ctx.Done()) {
 				return finish()
 			}
+		}
+	}
+}
+
+// Fetch sizes, in log messages.
+const (
+	minFetch = 4
+	maxFetch = 256
+)
+
+// fetchSize is how many log messages one Fetch asks for: about a batch's
+// worth of events at the events per message seen so far. Every fetched
+// message is held (raw, decoded, encoded) until its last event has an
+// outcome, so a fixed 256 messages of 100-event requests held 25,600
+// events per fetch loop beyond the batches in flight: most of a
+// destination's memory under a backlog.
+func (r *Runner) fetchSize() int {
+	avg := r.perMsg.Load()
+	if avg <= 0 {
+		return maxFetch / 4
+	}
+	return min(max(int(int64(r.limits.MaxItems)*16/avg), minFetch), maxFetch)
+}
+
+// seen adds a message of n events to the moving average of fetchSize.
+func (r *Runner) seen(n int) {
+	n16 := int64(max(n, 1)) * 16
+	for {
+		old := r.perMsg.Load()
+		next := n16
+		if old > 0 {
+			next = old + (n16-old)/8
+		}
+		if r.perMsg.CompareAndSwap(old, next) {
+			return
 		}
 	}
 }

@@ -32,6 +32,10 @@ func (e Encoder) Encode(b *statsig.Batch, ev *statsig.Event) destination.Encoded
 	return out
 }
 
+// TimesRoom is what appendTimes adds at most: give it to the Track
+// encoder's Room so the message is not copied to grow.
+const TimesRoom = len(`,"receivedAt":"2006-01-02T15:04:05.000Z","sentAt":"2006-01-02T15:04:05.000Z"`)
+
 // appendTimes adds receivedAt and sentAt to a Track message's JSON object.
 func appendTimes(msg []byte, b *statsig.Batch) []byte {
 	if len(msg) == 0 || msg[len(msg)-1] != '}' {

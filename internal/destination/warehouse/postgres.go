@@ -148,11 +148,6 @@ func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Colum
 // refuses it) the transaction is rolled back and the batch goes through
 // temporary tables and INSERT … SELECT … ON CONFLICT (id) DO NOTHING.
 func (p *postgres) load(ctx context.Context, batches []tableBatch) error {
-	for _, b := range batches {
-		for _, row := range b.rows {
-			stripNUL(row)
-		}
-	}
 	err := p.copyDirect(ctx, batches)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
@@ -201,6 +196,13 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// values strips NULs (see stripNUL); COPY takes the rows as they are.
+func (p *postgres) values(b *tableBatch) {
+	for _, row := range b.rows {
+		stripNUL(row)
+	}
 }
 
 // stripNUL removes NUL characters, which Postgres text cannot hold (the

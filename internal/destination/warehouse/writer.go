@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,12 @@ const (
 	// DefaultMaxColumns keeps a margin under Postgres's 1,600 columns per
 	// table (dropped columns count too) and SQLite's 2,000.
 	DefaultMaxColumns = 1500
-	// MaxBatchItems is the most messages loaded in one transaction.
-	MaxBatchItems = 2500
+	// MaxBatchItems is the most messages of one Write. Every worker's
+	// batch and every queued one is held in memory, so smaller batches
+	// hold fewer events in flight; 1,000 loads Postgres as fast as 2,500
+	// (BENCHMARKS.md, Warehouse), and SQLite commits the Writes waiting for
+	// its one writer together (see sqliteDB.load).
+	MaxBatchItems = 1000
 )
 
 // Config configures a Writer.
@@ -88,6 +93,10 @@ type dialect interface {
 	columns(ctx context.Context, table string) (map[string]wh.Type, error)
 	createTable(ctx context.Context, table string, cols []wh.Column) error
 	addColumns(ctx context.Context, table string, cols []wh.Column) error
+	// values turns a batch's rows into the driver's values. It runs
+	// before load, outside any lock: batches of several workers convert
+	// in parallel while the database loads another.
+	values(b *tableBatch)
 	// load inserts every batch in one transaction, skipping ids present.
 	load(ctx context.Context, batches []tableBatch) error
 	// classify turns a load error into the runner's error types.
@@ -101,6 +110,9 @@ type tableBatch struct {
 	cols  []string
 	types []wh.Type
 	rows  [][]any
+	// args are the rows' values one after the other, as the driver takes
+	// them (SQLite; see values).
+	args []any
 }
 
 // New opens the warehouse. It does not connect to Postgres yet: the first
@@ -124,7 +136,7 @@ func New(cfg Config) (*Writer, error) {
 	)
 	switch cfg.Driver {
 	case "sqlite":
-		db, err = openSQLite(cfg.DSN)
+		db, err = openSQLite(cfg.DSN, cfg.Logger)
 	case "postgres":
 		db, err = openPostgres(cfg.DSN, cfg.Schema)
 	default:
@@ -202,6 +214,9 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	batches, err := w.plan(ctx, rows)
 	if err != nil {
 		return err
+	}
+	for i := range batches {
+		w.db.values(&batches[i])
 	}
 	err = w.db.load(ctx, batches)
 	if err == nil {
@@ -322,7 +337,10 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 		b.types = append(b.types, c.Type)
 	}
 	pos := make(map[string]int, len(t.cols))
-	for _, c := range t.cols {
+	// Columns by name: batches of a table then share one column list, and
+	// so one cached INSERT (SQLite).
+	sorted := slices.SortedFunc(slices.Values(t.cols), func(a, b wh.Column) int { return strings.Compare(a.Name, b.Name) })
+	for _, c := range sorted {
 		typ, ok := cols[c.Name]
 		if !ok {
 			continue // over the column cap: reported by ensure
