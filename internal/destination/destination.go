@@ -56,9 +56,11 @@ type Encoded struct {
 	Filtered bool
 	Invalid  bool
 	Reason   string
-	Note     mapping.Notes
-	Kind     statsig.Kind
-	Event    string // the outgoing event name
+	// Filter is the rule that filtered the event (the metric's reason).
+	Filter mapping.Filter
+	Note   mapping.Notes
+	Kind   statsig.Kind
+	Event  string // the outgoing event name
 }
 
 // BackOffError asks for a retry no sooner than Wait (429 Retry-After).

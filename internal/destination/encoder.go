@@ -20,7 +20,7 @@ type TrackEncoder struct {
 // exposure (with "instead", Payload is Experiment Viewed and Extra nil).
 func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 	r, extra := t.Mapper.MapAll(b, e)
-	out := Encoded{Kind: r.Kind, Reason: r.Reason, Note: r.Note, Event: r.Track.Event}
+	out := Encoded{Kind: r.Kind, Reason: r.Reason, Filter: r.Filter, Note: r.Note, Event: r.Track.Event}
 	switch r.Status {
 	case mapping.Filtered:
 		out.Filtered = true

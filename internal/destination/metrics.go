@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DeadLettered: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dead_lettered_events_total",
 			Help: "Events moved to the dead-letter stream, by destination and reason."}, []string{"destination", "reason"}),
 		Filtered: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "filtered_events_total",
-			Help: "Events a destination's filter left out, by destination and event type."}, []string{"destination", "type"}),
+			Help: "Events a destination's filter left out, by destination, event type and reason (type, name, environment, duplicate_exposure, source)."}, []string{"destination", "type", "reason"}),
 		BatchEvents: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "batch_events",
 			Help:    "Events per delivered batch.",
 			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2500}}, []string{"destination"}),

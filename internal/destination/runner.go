@@ -323,7 +323,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				}
 				switch {
 				case enc.Filtered:
-					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind)).Inc()
+					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind), string(enc.Filter)).Inc()
 					r.observe(Outcome{Status: StatusFiltered, Batch: b, Event: ev, Reason: enc.Reason, Note: enc.Note.String()})
 					r.done(lm)
 					continue
