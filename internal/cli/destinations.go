@@ -120,7 +120,16 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 		if err != nil {
 			return fail(fmt.Errorf("destination %s: %w", d.Name, err))
 		}
+		var dedupe *destination.Dedupe
+		if w := d.Mapping.DedupeExposures.Duration(); w > 0 {
+			bucket, err := log.StateBucket(ctx, "DEDUPE", d.Name, w)
+			if err != nil {
+				return fail(fmt.Errorf("destination %s: dedupe_exposures: %w", d.Name, err))
+			}
+			dedupe = destination.NewDedupe(bucket, w, 0)
+		}
 		runners = append(runners, destination.NewRunner(destination.Config{
+			Dedupe:   dedupe,
 			Name:     d.Name,
 			Writer:   w,
 			Encoder:  enc,

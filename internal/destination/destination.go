@@ -61,6 +61,10 @@ type Encoded struct {
 	Note   mapping.Notes
 	Kind   statsig.Kind
 	Event  string // the outgoing event name
+	// Dedupe is the exposure's dedupe_exposures key (mapping.ExposureKey),
+	// "" when it is not deduplicated: the Runner delivers only the first
+	// exposure per key within the window, Extra following Payload.
+	Dedupe string
 }
 
 // BackOffError asks for a retry no sooner than Wait (429 Retry-After).

@@ -31,6 +31,7 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 		return out
 	}
 	out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)))
+	out.Dedupe = t.dedupeKey(e, &r.Track)
 	if t.MaxItemBytes > 0 && len(out.Payload) > t.MaxItemBytes {
 		out.Invalid = true
 		out.Reason = "message_too_big: " + strconv.Itoa(len(out.Payload)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)
@@ -54,4 +55,17 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 func trackSize(t *segment.Track) int {
 	return 224 + len(t.Event) + len(t.UserID) + len(t.AnonymousID) + len(t.MessageID) +
 		len(t.Properties) + len(t.Context) + len(t.Integrations)
+}
+
+// dedupeKey is the exposure's dedupe_exposures key, or "" when the
+// destination does not deduplicate or the event is no exposure.
+func (t TrackEncoder) dedupeKey(e *statsig.Event, track *segment.Track) string {
+	if t.Mapper.Options().DedupeExposures <= 0 {
+		return ""
+	}
+	unit := track.UserID
+	if unit == "" {
+		unit = track.AnonymousID
+	}
+	return mapping.ExposureKey(e, unit)
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// DrainTimeout bounds how long in-flight deliveries may finish after
 	// shutdown begins; unfinished events stay in the log for the next run.
 	DrainTimeout time.Duration
+	// Dedupe, if set, is the destination's dedupe_exposures state: only
+	// the first exposure per key within the window is delivered.
+	Dedupe *Dedupe
 	// DeadLettered, if set, says whether a dead letter with this key
 	// (DeadLetterKey) is stored already: such an event is not
 	// dead-lettered twice (a replay of events that failed before).
@@ -303,21 +306,14 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			case <-time.After(time.Second):
 			}
 		}
-		for _, m := range msgs {
-			lm := &logMessage{msg: m, fetched: time.Now()}
-			b, err := statsig.DecodeBatch(m.Data())
-			if err != nil {
-				r.deadLetterRaw(ctx, m, err)
-				continue
-			}
-			lm.batch = b
-			lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
-			r.mu.Lock()
-			r.inflight[lm] = struct{}{}
-			r.mu.Unlock()
+		batch := r.prepare(ctx, msgs)
+		if !r.applyState(ctx, batch) {
+			return finish()
+		}
+		for _, p := range batch {
+			lm, b := p.lm, p.lm.batch
 			for i := range b.Events {
-				ev := &b.Events[i]
-				enc := r.cfg.Encoder.Encode(b, ev)
+				ev, enc := &b.Events[i], &p.encs[i]
 				if enc.Note.Unresolved() {
 					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
 				}
@@ -363,6 +359,38 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			}
 		}
 	}
+}
+
+// prepared is one log message with its events encoded.
+type prepared struct {
+	lm   *logMessage
+	encs []Encoded
+}
+
+// prepare decodes and encodes the fetched messages; a message that does
+// not decode is dead-lettered whole. Each returned message is in flight
+// and holds one outcome (released once all its events are queued).
+func (r *Runner) prepare(ctx context.Context, msgs []*queue.Message) []prepared {
+	out := make([]prepared, 0, len(msgs))
+	for _, m := range msgs {
+		lm := &logMessage{msg: m, fetched: time.Now()}
+		b, err := statsig.DecodeBatch(m.Data())
+		if err != nil {
+			r.deadLetterRaw(ctx, m, err)
+			continue
+		}
+		lm.batch = b
+		lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
+		r.mu.Lock()
+		r.inflight[lm] = struct{}{}
+		r.mu.Unlock()
+		encs := make([]Encoded, len(b.Events))
+		for i := range b.Events {
+			encs[i] = r.cfg.Encoder.Encode(b, &b.Events[i])
+		}
+		out = append(out, prepared{lm: lm, encs: encs})
+	}
+	return out
 }
 
 func (r *Runner) observe(o Outcome) {
