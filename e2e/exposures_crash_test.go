@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
+)
+
+// exposuresConfig is a config file for `serve` subprocesses: one Segment
+// destination "segment" delivering to s with the given mapping (YAML flow
+// map), on the embedded log (logYAML "") or the log section logYAML.
+func exposuresConfig(t testing.TB, s *sink, mappingYAML, logYAML string) string {
+	t.Helper()
+	if logYAML == "" {
+		logYAML = "log:\n  ack_wait: 2s\n"
+	}
+	yaml := fmt.Sprintf(`listen: ${BRIDGE_LISTEN}
+data_dir: ${BRIDGE_DATA_DIR}
+log_level: %s
+%sdestinations:
+  - name: segment
+    type: segment
+    segment: {write_key: %s, endpoint: %q}
+    mapping: %s
+    delivery:
+      flush_interval: 100ms
+      retry: {initial: 20ms, max: 200ms}
+`, processLogLevel(), logYAML, s.WriteKey, s.URL, mappingYAML)
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestDedupeExposuresSurvivesKill9: the first exposure is claimed before it
+// is delivered; the process is killed (SIGKILL) while Segment refuses it.
+// After a restart on the same data dir, a repeat of the exposure posted
+// meanwhile is suppressed (the claim survived in the log), and the first
+// exposure, redelivered by the log, is still delivered: its claim holds
+// its own messageId. Exactly one copy of the exposure reaches the sink.
+func TestDedupeExposuresSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill -9 and restart of a bridge process; go test without -short runs it")
+	}
+	t.Parallel()
+	s := newSink(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var refused atomic.Int64
+	s.Respond(func(r *http.Request, _ int) (int, http.Header) {
+		if refuse.Load() {
+			refused.Add(1)
+			return http.StatusServiceUnavailable, nil
+		}
+		return http.StatusOK, nil
+	})
+	path := exposuresConfig(t, s, "{dedupe_exposures: 1h}", "")
+	dataDir := t.TempDir()
+	env := func() map[string]string {
+		return map[string]string{"BRIDGE_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": dataDir}
+	}
+	p := startProcessArgs(t, env(), "--config", path)
+	firstAt := msAgo(time.Minute)
+	mustPost(t, p.URL, eventsBody(t, gateExposure("u1", "g", "true", "r1", firstAt)))
+	testwait.For(t, 20*time.Second, "the first exposure claimed and refused by Segment", func() bool { return refused.Load() >= 2 })
+	p.Signal(t, syscall.SIGKILL)
+	p.Wait(t, 10*time.Second)
+
+	refuse.Store(false)
+	p = startProcessArgs(t, env(), "--config", path)
+	// A repeat (another SDK instance) and another user's first exposure.
+	mustPost(t, p.URL, eventsBody(t, gateExposure("u1", "g", "true", "r1", msAgo(time.Second)), gateExposure("u2", "g", "true", "r1", msAgo(time.Second))))
+	filtered := func() float64 {
+		return metricByLabel(metricsText(t, p.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`)
+	}
+	testwait.For(t, 30*time.Second, "both first exposures delivered and the repeat suppressed", func() bool {
+		return s.Unique() == 2 && filtered() == 1
+	})
+	byUser := map[string]map[string]any{}
+	for _, m := range s.Messages() {
+		u, _ := m["userId"].(string)
+		if _, dup := byUser[u]; dup && m["messageId"] != byUser[u]["messageId"] {
+			t.Errorf("two different exposures of %s delivered: %v and %v", u, byUser[u], m)
+		}
+		byUser[u] = m
+	}
+	want := time.UnixMilli(firstAt).UTC().Format("2006-01-02T15:04:05.000Z")
+	if got := byUser["u1"]["originalTimestamp"]; got != want {
+		t.Errorf("u1's delivered exposure happened at %v, want the first one's %s (the claim before the crash)", got, want)
+	}
+	p.StopGracefully(t, os.Interrupt)
+}
+
+// TestDedupeExposuresSharedByProcesses: two processes on one external
+// JetStream share one dedupe state. The exposure goes through the first
+// process; that process stops (so the second surely handles what follows);
+// a repeat posted to the second, whose memory never saw the exposure, is
+// suppressed, and a flipped gate still goes through.
+func TestDedupeExposuresSharedByProcesses(t *testing.T) {
+	t.Parallel()
+	url := externalNATSURL(t)
+	s := newSink(t)
+	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
+	stream := "E2E_DEDUPE_" + id
+	dropLogStreams(t, url, stream, stream+"_DL")
+	dropStreams(t, url, "KV_"+stream+"_DEDUPE_segment")
+	logYAML := fmt.Sprintf("log:\n  nats_url: %q\n  max_bytes: 67108864\n  dead_letter_max_bytes: 16777216\n  ack_wait: 3s\n  stream: %s\n  subject: e2e.dedupe.%s\n  dead_letter_stream: %s_DL\n  dead_letter_subject: e2e.dedupe.dl.%s\n",
+		url, stream, id, stream, id)
+	path := exposuresConfig(t, s, "{dedupe_exposures: 1h}", logYAML)
+	first := startProcessArgs(t, map[string]string{"BRIDGE_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir()}, "--config", path)
+	mustPost(t, first.URL, eventsBody(t, gateExposure("u1", "g", "true", "r1", msAgo(time.Minute))))
+	testwait.For(t, 20*time.Second, "the first exposure delivered", func() bool { return s.Unique() == 1 })
+	first.StopGracefully(t, os.Interrupt)
+	second := startProcessArgs(t, map[string]string{"BRIDGE_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir()}, "--config", path)
+	mustPost(t, second.URL, eventsBody(t,
+		gateExposure("u1", "g", "true", "r1", msAgo(time.Second)),
+		gateExposure("u1", "g", "false", "r2", msAgo(time.Second))))
+	testwait.For(t, 20*time.Second, "the flipped gate delivered and the repeat suppressed by the other process", func() bool {
+		return s.Unique() == 2 && metricByLabel(metricsText(t, second.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`) == 1
+	})
+	second.StopGracefully(t, os.Interrupt)
+}
+
+// dropStreams deletes the named streams on the external server when the
+// test ends (a destination's state buckets are streams KV_<bucket>).
+func dropStreams(t testing.TB, url string, names ...string) {
+	t.Helper()
+	js := externalJetStream(t, url)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, name := range names {
+			if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("deleting test stream %s: %v", name, err)
+			}
+		}
+	})
+}
