@@ -128,17 +128,27 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 			}
 			dedupe = destination.NewDedupe(bucket, w, 0)
 		}
+		var identities *destination.Identities
+		if d.Mapping.Identify == mapping.IdentifyOnChange {
+			h := d.Mapping.IdentifyHorizon.Duration()
+			bucket, err := log.StateBucket(ctx, "IDENT", d.Name, h)
+			if err != nil {
+				return fail(fmt.Errorf("destination %s: identify: %w", d.Name, err))
+			}
+			identities = destination.NewIdentities(bucket, h, 0)
+		}
 		runners = append(runners, destination.NewRunner(destination.Config{
-			Dedupe:   dedupe,
-			Name:     d.Name,
-			Writer:   w,
-			Encoder:  enc,
-			Consumer: consumer,
-			Log:      log,
-			Metrics:  metrics,
-			Logger:   logger,
-			Options:  d.Delivery,
-			AckWait:  cfg.Log.AckWait,
+			Dedupe:     dedupe,
+			Identities: identities,
+			Name:       d.Name,
+			Writer:     w,
+			Encoder:    enc,
+			Consumer:   consumer,
+			Log:        log,
+			Metrics:    metrics,
+			Logger:     logger,
+			Options:    d.Delivery,
+			AckWait:    cfg.Log.AckWait,
 			// Leave room within the shutdown timeout for the HTTP drain
 			// before and closing the log after.
 			DrainTimeout: cfg.ShutdownTimeout * 4 / 10,

@@ -32,6 +32,11 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 	}
 	out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)))
 	out.Dedupe = t.dedupeKey(e, &r.Track)
+	if id := t.Mapper.Identify(b, e, &r.Track); id != nil && (t.MaxItemBytes <= 0 || len(id.JSON) <= t.MaxItemBytes) {
+		// An identify over the limit (huge custom traits) is left out: the
+		// event itself still goes.
+		out.Identify = id
+	}
 	if t.MaxItemBytes > 0 && len(out.Payload) > t.MaxItemBytes {
 		out.Invalid = true
 		out.Reason = "message_too_big: " + strconv.Itoa(len(out.Payload)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	// Dedupe, if set, is the destination's dedupe_exposures state: only
 	// the first exposure per key within the window is delivered.
 	Dedupe *Dedupe
+	// Identities, if set, is the destination's identify state
+	// (identify: on_change).
+	Identities *Identities
 	// DeadLettered, if set, says whether a dead letter with this key
 	// (DeadLetterKey) is stored already: such an event is not
 	// dead-lettered twice (a replay of events that failed before).
@@ -185,6 +189,8 @@ type item struct {
 	payload []byte
 	lm      *logMessage
 	ev      *statsig.Event
+	// ident is set on an identify: its traits are recorded once delivered.
+	ident *mapping.Identify
 }
 
 // Run delivers until ctx is cancelled, then drains: it stops fetching, sends
@@ -330,11 +336,19 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				if r.cfg.Observer != nil && enc.Note != 0 {
 					r.observe(Outcome{Status: StatusNote, Batch: b, Event: ev, Note: enc.Note.String(), Payload: enc.Payload})
 				}
-				payloads := [2][]byte{enc.Payload, enc.Extra}
+				var ident *mapping.Identify
+				if p.identify != nil && p.identify[i] {
+					ident = enc.Identify
+					lm.remaining.Add(1) // the identify goes ahead of the event
+				}
+				payloads := [3][]byte{nil, enc.Payload, enc.Extra}
+				if ident != nil {
+					payloads[0] = ident.JSON
+				}
 				if enc.Extra != nil {
 					lm.remaining.Add(1) // two messages, two outcomes
 				}
-				for _, p := range payloads {
+				for j, p := range payloads {
 					if p == nil {
 						continue
 					}
@@ -347,7 +361,11 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					if len(cur) == 0 {
 						opened = time.Now()
 					}
-					cur = append(cur, item{payload: p, lm: lm, ev: ev})
+					it := item{payload: p, lm: lm, ev: ev}
+					if j == 0 {
+						it.ident = ident
+					}
+					cur = append(cur, it)
 					curBytes += n
 				}
 			}
@@ -365,6 +383,8 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 type prepared struct {
 	lm   *logMessage
 	encs []Encoded
+	// identify marks the events whose identify is due (nil: none).
+	identify []bool
 }
 
 // prepare decodes and encodes the fetched messages; a message that does
