@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,84 @@ func TestDedupeExposuresEveryDestination(t *testing.T) {
 	}
 	if n := countRows(db, "SELECT count(*) FROM statsig_gate_exposure"); n != 3 {
 		t.Errorf("warehouse statsig_gate_exposure holds %d rows, want the 3 first exposures", n)
+	}
+	// The debugger's Delivery view lists them as filtered, duplicate_exposure.
+	var view struct {
+		Destinations []struct {
+			Name    string
+			Reasons []struct {
+				Reason, Type string
+				Count        int
+			}
+		}
+	}
+	resp, err := http.Get(b.URL + "/api/delivery?window=10m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]int{}
+	for _, d := range view.Destinations {
+		for _, r := range d.Reasons {
+			if r.Type == "filtered" && r.Reason == "duplicate_exposure" {
+				listed[d.Name] = r.Count
+			}
+		}
+	}
+	if listed["seg"] != 3 || listed["hook"] != 3 || listed["wh"] != 3 {
+		t.Errorf("Delivery view lists duplicate_exposure per destination %v, want 3 each", listed)
+	}
+}
+
+// TestEnvironmentsEveryDestination: each destination gets only the events
+// of the environment tiers it lists (an event naming none is production);
+// the rest count as filtered with reason environment.
+func TestEnvironmentsEveryDestination(t *testing.T) {
+	t.Parallel()
+	s := newSink(t)
+	h := newHookReceiver(t, "")
+	b := bridgeFromYAML(t,
+		fmt.Sprintf("  - name: seg\n    type: segment\n    segment: {write_key: %s, endpoint: %q}\n    mapping: {environments: [production]}\n%s", s.WriteKey, s.URL, testDelivery[1:]),
+		webhookYAML("hook", h.URL, "", "{environments: [staging]}"),
+		"  - name: wh\n    type: warehouse\n    warehouse: {driver: sqlite, schema: envs}\n    mapping: {environments: [development, staging]}\n"+testDelivery[1:],
+	)
+	tiered := func(userID, tier string, at int64) sdkEvent {
+		u := map[string]any{"userID": userID}
+		if tier != "" {
+			u["statsigEnvironment"] = map[string]string{"tier": tier}
+		}
+		return userEvent(u, "checkout", at)
+	}
+	mustPost(t, b.URL, eventsBody(t,
+		tiered("prod", "production", msAgo(3*time.Second)),
+		tiered("none", "", msAgo(2*time.Second)),
+		tiered("stag", "staging", msAgo(time.Second)),
+		tiered("dev", "development", msAgo(time.Second)),
+	))
+	db := warehouseDB(t, b.Cfg.DataDir, "envs")
+	env := func(dest string) float64 {
+		return metricByLabel(metricsText(t, b.URL), "statsig_bridge_filtered_events_total", `destination="`+dest+`",reason="environment"`)
+	}
+	testwait.For(t, 30*time.Second, "each destination's tiers delivered and the rest filtered", func() bool {
+		hooked, _ := h.Delivered()
+		return s.Unique() == 2 && len(hooked) == 1 && countRows(db, "SELECT count(*) FROM tracks") == 2 &&
+			env("seg") == 2 && env("hook") == 3 && env("wh") == 2
+	})
+	var users []string
+	for _, m := range s.Messages() {
+		users = append(users, fmt.Sprint(m["userId"]))
+	}
+	hooked, _ := h.Delivered()
+	for _, m := range hooked {
+		users = append(users, "hook:"+fmt.Sprint(m["userId"]))
+	}
+	if got := strings.Join(sorted(users), ","); got != "hook:stag,none,prod" {
+		t.Errorf("delivered users %s, want none and prod to Segment, stag to the webhook", got)
+	}
+	if n := countRows(db, "SELECT count(*) FROM tracks WHERE user_id IN ('stag', 'dev')"); n != 2 {
+		t.Errorf("warehouse holds %d of the staging and development events, want 2", n)
 	}
 }
