@@ -28,34 +28,33 @@ func ExposureKey(e *statsig.Event, unit string) string {
 		return ""
 	}
 	kind := statsig.KindOf(e.EventName)
-	var entity, fields []string
-	members, _ := statsig.ObjectMembers(e.Metadata)
-	get := func(name string) string { return memberString(members, name) }
+	if kind != statsig.KindGate && kind != statsig.KindConfig && kind != statsig.KindExperiment && kind != statsig.KindLayer {
+		return ""
+	}
+	// The scanner of the log's exposure metadata: no allocation per member.
+	md, _ := statsig.DecodeExposureMetadata(e.Metadata)
+	var fields [6]string
 	switch kind {
 	case statsig.KindGate:
-		entity = []string{"gate", get("gate")}
-		fields = []string{get("gateValue"), get("ruleID")}
+		fields = [6]string{unit, "gate", string(md.Gate), "", string(md.GateValue), string(md.RuleID)}
 	case statsig.KindConfig, statsig.KindExperiment:
 		// The webhook's experiment_exposure and an SDK's config_exposure
 		// of the same experiment are the same entity.
-		outcome := get("ruleID")
+		outcome := md.RuleID
 		if outcome == "" {
-			outcome = get("experimentGroupName")
+			outcome = md.ExperimentGroupName
 		}
-		entity = []string{"config", get("config")}
-		fields = []string{outcome}
+		fields = [6]string{unit, "config", string(md.Config), "", string(outcome), ""}
 	case statsig.KindLayer:
-		entity = []string{"layer", get("config"), get("parameterName")}
-		fields = []string{get("ruleID"), get("allocatedExperiment")}
-	default:
-		return ""
+		fields = [6]string{unit, "layer", string(md.Config), string(md.ParameterName), string(md.RuleID), string(md.AllocatedExperiment)}
 	}
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
-	for _, s := range append(append([]string{unit}, entity...), fields...) {
+	var scratch [256]byte
+	buf := scratch[:0]
+	for _, f := range fields {
 		// Length-prefixed: no choice of values can make two tuples collide.
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		h.Write([]byte(s))
+		buf = binary.AppendUvarint(buf, uint64(len(f)))
+		buf = append(buf, f...)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
