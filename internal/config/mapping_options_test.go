@@ -91,7 +91,7 @@ destinations:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`"environments":["production","Staging"],"dedupe_exposures":"24h","identify":"on_change","identify_horizon":"2160h"`, `"dedupe_exposures":"0","identify":"off","identify_horizon":"0"`} {
+	for _, w := range []string{`"environments":["production","Staging"],"dedupe_exposures":"24h","identify":"on_change","identify_horizon":"2160h"`, `"dedupe_exposures":"0","identify":"off","identify_horizon":"2160h"`} {
 		if !strings.Contains(string(view), w) {
 			t.Errorf("config view lacks %s:\n%s", w, view)
 		}

@@ -55,8 +55,8 @@ type Options struct {
 	// their traits change: "off" (default) or "on_change".
 	Identify string `yaml:"identify" json:"identify"`
 	// IdentifyHorizon is how long the bridge remembers the traits it sent
-	// for a user (default 90 days): a user unseen for longer gets one
-	// identify again when next seen.
+	// for a user (0: the default, 90 days): a user unseen for longer gets
+	// one identify again when next seen.
 	IdentifyHorizon Window `yaml:"identify_horizon" json:"identify_horizon"`
 }
 
@@ -107,7 +107,7 @@ func (o Options) WithDefaults() Options {
 	if o.Identify == "" {
 		o.Identify = IdentifyOff
 	}
-	if o.IdentifyHorizon == 0 && o.Identify == IdentifyOnChange {
+	if o.IdentifyHorizon == 0 {
 		o.IdentifyHorizon = DefaultIdentifyHorizon
 	}
 	return o
