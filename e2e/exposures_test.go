@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
@@ -151,5 +154,53 @@ func TestEnvironmentsEveryDestination(t *testing.T) {
 	}
 	if n := countRows(db, "SELECT count(*) FROM tracks WHERE user_id IN ('stag', 'dev')"); n != 2 {
 		t.Errorf("warehouse holds %d of the staging and development events, want 2", n)
+	}
+}
+
+// TestDedupeExposuresExperimentViewedFollows: with experiment_viewed
+// alongside, Experiment Viewed goes with the exposure it comes from: a
+// repeated experiment exposure sends neither, a new group sends both.
+func TestDedupeExposuresExperimentViewedFollows(t *testing.T) {
+	t.Parallel()
+	const secret = "secret-dedupe-ev-000000000000000"
+	specs := newSpecsServer(t, filepath.Join("..", "testdata", "fixtures", "go-sdk-layers", "download_config_specs.json"), secret)
+	s := newSink(t)
+	dir := t.TempDir()
+	doc := fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s\nspecs: {server_secret: %s, api: %q}\ndestinations:\n  - name: seg\n    type: segment\n    segment: {write_key: %s, endpoint: %q}\n    mapping: {dedupe_exposures: 1h, experiment_viewed: alongside}\n%s",
+		filepath.Join(dir, "data"), secret, specs.URL+"/v1", s.WriteKey, s.URL, testDelivery[1:])
+	path := filepath.Join(dir, "bridge.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBridge(t, cfg)
+	exposure := func(rule string, at int64) sdkEvent {
+		return sdkEvent{EventName: "statsig::config_exposure", User: map[string]any{"userID": "u1"}, Time: at,
+			Metadata: map[string]string{"config": "bridge_button_experiment", "ruleID": rule, "rulePassed": "true"}}
+	}
+	mustPost(t, b.URL, eventsBody(t,
+		exposure("5yQbPMfmKQdiRV35hS3B2l", msAgo(3*time.Second)), // Control: first
+		exposure("5yQbPMfmKQdiRV35hS3B2l", msAgo(2*time.Second)), // Control again: neither message
+		exposure("5yQbPMfmKQdiRV35hS3B2m", msAgo(time.Second)),   // moved to Test: both
+	))
+	testwait.For(t, 30*time.Second, "two exposures with their Experiment Viewed, one duplicate filtered", func() bool {
+		return s.Unique() == 4 && metricByLabel(metricsText(t, b.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`) == 1
+	})
+	var got []string
+	for _, m := range s.Messages() {
+		props, _ := m["properties"].(map[string]any)
+		if m["event"] == "Experiment Viewed" {
+			got = append(got, fmt.Sprint("viewed ", props["variation_name"]))
+		} else {
+			md, _ := props["metadata"].(map[string]any)
+			got = append(got, fmt.Sprint(m["event"], " ", md["experimentGroupName"]))
+		}
+	}
+	want := []string{"statsig::experiment_exposure Control", "statsig::experiment_exposure Test", "viewed Control", "viewed Test"}
+	if strings.Join(sorted(got), ",") != strings.Join(want, ",") {
+		t.Errorf("delivered %v, want %v", sorted(got), want)
 	}
 }
