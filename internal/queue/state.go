@@ -65,6 +65,20 @@ func (l *Log) StateBucket(ctx context.Context, purpose, destination string, ttl 
 	return &Bucket{js: js, kv: kv, name: name, prefix: "$KV." + name + ".", ttl: ttl}, nil
 }
 
+// statePurposes are the kinds of state buckets a destination may have.
+var statePurposes = []string{"DEDUPE", "IDENT"}
+
+// removeStateBuckets deletes a destination's state buckets, if any.
+func (l *Log) removeStateBuckets(ctx context.Context, destination string) error {
+	for _, purpose := range statePurposes {
+		name := l.cfg.Stream + "_" + purpose + "_" + destination
+		if err := l.js.DeleteKeyValue(ctx, name); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("removing state bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // Name returns the bucket's name.
 func (b *Bucket) Name() string { return b.name }
 

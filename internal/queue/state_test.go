@@ -112,3 +112,29 @@ func TestStateBucketExpires(t *testing.T) {
 		t.Fatalf("Get = %q", vals)
 	}
 }
+
+// TestRemoveDestinationRemovesStateBuckets: a removed destination's state
+// goes with its position.
+func TestRemoveDestinationRemovesStateBuckets(t *testing.T) {
+	l := openLog(t, embeddedBackend(t))
+	ctx := testContext(t)
+	openConsumer(t, l, "gone", ConsumerOptions{})
+	for _, purpose := range []string{"DEDUPE", "IDENT"} {
+		if _, err := l.StateBucket(ctx, purpose, "gone", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.RemoveDestination(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, purpose := range []string{"DEDUPE", "IDENT"} {
+		if _, err := l.js.KeyValue(ctx, l.cfg.Stream+"_"+purpose+"_gone"); err == nil {
+			t.Errorf("the %s bucket of a removed destination is still there", purpose)
+		}
+	}
+	// A destination without state buckets is removed too.
+	openConsumer(t, l, "plain", ConsumerOptions{})
+	if err := l.RemoveDestination(ctx, "plain"); err != nil {
+		t.Fatal(err)
+	}
+}
