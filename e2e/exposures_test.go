@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
@@ -202,5 +204,34 @@ func TestDedupeExposuresExperimentViewedFollows(t *testing.T) {
 	want := []string{"statsig::experiment_exposure Control", "statsig::experiment_exposure Test", "viewed Control", "viewed Test"}
 	if strings.Join(sorted(got), ",") != strings.Join(want, ",") {
 		t.Errorf("delivered %v, want %v", sorted(got), want)
+	}
+}
+
+// TestDedupeExposuresReplay: a replay decides as the live delivery did: the
+// first exposure goes again with its messageId (its key holds it), the
+// repeat the live delivery suppressed stays out.
+func TestDedupeExposuresReplay(t *testing.T) {
+	t.Parallel()
+	s := newSink(t)
+	cfg := testConfig(t, s.URL)
+	cfg.Destinations[0].Mapping.DedupeExposures = mapping.Window(time.Hour)
+	cfg.Log.Keep = time.Hour
+	b := startBridge(t, cfg)
+	mustPost(t, b.URL, eventsBody(t, gateExposure("u1", "g", "true", "r1", msAgo(2*time.Second)), gateExposure("u1", "g", "true", "r1", msAgo(time.Second))))
+	testwait.For(t, 20*time.Second, "the first exposure delivered and the repeat suppressed", func() bool {
+		return s.Unique() == 1 && metricByLabel(metricsText(t, b.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`) == 1
+	})
+	b.Stop()
+	first := s.Messages()[0]["messageId"]
+	res, out, err := replay(t, cfg, cli.ReplayOptions{Destination: "segment"})
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if res.Events != 2 || res.Delivered != 1 || res.Filtered != 1 {
+		t.Errorf("replay %+v, want 2 events: 1 delivered, 1 filtered", res)
+	}
+	msgs := s.Messages()
+	if len(msgs) != 2 || msgs[1]["messageId"] != first {
+		t.Errorf("after the replay the sink has %d messages (%v), want the first exposure again with messageId %v", len(msgs), msgs, first)
 	}
 }
