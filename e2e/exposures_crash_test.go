@@ -148,3 +148,62 @@ func dropStreams(t testing.TB, url string, names ...string) {
 		}
 	})
 }
+
+// TestDedupeExposuresTwoProcessesAtOnce: two processes on one external
+// JetStream take the same users' repeated exposures at the same time (the
+// shared consumer hands the batches to either): each user's exposure
+// reaches the sink under one messageId only.
+func TestDedupeExposuresTwoProcessesAtOnce(t *testing.T) {
+	t.Parallel()
+	url := externalNATSURL(t)
+	s := newSink(t)
+	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
+	stream := "E2E_DEDUPE2_" + id
+	dropLogStreams(t, url, stream, stream+"_DL")
+	dropStreams(t, url, "KV_"+stream+"_DEDUPE_segment")
+	logYAML := fmt.Sprintf("log:\n  nats_url: %q\n  max_bytes: 67108864\n  dead_letter_max_bytes: 16777216\n  ack_wait: 3s\n  stream: %s\n  subject: e2e.dedupe2.%s\n  dead_letter_stream: %s_DL\n  dead_letter_subject: e2e.dedupe2.dl.%s\n",
+		url, stream, id, stream, id)
+	path := exposuresConfig(t, s, "{dedupe_exposures: 1h}", logYAML)
+	var procs []*process
+	for range 2 {
+		procs = append(procs, startProcessArgs(t, map[string]string{"BRIDGE_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir()}, "--config", path))
+	}
+	const users, rounds = 20, 6
+	for r := range rounds {
+		var events []sdkEvent
+		for u := range users {
+			events = append(events, gateExposure(fmt.Sprintf("u%d", u), "g", "true", "r1", msAgo(time.Duration(rounds-r)*time.Second)))
+		}
+		mustPost(t, procs[r%2].URL, eventsBody(t, events...))
+	}
+	filtered := func() float64 {
+		sum := 0.0
+		for _, p := range procs {
+			sum += metricByLabel(metricsText(t, p.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`)
+		}
+		return sum
+	}
+	testwait.For(t, 30*time.Second, "every exposure decided", func() bool {
+		return s.Unique() >= users && filtered() == users*(rounds-1)
+	})
+	ids := map[any]map[any]bool{}
+	for _, m := range s.Messages() {
+		if ids[m["userId"]] == nil {
+			ids[m["userId"]] = map[any]bool{}
+		}
+		ids[m["userId"]][m["messageId"]] = true
+	}
+	if len(ids) != users {
+		t.Errorf("exposures of %d users delivered, want %d", len(ids), users)
+	}
+	for u, set := range ids {
+		if len(set) != 1 {
+			t.Errorf("%v: %d different exposures delivered, want 1", u, len(set))
+		}
+	}
+	var split []float64
+	for _, p := range procs {
+		split = append(split, metricByLabel(metricsText(t, p.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`))
+	}
+	t.Logf("duplicates filtered per process: %v", split)
+}
