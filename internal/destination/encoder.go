@@ -65,7 +65,7 @@ func trackSize(t *segment.Track) int {
 // dedupeKey is the exposure's dedupe_exposures key, or "" when the
 // destination does not deduplicate or the event is no exposure.
 func (t TrackEncoder) dedupeKey(e *statsig.Event, track *segment.Track) string {
-	if t.Mapper.Options().DedupeExposures <= 0 {
+	if t.Mapper.DedupeWindow() <= 0 {
 		return ""
 	}
 	unit := track.UserID

@@ -312,14 +312,13 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			case <-time.After(time.Second):
 			}
 		}
-		batch := r.prepare(ctx, msgs)
-		if !r.applyState(ctx, batch) {
-			return finish()
-		}
-		for _, p := range batch {
-			lm, b := p.lm, p.lm.batch
+		// queueMsg batches one log message's encoded events (enc(i) is
+		// event i's, due says whether its identify goes ahead of it); false
+		// when shutdown came while every worker was busy.
+		queueMsg := func(lm *logMessage, enc func(i int) *Encoded, due func(i int) bool) bool {
+			b := lm.batch
 			for i := range b.Events {
-				ev, enc := &b.Events[i], &p.encs[i]
+				ev, enc := &b.Events[i], enc(i)
 				if enc.Note.Unresolved() {
 					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
 				}
@@ -337,7 +336,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					r.observe(Outcome{Status: StatusNote, Batch: b, Event: ev, Note: enc.Note.String(), Payload: enc.Payload})
 				}
 				var ident *mapping.Identify
-				if p.identify != nil && p.identify[i] {
+				if due != nil && due(i) {
 					ident = enc.Identify
 					lm.remaining.Add(1) // the identify goes ahead of the event
 				}
@@ -355,7 +354,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					n := len(p)
 					if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {
 						if !flush(ctx.Done()) {
-							return finish()
+							return false
 						}
 					}
 					if len(cur) == 0 {
@@ -370,6 +369,38 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				}
 			}
 			r.done(lm)
+			return true
+		}
+		if r.cfg.Dedupe == nil && r.cfg.Identities == nil {
+			// No state to consult: each message is encoded and batched in
+			// turn, so workers get batches while the rest is mapped.
+			var enc Encoded
+			for _, m := range msgs {
+				lm := r.begin(ctx, m)
+				if lm == nil {
+					continue
+				}
+				b := lm.batch
+				if !queueMsg(lm, func(i int) *Encoded { enc = r.cfg.Encoder.Encode(b, &b.Events[i]); return &enc }, nil) {
+					return finish()
+				}
+			}
+		} else {
+			// The state is consulted for the whole fetch at once: one
+			// pipelined round trip instead of one per message.
+			batch := r.prepare(ctx, msgs)
+			if !r.applyState(ctx, batch) {
+				return finish()
+			}
+			for _, p := range batch {
+				var due func(i int) bool
+				if p.identify != nil {
+					due = func(i int) bool { return p.identify[i] }
+				}
+				if !queueMsg(p.lm, func(i int) *Encoded { return &p.encs[i] }, due) {
+					return finish()
+				}
+			}
 		}
 		if len(cur) > 0 && (len(msgs) == 0 || time.Since(opened) >= r.cfg.FlushInterval) {
 			if !flush(ctx.Done()) {
@@ -387,23 +418,34 @@ type prepared struct {
 	identify []bool
 }
 
-// prepare decodes and encodes the fetched messages; a message that does
-// not decode is dead-lettered whole. Each returned message is in flight
-// and holds one outcome (released once all its events are queued).
+// begin decodes a fetched message and puts it in flight, holding one
+// outcome until all its events are queued; a message that does not decode
+// is dead-lettered whole (nil).
+func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
+	lm := &logMessage{msg: m, fetched: time.Now()}
+	b, err := statsig.DecodeBatch(m.Data())
+	if err != nil {
+		r.deadLetterRaw(ctx, m, err)
+		return nil
+	}
+	lm.batch = b
+	lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
+	r.mu.Lock()
+	r.inflight[lm] = struct{}{}
+	r.mu.Unlock()
+	return lm
+}
+
+// prepare begins every fetched message and encodes its events, for the
+// state to be consulted on all of them at once.
 func (r *Runner) prepare(ctx context.Context, msgs []*queue.Message) []prepared {
 	out := make([]prepared, 0, len(msgs))
 	for _, m := range msgs {
-		lm := &logMessage{msg: m, fetched: time.Now()}
-		b, err := statsig.DecodeBatch(m.Data())
-		if err != nil {
-			r.deadLetterRaw(ctx, m, err)
+		lm := r.begin(ctx, m)
+		if lm == nil {
 			continue
 		}
-		lm.batch = b
-		lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
-		r.mu.Lock()
-		r.inflight[lm] = struct{}{}
-		r.mu.Unlock()
+		b := lm.batch
 		encs := make([]Encoded, len(b.Events))
 		for i := range b.Events {
 			encs[i] = r.cfg.Encoder.Encode(b, &b.Events[i])

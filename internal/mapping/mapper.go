@@ -58,6 +58,10 @@ func New(opts Options, specs func() *statsig.Specs, lib Library) *Mapper {
 // Options returns the effective options (defaults applied).
 func (m *Mapper) Options() Options { return m.opts }
 
+// DedupeWindow is the dedupe_exposures window, 0 when off (without copying
+// the options, on every event's path).
+func (m *Mapper) DedupeWindow() Window { return m.opts.DedupeExposures }
+
 // Status is what mapping made of an event.
 type Status int
 
