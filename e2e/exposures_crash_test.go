@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
@@ -206,4 +207,46 @@ func TestDedupeExposuresTwoProcessesAtOnce(t *testing.T) {
 		split = append(split, metricByLabel(metricsText(t, p.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`))
 	}
 	t.Logf("duplicates filtered per process: %v", split)
+}
+
+// TestDedupeExposuresBucketDeletedIsRecreated: a dedupe bucket deleted
+// under a running bridge (an operator cleaning up streams) is made again:
+// its state is lost, but deciding goes on (a first exposure after it is a
+// first, its repeat a duplicate) without stalling delivery.
+func TestDedupeExposuresBucketDeletedIsRecreated(t *testing.T) {
+	t.Parallel()
+	url := externalNATSURL(t)
+	s := newSink(t)
+	cfg := testConfig(t, s.URL)
+	cfg.Log.NATSURL = url
+	cfg.Log.MaxBytes = 64 << 20
+	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
+	cfg.Log.Stream = "E2E_DEDUPE3_" + id
+	cfg.Log.Subject = "e2e." + id + ".dedupe3"
+	cfg.Log.DeadLetterStream = "E2E_DEDUPE3_DL_" + id
+	cfg.Log.DeadLetterSubject = "e2e." + id + ".dedupe3.dl"
+	cfg.Destinations[0].Mapping.DedupeExposures = mapping.Window(time.Hour)
+	dropLogStreams(t, url, cfg.Log.Stream, cfg.Log.DeadLetterStream)
+	bucketStream := "KV_" + cfg.Log.Stream + "_DEDUPE_segment"
+	dropStreams(t, url, bucketStream)
+	b := startBridge(t, cfg)
+	mustPost(t, b.URL, eventsBody(t, gateExposure("u1", "g", "true", "r1", msAgo(3*time.Second)), gateExposure("u1", "g", "true", "r1", msAgo(2*time.Second))))
+	testwait.For(t, 20*time.Second, "the first exposure delivered, the repeat suppressed", func() bool { return s.Unique() == 1 })
+
+	js := externalJetStream(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, bucketStream); err != nil {
+		t.Fatal(err)
+	}
+	mustPost(t, b.URL, eventsBody(t, gateExposure("u2", "g", "true", "r1", msAgo(time.Second)), gateExposure("u2", "g", "true", "r1", msAgo(500*time.Millisecond))))
+	testwait.For(t, 20*time.Second, "u2's first exposure delivered and its repeat suppressed", func() bool {
+		return s.Unique() == 2 && metricByLabel(metricsText(t, b.URL), "statsig_bridge_filtered_events_total", `reason="duplicate_exposure"`) == 2
+	})
+	if _, err := js.Stream(ctx, bucketStream); err != nil {
+		t.Errorf("the bucket was not made again: %v", err)
+	}
+	if n := metricByLabel(metricsText(t, b.URL), "statsig_bridge_state_errors_total", `state="dedupe"`); n != 0 {
+		t.Errorf("%v state errors, want none: the bucket was made again at once", n)
+	}
 }

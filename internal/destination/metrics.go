@@ -19,6 +19,7 @@ type Metrics struct {
 	Paused        *prometheus.GaugeVec
 	Unresolved    *prometheus.CounterVec
 	RequestErrors *prometheus.CounterVec
+	StateErrors   *prometheus.CounterVec
 }
 
 // NewMetrics registers the delivery metrics with reg.
@@ -53,5 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Exposures whose experiment could not be resolved from config specs, by destination."}, []string{"destination"}),
 		RequestErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "destination_request_errors_total",
 			Help: "Failed delivery requests, by destination and class (status code or network)."}, []string{"destination", "class"}),
+		StateErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "state_errors_total",
+			Help: "Fetches delivered without their state in the log (dedupe: every exposure sent; identify: every identify sent), by destination and state."}, []string{"destination", "state"}),
 	}
 }

@@ -70,6 +70,7 @@ func (r *Runner) dedupe(ctx context.Context, batch []prepared) bool {
 		return false
 	}
 	if err != nil {
+		r.cfg.Metrics.StateErrors.WithLabelValues(r.cfg.Name, "dedupe").Inc()
 		r.log.Warn("exposure dedupe state unavailable: delivering this batch's exposures without deduplication", "exposures", len(keys), "err", err)
 		return true
 	}
@@ -112,6 +113,7 @@ func (r *Runner) identify(ctx context.Context, batch []prepared) bool {
 		return false
 	}
 	if err != nil {
+		r.cfg.Metrics.StateErrors.WithLabelValues(r.cfg.Name, "identify").Inc()
 		r.log.Warn("identify state unavailable: sending an identify with each of this batch's events", "events", len(units), "err", err)
 		due = make([]bool, len(units))
 		seen := map[[2]string]bool{}

@@ -25,8 +25,11 @@ const stateGetters = 32
 // every bridge process sharing the stream shares it. Keys must be KV-legal
 // (callers use hex digests, never raw identifiers).
 type Bucket struct {
-	js     jetstream.JetStream
+	js jetstream.JetStream
+	// kv is replaced by recreate while other goroutines read it.
+	kvMu   sync.Mutex
 	kv     jetstream.KeyValue
+	cfg    jetstream.KeyValueConfig
 	name   string
 	prefix string // the keys' subject prefix, "$KV.<bucket>."
 	ttl    time.Duration
@@ -51,18 +54,46 @@ func (l *Log) StateBucket(ctx context.Context, purpose, destination string, ttl 
 	if err != nil {
 		return nil, fmt.Errorf("state bucket %s: %w", name, err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      name,
 		Description: "statsig-bridge: " + strings.ToLower(purpose) + " state of destination " + destination,
 		TTL:         ttl,
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.cfg.Replicas,
-	})
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("state bucket %s: %w", name, err)
 	}
-	return &Bucket{js: js, kv: kv, name: name, prefix: "$KV." + name + ".", ttl: ttl}, nil
+	return &Bucket{js: js, kv: kv, cfg: cfg, name: name, prefix: "$KV." + name + ".", ttl: ttl}, nil
+}
+
+// gone reports an error saying the bucket's stream does not exist (deleted
+// under a running bridge): nothing answered the write.
+func gone(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
+}
+
+// recreate makes the bucket again after it was deleted: its state is lost,
+// but deciding goes on (the first exposure after it counts as a first).
+func (b *Bucket) recreate(ctx context.Context) error {
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, b.cfg)
+	if err != nil {
+		return fmt.Errorf("recreating state bucket %s: %w", b.name, err)
+	}
+	b.kvMu.Lock()
+	b.kv = kv
+	b.kvMu.Unlock()
+	return nil
+}
+
+// store returns the bucket's key-value handle.
+func (b *Bucket) store() jetstream.KeyValue {
+	b.kvMu.Lock()
+	defer b.kvMu.Unlock()
+	return b.kv
 }
 
 // statePurposes are the kinds of state buckets a destination may have.
@@ -89,6 +120,17 @@ func (b *Bucket) Name() string { return b.name }
 // A value older than the TTL that the server has not expired yet counts as
 // absent and is replaced.
 func (b *Bucket) Claim(ctx context.Context, keys []string, values [][]byte) ([]Entry, error) {
+	out, err := b.claim(ctx, keys, values)
+	if err != nil && gone(err) {
+		if err := b.recreate(ctx); err != nil {
+			return nil, err
+		}
+		out, err = b.claim(ctx, keys, values)
+	}
+	return out, err
+}
+
+func (b *Bucket) claim(ctx context.Context, keys []string, values [][]byte) ([]Entry, error) {
 	out := make([]Entry, len(keys))
 	var refused []int
 	for start := 0; start < len(keys); start += stateChunk {
@@ -129,11 +171,12 @@ func (b *Bucket) Claim(ctx context.Context, keys []string, values [][]byte) ([]E
 // claimOne settles a refused create: the key's current value, or ours if
 // it expired (or was deleted) meanwhile.
 func (b *Bucket) claimOne(ctx context.Context, key string, value []byte) (Entry, error) {
+	kv := b.store()
 	for range 5 {
-		e, err := b.kv.Get(ctx, key)
+		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
-			if _, err := b.kv.Create(ctx, key, value); err == nil {
+			if _, err := kv.Create(ctx, key, value); err == nil {
 				return Entry{Value: value, Created: time.Now(), Mine: true}, nil
 			} else if !errors.Is(err, jetstream.ErrKeyExists) {
 				return Entry{}, fmt.Errorf("claiming %s in %s: %w", key, b.name, err)
@@ -145,7 +188,7 @@ func (b *Bucket) claimOne(ctx context.Context, key string, value []byte) (Entry,
 		if b.ttl > 0 && time.Since(e.Created()) >= b.ttl {
 			// Expired, not yet removed: replace it, unless another claim
 			// replaces it first.
-			if _, err := b.kv.Update(ctx, key, value, e.Revision()); err == nil {
+			if _, err := kv.Update(ctx, key, value, e.Revision()); err == nil {
 				return Entry{Value: value, Created: time.Now(), Mine: true}, nil
 			}
 			continue
@@ -163,8 +206,9 @@ func (b *Bucket) Get(ctx context.Context, keys []string) ([][]byte, error) {
 	for i := range idx {
 		idx[i] = i
 	}
+	kv := b.store()
 	err := b.each(ctx, idx, func(i int) error {
-		e, err := b.kv.Get(ctx, keys[i])
+		e, err := kv.Get(ctx, keys[i])
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 			return nil
@@ -182,6 +226,17 @@ func (b *Bucket) Get(ctx context.Context, keys []string) ([][]byte, error) {
 // Put stores values[i] under keys[i], pipelined, and returns once the
 // log has them all.
 func (b *Bucket) Put(ctx context.Context, keys []string, values [][]byte) error {
+	err := b.put(ctx, keys, values)
+	if err != nil && gone(err) {
+		if err := b.recreate(ctx); err != nil {
+			return err
+		}
+		err = b.put(ctx, keys, values)
+	}
+	return err
+}
+
+func (b *Bucket) put(ctx context.Context, keys []string, values [][]byte) error {
 	for start := 0; start < len(keys); start += stateChunk {
 		end := min(start+stateChunk, len(keys))
 		futures := make([]jetstream.PubAckFuture, 0, end-start)
