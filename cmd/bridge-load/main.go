@@ -60,6 +60,7 @@ type options struct {
 	duration    time.Duration
 	drain       time.Duration
 	dedupe      time.Duration
+	identify    bool
 	concurrency int
 	batch       int
 	gzip        bool
@@ -112,6 +113,7 @@ func main() {
 	flag.Int64Var(&o.logMaxBytes, "log-max-bytes", 2<<30, "-bridges: the stream's max_bytes on the external server; in-process bridge: its log.max_bytes when given (default 8 GiB: ≈ 10M events, about 90 s of intake mode at full speed)")
 	flag.Float64Var(&o.rate, "rate", 0, "events per second to send, all senders together (0: as fast as the bridge answers); a soak runs below the maximum")
 	flag.DurationVar(&o.alternate, "alternate", 0, "with -browsers: stop (SIGSTOP) and resume the browsers in turn every `interval` during one run, and compare the events accepted while they watch with the windows either side (e.g. 5s with -duration 3m)")
+	flag.BoolVar(&o.identify, "identify", false, "in-process bridge: the Segment destination's mapping.identify: on_change; the drain then waits for the events accepted plus the identifies")
 	flag.DurationVar(&o.dedupe, "dedupe-exposures", 0, "in-process bridge: the Segment destination's mapping.dedupe_exposures window (0: off); the drain then waits for the events accepted less those filtered as duplicate_exposure")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.logMaxBytesSet = o.logMaxBytesSet || f.Name == "log-max-bytes" })
@@ -262,6 +264,11 @@ func run(o options) error {
 			bridge := strings.TrimRight(strings.Split(base, ",")[0], "/")
 			want = func() int64 { return res.events - int64(filteredDuplicates(bridge)) }
 		}
+		if o.identify {
+			// Identifies come on top of the events.
+			events := want
+			want = func() int64 { return events() + sk.identifies.Load() }
+		}
 		drainEnd = waitDrained(sk, want, o.drain)
 	}
 	cpuUsed := processCPU() - cpuStart
@@ -285,6 +292,9 @@ func run(o options) error {
 	}
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
+	if o.identify && sk != nil {
+		fmt.Printf("identify on_change\n  identifies sent     %d (%.1f per 100 events accepted)\n", sk.identifies.Load(), 100*float64(sk.identifies.Load())/float64(max(res.events, 1)))
+	}
 	if o.dedupe > 0 && res.events > 0 {
 		dups := filteredDuplicates(strings.TrimRight(strings.Split(base, ",")[0], "/"))
 		fmt.Printf("dedupe_exposures %s\n  duplicates filtered %.0f (%.1f%% of the events accepted)\n", o.dedupe, dups, 100*dups/float64(res.events))
@@ -356,6 +366,9 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		}
 		cfg.Destinations[i].Delivery.Parallelism = o.parallelism
 		cfg.Destinations[i].Mapping.DedupeExposures = mapping.Window(o.dedupe)
+		if o.identify {
+			cfg.Destinations[i].Mapping.Identify = mapping.IdentifyOnChange
+		}
 	}
 	if problems := cfg.Validate(); len(problems) > 0 {
 		return "", nil, fmt.Errorf("invalid bridge config: %s", strings.Join(problems, "; "))
