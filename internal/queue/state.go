@@ -117,8 +117,9 @@ func (b *Bucket) Name() string { return b.name }
 // KV Create does), and returns what every key holds afterwards. The
 // creates go out pipelined, a chunk at a time, so a batch of claims costs
 // about one round trip, not one each; only refused keys are read back.
-// A value older than the TTL that the server has not expired yet counts as
-// absent and is replaced.
+// The values of refused keys are read back in one batched request. A value
+// older than the TTL that the server has not expired yet counts as absent
+// and is replaced.
 func (b *Bucket) Claim(ctx context.Context, keys []string, values [][]byte) ([]Entry, error) {
 	out, err := b.claim(ctx, keys, values)
 	if err != nil && gone(err) {
@@ -160,7 +161,32 @@ func (b *Bucket) claim(ctx context.Context, keys []string, values [][]byte) ([]E
 			}
 		}
 	}
-	err := b.each(ctx, refused, func(i int) error {
+	// The refused keys' values, in one batched read; a key expired or
+	// deleted meanwhile, or not read, is settled on its own.
+	slow := refused
+	if len(refused) > 0 {
+		rkeys := make([]string, len(refused))
+		for j, i := range refused {
+			rkeys[j] = keys[i]
+		}
+		got, err := b.getMany(ctx, rkeys)
+		switch {
+		case errors.Is(err, errMultiGetUnsupported):
+		case err != nil:
+			return nil, err
+		default:
+			slow = nil
+			for _, i := range refused {
+				f, ok := got[keys[i]]
+				if !ok || (b.ttl > 0 && time.Since(f.created) >= b.ttl) {
+					slow = append(slow, i)
+					continue
+				}
+				out[i] = Entry{Value: f.value, Created: f.created}
+			}
+		}
+	}
+	err := b.each(ctx, slow, func(i int) error {
 		e, err := b.claimOne(ctx, keys[i], values[i])
 		out[i] = e
 		return err
@@ -199,8 +225,26 @@ func (b *Bucket) claimOne(ctx context.Context, key string, value []byte) (Entry,
 }
 
 // Get returns what keys hold: nil for an absent key (or one older than the
-// TTL), read concurrently.
+// TTL), read with one batched request per 1,024 keys.
 func (b *Bucket) Get(ctx context.Context, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	got, err := b.getMany(ctx, keys)
+	switch {
+	case errors.Is(err, errMultiGetUnsupported):
+		return b.getEach(ctx, keys)
+	case err != nil:
+		return nil, err
+	}
+	for i, k := range keys {
+		if f, ok := got[k]; ok && (b.ttl <= 0 || time.Since(f.created) < b.ttl) {
+			out[i] = f.value
+		}
+	}
+	return out, nil
+}
+
+// getEach is Get with a request per key, for servers without batched reads.
+func (b *Bucket) getEach(ctx context.Context, keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	idx := make([]int, len(keys))
 	for i := range idx {

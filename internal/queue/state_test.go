@@ -1,9 +1,16 @@
 package queue
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
@@ -136,5 +143,52 @@ func TestRemoveDestinationRemovesStateBuckets(t *testing.T) {
 	openConsumer(t, l, "plain", ConsumerOptions{})
 	if err := l.RemoveDestination(ctx, "plain"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStateBucketOnServerWithoutBatchedReads: a server before 2.11 has no
+// batched direct get (multi_last); claims and reads fall back to a request
+// per key and decide the same. Run on BRIDGE_TEST_OLD_NATS_URL (Debian's
+// 2.9.10), with the bucket made directly: the log itself refuses servers
+// before MinServerVersion, but 2.9.15–2.10 are supported and read alike.
+func TestStateBucketOnServerWithoutBatchedReads(t *testing.T) {
+	url := os.Getenv("BRIDGE_TEST_OLD_NATS_URL")
+	if url == "" {
+		t.Skip("BRIDGE_TEST_OLD_NATS_URL is not set: set it to a nats-server before 2.11 (e.g. Debian 12's 2.9.10) to test the per-key fallback")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	name := "TEST_OLD_" + strings.ToUpper(randomID(t))
+	cfg := jetstream.KeyValueConfig{Bucket: name, TTL: time.Hour, History: 1, Storage: jetstream.FileStorage}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteKeyValue(context.Background(), name) })
+	b := &Bucket{js: js, kv: kv, cfg: cfg, name: name, prefix: "$KV." + name + ".", ttl: time.Hour}
+	if _, err := b.getMany(ctx, []string{"a"}); !errors.Is(err, errMultiGetUnsupported) {
+		t.Fatalf("getMany on %s: %v, want errMultiGetUnsupported", nc.ConnectedServerVersion(), err)
+	}
+	if _, err := b.Claim(ctx, []string{"a", "b"}, [][]byte{[]byte("1"), []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Claim(ctx, []string{"a", "b", "c"}, [][]byte{[]byte("x"), []byte("2"), []byte("3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got[0].Value) != "1" || got[0].Mine || string(got[1].Value) != "2" || got[1].Mine || !got[2].Mine {
+		t.Fatalf("second claim: %+v", got)
+	}
+	vals, err := b.Get(ctx, []string{"a", "z"})
+	if err != nil || string(vals[0]) != "1" || vals[1] != nil {
+		t.Fatalf("Get = %q, %v", vals, err)
 	}
 }
