@@ -51,7 +51,7 @@ func (b *Bucket) getChunk(ctx context.Context, keys []string, out map[string]fou
 	if err != nil {
 		return err
 	}
-	inbox := nc.NewRespInbox()
+	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		return fmt.Errorf("reading keys of %s: %w", b.name, err)
