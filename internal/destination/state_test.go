@@ -84,4 +84,3 @@ func TestRunnerDedupeRedeliveredFirstExposure(t *testing.T) {
 		t.Errorf("delivered %v, want only the first exposure %s", got, first[0].ID)
 	}
 }
-
