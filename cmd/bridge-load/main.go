@@ -51,6 +51,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 )
 
 type options struct {
@@ -58,6 +59,8 @@ type options struct {
 	mode        string
 	duration    time.Duration
 	drain       time.Duration
+	dedupe      time.Duration
+	identify    bool
 	concurrency int
 	batch       int
 	gzip        bool
@@ -110,6 +113,8 @@ func main() {
 	flag.Int64Var(&o.logMaxBytes, "log-max-bytes", 2<<30, "-bridges: the stream's max_bytes on the external server; in-process bridge: its log.max_bytes when given (default 8 GiB: ≈ 10M events, about 90 s of intake mode at full speed)")
 	flag.Float64Var(&o.rate, "rate", 0, "events per second to send, all senders together (0: as fast as the bridge answers); a soak runs below the maximum")
 	flag.DurationVar(&o.alternate, "alternate", 0, "with -browsers: stop (SIGSTOP) and resume the browsers in turn every `interval` during one run, and compare the events accepted while they watch with the windows either side (e.g. 5s with -duration 3m)")
+	flag.BoolVar(&o.identify, "identify", false, "in-process bridge: the Segment destination's mapping.identify: on_change; the drain then waits for the events accepted plus the identifies")
+	flag.DurationVar(&o.dedupe, "dedupe-exposures", 0, "in-process bridge: the Segment destination's mapping.dedupe_exposures window (0: off); the drain then waits for the events accepted less those filtered as duplicate_exposure")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.logMaxBytesSet = o.logMaxBytesSet || f.Name == "log-max-bytes" })
 	if err := run(o); err != nil {
@@ -259,7 +264,18 @@ func run(o options) error {
 	}
 	drainEnd := loadEnd
 	if sk != nil && res.events > 0 {
-		drainEnd = waitDrained(sk, res.events, o.drain)
+		want := func() int64 { return res.events }
+		if o.dedupe > 0 {
+			// Duplicate exposures never reach the sink.
+			bridge := strings.TrimRight(strings.Split(base, ",")[0], "/")
+			want = func() int64 { return res.events - int64(filteredDuplicates(bridge)) }
+		}
+		if o.identify {
+			// Identifies come on top of the events.
+			events := want
+			want = func() int64 { return events() + sk.identifies.Load() }
+		}
+		drainEnd = waitDrained(sk, want, o.drain)
 	}
 	cpuUsed := processCPU() - cpuStart
 	if bp != nil {
@@ -284,6 +300,13 @@ func run(o options) error {
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
 	if whOpts.beside && stopBridge != nil {
 		reportBeside(os.Stdout, base, res.events)
+	}
+	if o.identify && sk != nil {
+		fmt.Printf("identify on_change\n  identifies sent     %d (%.1f per 100 events accepted)\n", sk.identifies.Load(), 100*float64(sk.identifies.Load())/float64(max(res.events, 1)))
+	}
+	if o.dedupe > 0 && res.events > 0 {
+		dups := filteredDuplicates(strings.TrimRight(strings.Split(base, ",")[0], "/"))
+		fmt.Printf("dedupe_exposures %s\n  duplicates filtered %.0f (%.1f%% of the events accepted)\n", o.dedupe, dups, 100*dups/float64(res.events))
 	}
 	if sr != nil {
 		fmt.Printf("stream readers (GET /api/stream, no rendering)\n")
@@ -368,6 +391,10 @@ func serveBridge(o options, env map[string]string) (string, func() error, error)
 			cfg.Destinations[i].Delivery.Concurrency = o.delivery
 		}
 		cfg.Destinations[i].Delivery.Parallelism = o.parallelism
+		cfg.Destinations[i].Mapping.DedupeExposures = mapping.Window(o.dedupe)
+		if o.identify {
+			cfg.Destinations[i].Mapping.Identify = mapping.IdentifyOnChange
+		}
 	}
 	if problems := cfg.Validate(); len(problems) > 0 {
 		return "", nil, fmt.Errorf("invalid bridge config: %s", strings.Join(problems, "; "))
@@ -568,12 +595,12 @@ func acceptedCount(answer []byte, def int) int64 {
 
 // waitDrained waits until the sink has every accepted event, no message has
 // arrived for 15 s, or max has passed; it returns when it stopped waiting.
-func waitDrained(s *sink, want int64, max time.Duration) time.Time {
+func waitDrained(s *sink, want func() int64, max time.Duration) time.Time {
 	deadline := time.Now().Add(max)
 	lastN, lastChange := s.messages.Load(), time.Now()
 	for time.Now().Before(deadline) {
 		n := s.messages.Load()
-		if n >= want {
+		if n >= want() {
 			break
 		}
 		if n != lastN {

@@ -22,14 +22,19 @@ type sink struct {
 	ln  net.Listener
 
 	messages atomic.Int64
-	requests atomic.Int64
-	bytes    atomic.Int64
+	// identifies counts the identify messages among them (-identify).
+	identifies atomic.Int64
+	requests   atomic.Int64
+	bytes      atomic.Int64
 
 	mu          sync.Mutex
 	first, last time.Time
 }
 
-var messageIDKey = []byte(`"messageId"`)
+var (
+	messageIDKey = []byte(`"messageId"`)
+	identifyType = []byte(`{"type":"identify"`)
+)
 
 func startSink(addr string) (*sink, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -85,6 +90,9 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	s.last = now
 	s.mu.Unlock()
 	s.messages.Add(n)
+	if n := bytes.Count(buf.Bytes(), identifyType); n > 0 {
+		s.identifies.Add(int64(n))
+	}
 	s.requests.Add(1)
 	s.bytes.Add(int64(buf.Len()))
 	w.Header().Set("Content-Type", "application/json")

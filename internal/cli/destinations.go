@@ -120,22 +120,53 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 		if err != nil {
 			return fail(fmt.Errorf("destination %s: %w", d.Name, err))
 		}
+		dedupe, identities, err := destinationState(ctx, log, d)
+		if err != nil {
+			return fail(err)
+		}
 		runners = append(runners, destination.NewRunner(destination.Config{
-			Name:     d.Name,
-			Writer:   w,
-			Encoder:  enc,
-			Consumer: consumer,
-			Log:      log,
-			Metrics:  metrics,
-			Logger:   logger,
-			Options:  d.Delivery,
-			AckWait:  cfg.Log.AckWait,
+			Dedupe:     dedupe,
+			Identities: identities,
+			Name:       d.Name,
+			Writer:     w,
+			Encoder:    enc,
+			Consumer:   consumer,
+			Log:        log,
+			Metrics:    metrics,
+			Logger:     logger,
+			Options:    d.Delivery,
+			AckWait:    cfg.Log.AckWait,
 			// Leave room within the shutdown timeout for the HTTP drain
 			// before and closing the log after.
 			DrainTimeout: cfg.ShutdownTimeout * 4 / 10,
 		}))
 	}
 	return runners, closers, nil
+}
+
+// destinationState opens the state in the log that a destination's
+// dedupe_exposures and identify options keep (nil for an option off).
+func destinationState(ctx context.Context, log *queue.Log, d config.Destination) (*destination.Dedupe, *destination.Identities, error) {
+	var (
+		dedupe     *destination.Dedupe
+		identities *destination.Identities
+	)
+	if w := d.Mapping.DedupeExposures.Duration(); w > 0 {
+		bucket, err := log.StateBucket(ctx, "DEDUPE", d.Name, w)
+		if err != nil {
+			return nil, nil, fmt.Errorf("destination %s: dedupe_exposures: %w", d.Name, err)
+		}
+		dedupe = destination.NewDedupe(bucket, w, 0)
+	}
+	if d.Mapping.Identify == mapping.IdentifyOnChange {
+		h := d.Mapping.IdentifyHorizon.Duration()
+		bucket, err := log.StateBucket(ctx, "IDENT", d.Name, h)
+		if err != nil {
+			return nil, nil, fmt.Errorf("destination %s: identify: %w", d.Name, err)
+		}
+		identities = destination.NewIdentities(bucket, h, 0)
+	}
+	return dedupe, identities, nil
 }
 
 // pruneStaleDestinations deals with log positions of destinations that are

@@ -91,12 +91,14 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	encoders := make([]destination.Encoder, len(cfg.Destinations))
+	states := make([]previewState, len(cfg.Destinations))
 	for i, d := range cfg.Destinations {
 		enc, err := buildEncoder(buildEnv{Cfg: cfg, Specs: func() *statsig.Specs { return specs }, Logger: newLogger(env.Stderr, "error")}, d)
 		if err != nil {
 			return &configError{problems: []string{err.Error()}}
 		}
 		encoders[i] = enc
+		states[i] = newPreviewState(d)
 	}
 	out := bufio.NewWriter(env.Stdout)
 	defer out.Flush()
@@ -107,7 +109,13 @@ func runPreview(_ context.Context, env *Env, args []string) error {
 			e := &b.Events[i]
 			for di, d := range cfg.Destinations {
 				r := encoders[di].Encode(b, e)
+				identify := states[di].apply(e, &r)
 				line := previewLine{Destination: d.Name, Input: e.EventName, Reason: r.Reason, Note: r.Note.String()}
+				if identify != nil {
+					if err := enc.Encode(previewLine{Destination: d.Name, Status: "send", Input: e.EventName, Message: identify}); err != nil {
+						return err
+					}
+				}
 				switch {
 				case r.Filtered:
 					line.Status = "filtered"

@@ -100,3 +100,33 @@ func TestDocsReferenceOnlyWhatExists(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeExposureOptionsConfig: the README's example of the three
+// per-destination options (section "Exposure dedupe, Identify on change,
+// routing by environment") validates, and the effective configuration
+// shows each of them as set.
+func TestReadmeExposureOptionsConfig(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := bytes.Cut(readme, []byte("\n## Exposure dedupe, Identify on change, routing by environment\n"))
+	if !ok {
+		t.Fatal("README has no section on exposure dedupe, identify and environments")
+	}
+	_, rest, ok := bytes.Cut(section, []byte("```yaml\n"))
+	if !ok {
+		t.Fatal("the section has no ```yaml block")
+	}
+	block, _, _ := bytes.Cut(rest, []byte("```"))
+	path := writeFile(t, "options.yaml", string(block))
+	r := run(t, map[string]string{"SEGMENT_WRITE_KEY": "readme-write-key-000000"}, nil, "validate", "--config", path)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("the README's example does not validate: exit %d\n%s", r.Code, r.Stderr)
+	}
+	for _, want := range []string{"environments:", "- production", "dedupe_exposures: 24h", "identify: on_change", "identify_horizon: 2160h", "- staging"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("effective config lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+}

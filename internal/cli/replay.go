@@ -148,7 +148,16 @@ func Replay(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts R
 			}
 		}()
 	}
+	// A replay decides on exposures and identifies as the live delivery
+	// does: a first exposure replayed finds its own messageId in the
+	// dedupe state and goes again, a duplicate stays out.
+	dedupe, identities, err := destinationState(ctx, log, *d)
+	if err != nil {
+		return destination.ReplayResult{}, err
+	}
 	rcfg := destination.Config{
+		Dedupe:       dedupe,
+		Identities:   identities,
 		Name:         d.Name,
 		Writer:       w,
 		Encoder:      enc,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 )
 
 // varRef matches ${VAR} (and ${VAR:-default}) in a config file.
@@ -426,6 +427,14 @@ func (c *Config) Validate() []string {
 			}
 			if st != nil && !strings.HasPrefix(st.API, "http://") && !strings.HasPrefix(st.API, "https://") {
 				add("%s.statsig.api: %q is not an http(s) URL", p, maskURL(st.API))
+			}
+			// The tee forwards events as the SDKs sent them: Statsig has no
+			// identify call, and dedupes exposures itself.
+			if d.Mapping.Identify != "" && d.Mapping.Identify != mapping.IdentifyOff {
+				add("%s.mapping.identify: a statsig destination forwards the SDKs' events to Statsig, which has no identify call; use identify on a segment, webhook or warehouse destination", p)
+			}
+			if d.Mapping.DedupeExposures != 0 {
+				add("%s.mapping.dedupe_exposures: a statsig destination forwards every exposure as the SDKs sent it (Statsig deduplicates them itself); use dedupe_exposures on a segment, webhook or warehouse destination", p)
 			}
 		case "":
 			add("%s.type: missing (segment, warehouse, webhook or statsig)", p)

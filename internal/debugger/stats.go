@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -50,7 +51,7 @@ type sample struct {
 
 type reasonStat struct {
 	reason   string
-	kind     string // dead_letter or retry
+	kind     string // dead_letter, retry or filtered
 	counts   map[int64]uint32
 	lastSeen time.Time
 	samples  []json.RawMessage // ring of maxSamples, rendered when kept
@@ -142,6 +143,11 @@ func (s *destStats) add(o *destination.Outcome, at time.Time) {
 	case destination.StatusFiltered:
 		c.filtered++
 		p.Filtered++
+		// The filters an operator watches (what dedupe saves, what another
+		// environment's traffic is) are listed with the issues, as filtered.
+		if code := watchedFilter(o.Reason); code != "" {
+			s.reason(code, "filtered", at, sample{At: at, Event: o.Event, Batch: o.Batch, Detail: o.Reason, Events: 1})
+		}
 	case destination.StatusDeadLettered:
 		c.dead++
 		p.Dead++
@@ -155,6 +161,18 @@ func (s *destStats) add(o *destination.Outcome, at time.Time) {
 		}
 		s.reason(reason, "retry", at, sample{At: at, Detail: o.Note, Events: o.Count, Attempts: o.Attempts})
 	}
+}
+
+// watchedFilter is the reason under which a filtered outcome is listed:
+// duplicate_exposure or environment, "" for the other filters.
+func watchedFilter(reason string) string {
+	switch {
+	case reason == string(mapping.FilterDuplicateExposure):
+		return reason
+	case strings.HasPrefix(reason, string(mapping.FilterEnvironment)):
+		return string(mapping.FilterEnvironment)
+	}
+	return ""
 }
 
 // reason counts one occurrence of reason and keeps its sample; s.mu held.

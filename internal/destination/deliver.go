@@ -146,6 +146,8 @@ func (r *Runner) holdOff(d time.Duration) {
 }
 
 func (r *Runner) delivered(items []item, attempt, bytes int) {
+	// Before anything says delivered: the traits are in the log by then.
+	r.recordIdentities(items)
 	m := r.cfg.Metrics
 	r.unpause()
 	r.lastError.Store(nil)

@@ -56,9 +56,20 @@ type Encoded struct {
 	Filtered bool
 	Invalid  bool
 	Reason   string
-	Note     mapping.Notes
-	Kind     statsig.Kind
-	Event    string // the outgoing event name
+	// Filter is the rule that filtered the event (the metric's reason).
+	Filter mapping.Filter
+	Note   mapping.Notes
+	Kind   statsig.Kind
+	Event  string // the outgoing event name
+	// Dedupe is the exposure's dedupe_exposures key (mapping.ExposureKey),
+	// "" when it is not deduplicated: the Runner delivers only the first
+	// exposure per key within the window, Extra following Payload.
+	Dedupe string
+	// Identify, when set, is the Segment identify of the event's user
+	// (identify: on_change): the Runner sends it ahead of the event when
+	// the user is new or their traits changed, and records the traits once
+	// the destination accepted it.
+	Identify *mapping.Identify
 }
 
 // BackOffError asks for a retry no sooner than Wait (429 Retry-After).

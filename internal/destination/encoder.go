@@ -24,7 +24,7 @@ type TrackEncoder struct {
 // exposure (with "instead", Payload is Experiment Viewed and Extra nil).
 func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 	r, extra := t.Mapper.MapAll(b, e)
-	out := Encoded{Kind: r.Kind, Reason: r.Reason, Note: r.Note, Event: r.Track.Event}
+	out := Encoded{Kind: r.Kind, Reason: r.Reason, Filter: r.Filter, Note: r.Note, Event: r.Track.Event}
 	switch r.Status {
 	case mapping.Filtered:
 		out.Filtered = true
@@ -35,6 +35,12 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 		return out
 	}
 	out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)+t.Room))
+	out.Dedupe = t.dedupeKey(e, &r.Track)
+	if id := t.Mapper.Identify(b, e, &r.Track); id != nil && (t.MaxItemBytes <= 0 || len(id.JSON) <= t.MaxItemBytes) {
+		// An identify over the limit (huge custom traits) is left out: the
+		// event itself still goes.
+		out.Identify = id
+	}
 	if t.MaxItemBytes > 0 && len(out.Payload) > t.MaxItemBytes {
 		out.Invalid = true
 		out.Reason = "message_too_big: " + strconv.Itoa(len(out.Payload)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)
@@ -58,4 +64,17 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 func trackSize(t *segment.Track) int {
 	return 224 + len(t.Event) + len(t.UserID) + len(t.AnonymousID) + len(t.MessageID) +
 		len(t.Properties) + len(t.Context) + len(t.Integrations)
+}
+
+// dedupeKey is the exposure's dedupe_exposures key, or "" when the
+// destination does not deduplicate or the event is no exposure.
+func (t TrackEncoder) dedupeKey(e *statsig.Event, track *segment.Track) string {
+	if t.Mapper.DedupeWindow() <= 0 {
+		return ""
+	}
+	unit := track.UserID
+	if unit == "" {
+		unit = track.AnonymousID
+	}
+	return mapping.ExposureKey(e, unit)
 }

@@ -177,6 +177,8 @@ type runnerOptions struct {
 	RequestsPerSecond float64
 	// Mapper maps the events (default: the default options, no specs).
 	Mapper *mapping.Mapper
+	// Dedupe is the dedupe_exposures state (default: none).
+	Dedupe *destination.Dedupe
 }
 
 // startRunner runs a Segment destination over l, posting to recv. Each
@@ -224,6 +226,7 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 		},
 		AckWait:      o.AckWait,
 		DrainTimeout: o.DrainTimeout,
+		Dedupe:       o.Dedupe,
 	})
 	rn := &run{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- r.Run(ctx) }()

@@ -19,6 +19,7 @@ type Metrics struct {
 	Paused        *prometheus.GaugeVec
 	Unresolved    *prometheus.CounterVec
 	RequestErrors *prometheus.CounterVec
+	StateErrors   *prometheus.CounterVec
 }
 
 // NewMetrics registers the delivery metrics with reg.
@@ -33,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DeadLettered: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dead_lettered_events_total",
 			Help: "Events moved to the dead-letter stream, by destination and reason."}, []string{"destination", "reason"}),
 		Filtered: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "filtered_events_total",
-			Help: "Events a destination's filter left out, by destination and event type."}, []string{"destination", "type"}),
+			Help: "Events a destination's filter left out, by destination, event type and reason (type, name, environment, duplicate_exposure, source)."}, []string{"destination", "type", "reason"}),
 		BatchEvents: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "batch_events",
 			Help:    "Events per delivered batch.",
 			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2500}}, []string{"destination"}),
@@ -53,5 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Exposures whose experiment could not be resolved from config specs, by destination."}, []string{"destination"}),
 		RequestErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "destination_request_errors_total",
 			Help: "Failed delivery requests, by destination and class (status code or network)."}, []string{"destination", "class"}),
+		StateErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "state_errors_total",
+			Help: "Fetches delivered without their state in the log (dedupe: every exposure sent; identify: every identify sent), by destination and state."}, []string{"destination", "state"}),
 	}
 }

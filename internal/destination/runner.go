@@ -13,6 +13,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
+	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -39,6 +40,12 @@ type Config struct {
 	// DrainTimeout bounds how long in-flight deliveries may finish after
 	// shutdown begins; unfinished events stay in the log for the next run.
 	DrainTimeout time.Duration
+	// Dedupe, if set, is the destination's dedupe_exposures state: only
+	// the first exposure per key within the window is delivered.
+	Dedupe *Dedupe
+	// Identities, if set, is the destination's identify state
+	// (identify: on_change).
+	Identities *Identities
 	// DeadLettered, if set, says whether a dead letter with this key
 	// (DeadLetterKey) is stored already: such an event is not
 	// dead-lettered twice (a replay of events that failed before).
@@ -186,6 +193,8 @@ type item struct {
 	payload []byte
 	lm      *logMessage
 	ev      *statsig.Event
+	// ident is set on an identify: its traits are recorded once delivered.
+	ident *mapping.Identify
 }
 
 // Run delivers until ctx is cancelled, then drains: it stops fetching, sends
@@ -307,28 +316,19 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 			case <-time.After(time.Second):
 			}
 		}
-		for _, m := range msgs {
-			lm := &logMessage{msg: m, fetched: time.Now()}
-			b, err := statsig.DecodeBatch(m.Data())
-			if err != nil {
-				r.deadLetterRaw(ctx, m, err)
-				continue
-			}
-			lm.batch = b
-			r.seen(len(b.Events))
-			lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
-			r.mu.Lock()
-			r.inflight[lm] = struct{}{}
-			r.mu.Unlock()
+		// queueMsg batches one log message's encoded events (enc(i) is
+		// event i's, due says whether its identify goes ahead of it); false
+		// when shutdown came while every worker was busy.
+		queueMsg := func(lm *logMessage, enc func(i int) *Encoded, due func(i int) bool) bool {
+			b := lm.batch
 			for i := range b.Events {
-				ev := &b.Events[i]
-				enc := r.cfg.Encoder.Encode(b, ev)
+				ev, enc := &b.Events[i], enc(i)
 				if enc.Note.Unresolved() {
 					r.cfg.Metrics.Unresolved.WithLabelValues(r.cfg.Name).Inc()
 				}
 				switch {
 				case enc.Filtered:
-					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind)).Inc()
+					r.cfg.Metrics.Filtered.WithLabelValues(r.cfg.Name, string(enc.Kind), string(enc.Filter)).Inc()
 					r.observe(Outcome{Status: StatusFiltered, Batch: b, Event: ev, Reason: enc.Reason, Note: enc.Note.String()})
 					r.done(lm)
 					continue
@@ -339,28 +339,72 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 				if r.cfg.Observer != nil && enc.Note != 0 {
 					r.observe(Outcome{Status: StatusNote, Batch: b, Event: ev, Note: enc.Note.String(), Payload: enc.Payload})
 				}
-				payloads := [2][]byte{enc.Payload, enc.Extra}
+				var ident *mapping.Identify
+				if due != nil && due(i) {
+					ident = enc.Identify
+					lm.remaining.Add(1) // the identify goes ahead of the event
+				}
+				payloads := [3][]byte{nil, enc.Payload, enc.Extra}
+				if ident != nil {
+					payloads[0] = ident.JSON
+				}
 				if enc.Extra != nil {
 					lm.remaining.Add(1) // two messages, two outcomes
 				}
-				for _, p := range payloads {
+				for j, p := range payloads {
 					if p == nil {
 						continue
 					}
 					n := len(p)
 					if len(cur) > 0 && (len(cur)+1 > r.limits.MaxItems || r.limits.size(len(cur)+1, curBytes+n) > r.limits.MaxBytes) {
 						if !flush(ctx.Done()) {
-							return finish()
+							return false
 						}
 					}
 					if len(cur) == 0 {
 						opened = time.Now()
 					}
-					cur = append(cur, item{payload: p, lm: lm, ev: ev})
+					it := item{payload: p, lm: lm, ev: ev}
+					if j == 0 {
+						it.ident = ident
+					}
+					cur = append(cur, it)
 					curBytes += n
 				}
 			}
 			r.done(lm)
+			return true
+		}
+		if r.cfg.Dedupe == nil && r.cfg.Identities == nil {
+			// No state to consult: each message is encoded and batched in
+			// turn, so workers get batches while the rest is mapped.
+			var enc Encoded
+			for _, m := range msgs {
+				lm := r.begin(ctx, m)
+				if lm == nil {
+					continue
+				}
+				b := lm.batch
+				if !queueMsg(lm, func(i int) *Encoded { enc = r.cfg.Encoder.Encode(b, &b.Events[i]); return &enc }, nil) {
+					return finish()
+				}
+			}
+		} else {
+			// The state is consulted for the whole fetch at once: one
+			// pipelined round trip instead of one per message.
+			batch := r.prepare(ctx, msgs)
+			if !r.applyState(ctx, batch) {
+				return finish()
+			}
+			for _, p := range batch {
+				var due func(i int) bool
+				if p.identify != nil {
+					due = func(i int) bool { return p.identify[i] }
+				}
+				if !queueMsg(p.lm, func(i int) *Encoded { return &p.encs[i] }, due) {
+					return finish()
+				}
+			}
 		}
 		if len(cur) > 0 && (len(msgs) == 0 || time.Since(opened) >= r.cfg.FlushInterval) {
 			if !flush(ctx.Done()) {
@@ -403,6 +447,52 @@ func (r *Runner) seen(n int) {
 			return
 		}
 	}
+}
+
+// prepared is one log message with its events encoded.
+type prepared struct {
+	lm   *logMessage
+	encs []Encoded
+	// identify marks the events whose identify is due (nil: none).
+	identify []bool
+}
+
+// begin decodes a fetched message and puts it in flight, holding one
+// outcome until all its events are queued; a message that does not decode
+// is dead-lettered whole (nil).
+func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
+	lm := &logMessage{msg: m, fetched: time.Now()}
+	b, err := statsig.DecodeBatch(m.Data())
+	if err != nil {
+		r.deadLetterRaw(ctx, m, err)
+		return nil
+	}
+	lm.batch = b
+	r.seen(len(b.Events))
+	lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
+	r.mu.Lock()
+	r.inflight[lm] = struct{}{}
+	r.mu.Unlock()
+	return lm
+}
+
+// prepare begins every fetched message and encodes its events, for the
+// state to be consulted on all of them at once.
+func (r *Runner) prepare(ctx context.Context, msgs []*queue.Message) []prepared {
+	out := make([]prepared, 0, len(msgs))
+	for _, m := range msgs {
+		lm := r.begin(ctx, m)
+		if lm == nil {
+			continue
+		}
+		b := lm.batch
+		encs := make([]Encoded, len(b.Events))
+		for i := range b.Events {
+			encs[i] = r.cfg.Encoder.Encode(b, &b.Events[i])
+		}
+		out = append(out, prepared{lm: lm, encs: encs})
+	}
+	return out
 }
 
 func (r *Runner) observe(o Outcome) {

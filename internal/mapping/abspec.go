@@ -49,6 +49,9 @@ func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, ext
 	if mode != ExperimentViewedAlongside && mode != ExperimentViewedInstead {
 		return m.Map(b, e), nil
 	}
+	if res, filtered := m.environmentFiltered(b, e); filtered {
+		return res, nil
+	}
 	sent := statsig.KindOf(e.EventName)
 	if sent != statsig.KindConfig && sent != statsig.KindLayer && sent != statsig.KindExperiment {
 		return m.Map(b, e), nil
@@ -79,7 +82,7 @@ func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, ext
 	}
 	if reason := m.nameFilter(ExperimentViewedEvent); reason != "" {
 		if mode == ExperimentViewedInstead {
-			return Result{Status: Filtered, Reason: reason, Kind: kind, Note: note}, nil
+			return Result{Status: Filtered, Filter: FilterName, Reason: reason, Kind: kind, Note: note}, nil
 		}
 		return raw, nil
 	}

@@ -21,6 +21,8 @@ type Library struct {
 type Mapper struct {
 	opts  Options
 	types map[statsig.Kind]bool
+	// envs holds the environments option lower-cased; empty: all pass.
+	envs map[string]bool
 	// specs returns the current config specs, or nil when there are none.
 	specs func() *statsig.Specs
 	// contextHead is the constant start of every context object.
@@ -33,6 +35,12 @@ func New(opts Options, specs func() *statsig.Specs, lib Library) *Mapper {
 	m := &Mapper{opts: opts, specs: specs, types: map[statsig.Kind]bool{}}
 	for _, t := range opts.Types {
 		m.types[t] = true
+	}
+	if len(opts.Environments) > 0 {
+		m.envs = map[string]bool{}
+		for _, env := range opts.Environments {
+			m.envs[strings.ToLower(strings.TrimSpace(env))] = true
+		}
 	}
 	if m.specs == nil {
 		m.specs = func() *statsig.Specs { return nil }
@@ -49,6 +57,10 @@ func New(opts Options, specs func() *statsig.Specs, lib Library) *Mapper {
 
 // Options returns the effective options (defaults applied).
 func (m *Mapper) Options() Options { return m.opts }
+
+// DedupeWindow is the dedupe_exposures window, 0 when off (without copying
+// the options, on every event's path).
+func (m *Mapper) DedupeWindow() Window { return m.opts.DedupeExposures }
 
 // Status is what mapping made of an event.
 type Status int
@@ -69,6 +81,8 @@ type Result struct {
 	Status Status
 	// Reason explains Filtered and Invalid.
 	Reason string
+	// Filter is the rule that filtered the event (Filtered only).
+	Filter Filter
 	// Kind is the event's kind after experiment resolution.
 	Kind statsig.Kind
 	// Note says something the user should know about a mapped event, such
@@ -79,6 +93,9 @@ type Result struct {
 
 // Map maps one event of a batch.
 func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
+	if res, filtered := m.environmentFiltered(b, e); filtered {
+		return res
+	}
 	name, kind := e.EventName, statsig.KindOf(e.EventName)
 	metadata := e.Metadata
 	var note Notes
@@ -87,15 +104,15 @@ func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
 	}
 	res := Result{Kind: kind, Note: note}
 	if !m.types[kind] {
-		res.Status, res.Reason = Filtered, "event type "+string(kind)+" not selected"
+		res.Status, res.Filter, res.Reason = Filtered, FilterType, "event type "+string(kind)+" not selected"
 		return res
 	}
 	if len(m.opts.Include) > 0 && !matchAny(m.opts.Include, name) {
-		res.Status, res.Reason = Filtered, "event name not in include list"
+		res.Status, res.Filter, res.Reason = Filtered, FilterName, "event name not in include list"
 		return res
 	}
 	if matchAny(m.opts.Exclude, name) {
-		res.Status, res.Reason = Filtered, "event name excluded"
+		res.Status, res.Filter, res.Reason = Filtered, FilterName, "event name excluded"
 		return res
 	}
 	original, corrected := b.EventTime(e)

@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -40,6 +41,23 @@ type Options struct {
 	// "alongside" the statsig::experiment_exposure Track, or "instead" of
 	// it. See abspec.go.
 	ExperimentViewed string `yaml:"experiment_viewed" json:"experiment_viewed"`
+	// Environments are the Statsig environment tiers sent (the user's
+	// statsigEnvironment.tier; an event without one is "production", as
+	// Statsig reads it); empty means all. The rest are filtered with
+	// reason "environment", so production can go to one Segment source
+	// and staging to another.
+	Environments []string `yaml:"environments" json:"environments,omitempty"`
+	// DedupeExposures sends only the first exposure per unit × entity ×
+	// outcome within this window (0: off). The state is a key-value bucket
+	// in the log, shared by every bridge process; see the runner's dedupe.
+	DedupeExposures Window `yaml:"dedupe_exposures" json:"dedupe_exposures"`
+	// Identify sends a Segment identify when a user is first seen and when
+	// their traits change: "off" (default) or "on_change".
+	Identify string `yaml:"identify" json:"identify"`
+	// IdentifyHorizon is how long the bridge remembers the traits it sent
+	// for a user (0: the default, 90 days): a user unseen for longer gets
+	// one identify again when next seen.
+	IdentifyHorizon Window `yaml:"identify_horizon" json:"identify_horizon"`
 }
 
 // DefaultTypes are the kinds sent when a destination names none: every user
@@ -60,6 +78,15 @@ const (
 	ExperimentViewedInstead   = "instead"
 )
 
+// Identify modes.
+const (
+	IdentifyOff      = "off"
+	IdentifyOnChange = "on_change"
+)
+
+// DefaultIdentifyHorizon is how long identify state is kept by default.
+const DefaultIdentifyHorizon = Window(90 * 24 * time.Hour)
+
 // WithDefaults returns o with empty fields set to their documented defaults.
 func (o Options) WithDefaults() Options {
 	if len(o.Types) == 0 {
@@ -76,6 +103,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.ExperimentViewed == "" {
 		o.ExperimentViewed = ExperimentViewedOff
+	}
+	if o.Identify == "" {
+		o.Identify = IdentifyOff
+	}
+	if o.IdentifyHorizon == 0 {
+		o.IdentifyHorizon = DefaultIdentifyHorizon
 	}
 	return o
 }
@@ -114,6 +147,22 @@ func (o Options) Validate() []string {
 	case "", ExperimentViewedOff, ExperimentViewedAlongside, ExperimentViewedInstead:
 	default:
 		errs = append(errs, fmt.Sprintf("experiment_viewed: unknown mode %q (off, alongside or instead)", o.ExperimentViewed))
+	}
+	for _, env := range o.Environments {
+		if strings.TrimSpace(env) == "" {
+			errs = append(errs, "environments: an empty tier (list tiers such as production, staging, development)")
+		}
+	}
+	if p := o.DedupeExposures.problem(); p != "" {
+		errs = append(errs, "dedupe_exposures: "+p+" (0 turns it off)")
+	}
+	switch o.Identify {
+	case "", IdentifyOff, IdentifyOnChange:
+	default:
+		errs = append(errs, fmt.Sprintf("identify: unknown mode %q (off or on_change)", o.Identify))
+	}
+	if p := o.IdentifyHorizon.problem(); p != "" {
+		errs = append(errs, "identify_horizon: "+p)
 	}
 	return errs
 }

@@ -24,11 +24,12 @@ func (l *Log) Destinations(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// RemoveDestination deletes a destination's durable consumer. Its position
-// is lost; batches only it had not finished become trimmable.
+// RemoveDestination deletes a destination's durable consumer and its state
+// buckets (StateBucket). Its position is lost; batches only it had not
+// finished become trimmable.
 func (l *Log) RemoveDestination(ctx context.Context, name string) error {
 	if err := l.stream.DeleteConsumer(ctx, consumerPrefix+name); err != nil {
 		return fmt.Errorf("removing consumer %s%s: %w", consumerPrefix, name, err)
 	}
-	return nil
+	return l.removeStateBuckets(ctx, name)
 }

@@ -16,4 +16,7 @@
 // the caller. By default it runs nats-server in-process ([Config.URL] empty)
 // without opening any network port; with a URL it uses an external NATS
 // cluster instead.
+//
+// [Log.StateBucket] gives a destination key-value state in the same engine
+// (dedupe and identify state), shared like the log by every process on it.
 package queue

@@ -692,9 +692,14 @@ type ExposureMetadata struct {
 	AllocatedExperiment FlexString `json:"allocatedExperiment"`
 	IsExplicitParameter FlexString `json:"isExplicitParameter"`
 	ExperimentGroupName FlexString `json:"experimentGroupName"`
+	// Gate, GateValue and ParameterName complete an exposure's identity
+	// (dedupe_exposures): a gate exposure's, and a layer parameter's.
+	Gate          FlexString `json:"gate"`
+	GateValue     FlexString `json:"gateValue"`
+	ParameterName FlexString `json:"parameterName"`
 }
 
-var exposureFields = []string{"config", "ruleID", "allocatedExperiment", "isExplicitParameter", "experimentGroupName"}
+var exposureFields = []string{"config", "ruleID", "allocatedExperiment", "isExplicitParameter", "experimentGroupName", "gate", "gateValue", "parameterName"}
 
 // DecodeExposureMetadata decodes an exposure's metadata object, with
 // json.Unmarshal's result and errors.
@@ -716,6 +721,12 @@ func DecodeExposureMetadata(raw json.RawMessage) (ExposureMetadata, error) {
 			dst, bit = &md.IsExplicitParameter, 1<<3
 		case "experimentGroupName":
 			dst, bit = &md.ExperimentGroupName, 1<<4
+		case "gate":
+			dst, bit = &md.Gate, 1<<5
+		case "gateValue":
+			dst, bit = &md.GateValue, 1<<6
+		case "parameterName":
+			dst, bit = &md.ParameterName, 1<<7
 		default:
 			return s.unknown(name, exposureFields)
 		}

@@ -403,6 +403,7 @@ var fastJSONSeeds = []string{
 	`{"config":"layer","ruleID":5,"allocatedExperiment":"exp","isExplicitParameter":"true","parameterName":"p"}`,
 	`{"config":{"x":1}}`,
 	`{"Config":"c"}`,
+	`{"gate":"g","gateValue":"true","ruleID":"r","GATE":"x","parameterName":7,"gatevalue":null}`,
 	`{"b":"<x>","a":1,"b":" y ","c":[ 1 ],"\u0061":2}`,
 	`null`,
 }

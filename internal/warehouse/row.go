@@ -51,12 +51,12 @@ func ParseTrack(data []byte) (Row, error) {
 	var ctxRaw, propsRaw []byte
 	err := p.object(func(k []byte) error {
 		switch key := string(k); key {
-		case "properties", "context":
+		case "properties", "context", "traits": // traits: an identify's (ParseIdentify)
 			start := p.i
 			if err := p.skip(); err != nil {
 				return err
 			}
-			if key == "properties" {
+			if key != "context" {
 				propsRaw = data[start:p.i]
 			} else {
 				ctxRaw = data[start:p.i]

@@ -193,7 +193,9 @@ class DeliveryCard {
         onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); toggle(); } },
       },
       el('td', { class: 'reason' }, el('span', { class: 'caret' }, open ? '▾' : '▸'), r.reason),
-      el('td', {}, r.type === 'retry' ? el('span', { class: 'badge warnb' }, 'Retried') : el('span', { class: 'badge badb' }, 'Dead-lettered')),
+      el('td', {}, r.type === 'retry' ? el('span', { class: 'badge warnb' }, 'Retried')
+        : r.type === 'filtered' ? el('span', { class: 'badge' }, 'Filtered')
+          : el('span', { class: 'badge badb' }, 'Dead-lettered')),
       el('td', { class: 'num' }, num(r.count)),
       el('td', { title: stamp(r.lastSeen) }, ago(r.lastSeen))));
       if (open) rows.push(el('tr', { class: 'sample-row' }, el('td', { colspan: '4' }, this.sampleView(r, key))));

@@ -3,6 +3,7 @@ package statsigtee
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -16,6 +17,8 @@ import (
 type Encoder struct {
 	types            map[statsig.Kind]bool
 	include, exclude []string
+	// envs is the environments option, lower-cased; nil: all pass.
+	envs map[string]bool
 }
 
 var _ destination.Encoder = (*Encoder)(nil)
@@ -27,6 +30,12 @@ var _ destination.Encoder = (*Encoder)(nil)
 // a config_exposure here; include and exclude globs match that name too.
 func NewEncoder(opts mapping.Options) *Encoder {
 	e := &Encoder{include: opts.Include, exclude: opts.Exclude}
+	for _, env := range opts.Environments {
+		if e.envs == nil {
+			e.envs = map[string]bool{}
+		}
+		e.envs[strings.ToLower(strings.TrimSpace(env))] = true
+	}
 	if len(opts.Types) > 0 {
 		e.types = map[statsig.Kind]bool{}
 		for _, k := range opts.Types {
@@ -43,20 +52,23 @@ func (enc *Encoder) Encode(b *statsig.Batch, e *statsig.Event) destination.Encod
 	switch {
 	case b.Source == statsig.SourceWebhook:
 		// Statsig sent it: forwarding it back would count it twice.
-		out.Filtered, out.Reason = true, "received from Statsig's webhook"
+		out.Filtered, out.Filter, out.Reason = true, mapping.FilterSource, "received from Statsig's webhook"
 		return out
 	case b.Source == statsig.SourceImport:
 		// History loaded by `statsig-bridge import`: Statsig has it already.
-		out.Filtered, out.Reason = true, "imported history"
+		out.Filtered, out.Filter, out.Reason = true, mapping.FilterSource, "imported history"
 		return out
 	case enc.types != nil && !enc.types[kind]:
-		out.Filtered, out.Reason = true, "event type "+string(kind)+" not selected"
+		out.Filtered, out.Filter, out.Reason = true, mapping.FilterType, "event type "+string(kind)+" not selected"
 		return out
 	case len(enc.include) > 0 && !mapping.MatchAny(enc.include, e.EventName):
-		out.Filtered, out.Reason = true, "event name not in include list"
+		out.Filtered, out.Filter, out.Reason = true, mapping.FilterName, "event name not in include list"
 		return out
 	case mapping.MatchAny(enc.exclude, e.EventName):
-		out.Filtered, out.Reason = true, "event name excluded"
+		out.Filtered, out.Filter, out.Reason = true, mapping.FilterName, "event name excluded"
+		return out
+	case enc.envs != nil && !enc.envs[mapping.Tier(b, e)]:
+		out.Filtered, out.Filter, out.Reason = true, mapping.FilterEnvironment, "environment: tier "+mapping.Tier(b, e)+" not in environments"
 		return out
 	}
 	p, err := AppendEvent(nil, b, e)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -365,5 +366,24 @@ func TestEncoderSkipsImportedHistory(t *testing.T) {
 	b.Source = statsig.SourceImport
 	if r := enc.Encode(b, &b.Events[0]); !r.Filtered || r.Reason != "imported history" {
 		t.Fatalf("imported event: filtered %v (%s), want filtered as imported history", r.Filtered, r.Reason)
+	}
+}
+
+// TestEncoderEnvironments: the tee forwards only the listed tiers, an event
+// without a tier counting as production.
+func TestEncoderEnvironments(t *testing.T) {
+	b := &statsig.Batch{ReceivedAt: 1795540399245, Source: statsig.SourceSDK, Events: []statsig.Event{
+		{ID: "a", EventName: "checkout", User: &statsig.User{UserID: "u", StatsigEnvironment: []byte(`{"tier":"staging"}`)}, Time: 1},
+		{ID: "b", EventName: "checkout", User: &statsig.User{UserID: "u", StatsigEnvironment: []byte(`{"tier":"Production"}`)}, Time: 1},
+		{ID: "c", EventName: "checkout", User: &statsig.User{UserID: "u"}, Time: 1},
+	}}
+	enc := statsigtee.NewEncoder(mapping.Options{Environments: []string{"production"}})
+	var got []string
+	for i := range b.Events {
+		r := enc.Encode(b, &b.Events[i])
+		got = append(got, fmt.Sprintf("%s:%v:%s", b.Events[i].ID, r.Filtered, r.Filter))
+	}
+	if want := "a:true:environment b:false: c:false:"; strings.Join(got, " ") != want {
+		t.Errorf("got %s, want %s", strings.Join(got, " "), want)
 	}
 }

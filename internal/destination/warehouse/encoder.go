@@ -29,6 +29,11 @@ func (e Encoder) Encode(b *statsig.Batch, ev *statsig.Event) destination.Encoded
 	if out.Extra != nil {
 		out.Extra = appendTimes(out.Extra, b)
 	}
+	if out.Identify != nil {
+		id := *out.Identify
+		id.JSON = appendTimes(id.JSON, b)
+		out.Identify = &id
+	}
 	return out
 }
 

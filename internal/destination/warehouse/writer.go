@@ -99,6 +99,9 @@ type dialect interface {
 	values(b *tableBatch)
 	// load inserts every batch in one transaction, skipping ids present.
 	load(ctx context.Context, batches []tableBatch) error
+	// upsert inserts or updates rows by id (the users table), keeping a
+	// column's value where the row has none and a newer row's values.
+	upsert(ctx context.Context, b tableBatch) error
 	// classify turns a load error into the runner's error types.
 	classify(err error) (wrapped error, staleCatalogue bool)
 	close() error
@@ -198,7 +201,7 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	rows := make([]wh.Row, 0, len(payloads))
 	seen := make(map[string]bool, len(payloads))
 	for _, p := range payloads {
-		r, err := wh.ParseTrack(p)
+		r, err := parseMessage(p)
 		if err != nil {
 			return &destination.PermanentError{Err: err, Response: err.Error()}
 		}
@@ -219,6 +222,9 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 		w.db.values(&batches[i])
 	}
 	err = w.db.load(ctx, batches)
+	if err == nil {
+		err = w.loadUsers(ctx, rows)
+	}
 	if err == nil {
 		return nil
 	}
@@ -284,9 +290,11 @@ func (w *Writer) plan(ctx context.Context, rows []wh.Row) ([]tableBatch, error) 
 	var order []string
 	for i := range rows {
 		r := &rows[i]
-		tracks.rows = append(tracks.rows, r)
-		for _, f := range r.Context {
-			tracks.add(f)
+		if r.Table != wh.IdentifiesTable { // an identify is no track
+			tracks.rows = append(tracks.rows, r)
+			for _, f := range r.Context {
+				tracks.add(f)
+			}
 		}
 		t := byTable[r.Table]
 		if t == nil {
@@ -355,7 +363,7 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 		row[0] = r.ID
 		row[1] = nullString(r.AnonymousID)
 		row[2] = nullString(r.UserID)
-		row[3] = r.Table
+		row[3] = eventColumn(r)
 		row[4] = r.EventText
 		row[5] = nullTime(r.ReceivedAt)
 		row[6] = nullTime(r.SentAt)
