@@ -144,7 +144,52 @@ func TestIdentifyOnChangeEveryDestination(t *testing.T) {
 		if n := countRows(db, "SELECT count(*) FROM "+table(name, "identifies")+" WHERE plan = 'pro' AND user_id = 'u1' AND context_library_name = 'statsig-bridge'"); n != 1 {
 			t.Errorf("%s: %d identifies of u1 on plan pro with the context columns, want 1", name, n)
 		}
+		// Segment's schema: identifies has no event columns; users has
+		// id = user_id and no anonymous_id (nor user_id, event, event_text).
+		for tbl, absent := range map[string][]string{
+			"identifies": {"event", "event_text"},
+			"users":      {"anonymous_id", "user_id", "event", "event_text"},
+		} {
+			cols := tableColumns(t, db, name, pgSchema, tbl)
+			for _, c := range absent {
+				if cols[c] {
+					t.Errorf("%s: %s has a %s column; Segment's %s table has none", name, tbl, c, tbl)
+				}
+			}
+			for _, c := range []string{"id", "received_at", "uuid_ts", "plan", "email"} {
+				if !cols[c] {
+					t.Errorf("%s: %s has no %s column", name, tbl, c)
+				}
+			}
+		}
 	}
+}
+
+// tableColumns returns the column names of a warehouse table: schema is
+// Postgres's (name "postgres"), unused for SQLite.
+func tableColumns(t *testing.T, db *sql.DB, name, schema, tbl string) map[string]bool {
+	t.Helper()
+	q, args := "SELECT name FROM pragma_table_info(?)", []any{tbl}
+	if name == "postgres" {
+		q, args = "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2", []any{schema, tbl}
+	}
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: columns of %s: %v", name, tbl, err)
+	}
+	defer rows.Close()
+	cols := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols[c] = true
+	}
+	if len(cols) == 0 {
+		t.Fatalf("%s: %s has no columns", name, tbl)
+	}
+	return cols
 }
 
 // TestIdentifySurvivesKill9: the traits sent are recorded in the log, so

@@ -113,7 +113,7 @@ func pgTypeOf(t string) wh.Type {
 func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Column) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", p.qualified(table))
-	for i, c := range append(append([]wh.Column(nil), wh.StandardColumns...), cols...) {
+	for i, c := range append(append([]wh.Column(nil), wh.StandardColumnsOf(table)...), cols...) {
 		if i > 0 {
 			b.WriteString(", ")
 		}

@@ -206,7 +206,7 @@ func (s *sqliteDB) columns(ctx context.Context, table string) (map[string]wh.Typ
 func (s *sqliteDB) createTable(ctx context.Context, table string, cols []wh.Column) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", quote(table))
-	for i, c := range append(append([]wh.Column(nil), wh.StandardColumns...), cols...) {
+	for i, c := range append(append([]wh.Column(nil), wh.StandardColumnsOf(table)...), cols...) {
 		if i > 0 {
 			b.WriteString(", ")
 		}

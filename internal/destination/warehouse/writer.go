@@ -340,7 +340,8 @@ func mapValues(m map[string]*want, order []string) []*want {
 // rowsOf converts a table's rows to its column types.
 func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now time.Time) tableBatch {
 	b := tableBatch{table: t.name}
-	for _, c := range wh.StandardColumns {
+	std := wh.StandardColumnsOf(t.name)
+	for _, c := range std {
 		b.cols = append(b.cols, c.Name)
 		b.types = append(b.types, c.Type)
 	}
@@ -360,16 +361,22 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 	b.rows = make([][]any, len(t.rows))
 	for i, r := range t.rows {
 		row := make([]any, len(b.cols))
-		row[0] = r.ID
-		row[1] = nullString(r.AnonymousID)
-		row[2] = nullString(r.UserID)
-		row[3] = eventColumn(r)
-		row[4] = r.EventText
-		row[5] = nullTime(r.ReceivedAt)
-		row[6] = nullTime(r.SentAt)
-		row[7] = nullTime(r.Timestamp)
-		row[8] = nullTime(r.OriginalTimestamp)
-		row[9] = now
+		if len(std) == len(wh.StandardColumns) {
+			row[0] = r.ID
+			row[1] = nullString(r.AnonymousID)
+			row[2] = nullString(r.UserID)
+			row[3] = eventColumn(r)
+			row[4] = r.EventText
+			row[5] = nullTime(r.ReceivedAt)
+			row[6] = nullTime(r.SentAt)
+			row[7] = nullTime(r.Timestamp)
+			row[8] = nullTime(r.OriginalTimestamp)
+			row[9] = now
+		} else {
+			for j, c := range std {
+				row[j] = standardValue(r, c.Name, now)
+			}
+		}
 		set := func(fields []wh.Field) {
 			for _, f := range fields {
 				j, ok := pos[f.Column]
@@ -390,6 +397,34 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 		b.rows[i] = row
 	}
 	return b
+}
+
+// standardValue is a row's value of a standard column, for the tables
+// with fewer standard columns than tracks (identifies, users).
+func standardValue(r *wh.Row, column string, now time.Time) any {
+	switch column {
+	case "id":
+		return r.ID
+	case "anonymous_id":
+		return nullString(r.AnonymousID)
+	case "user_id":
+		return nullString(r.UserID)
+	case "event":
+		return eventColumn(r)
+	case "event_text":
+		return r.EventText
+	case "received_at":
+		return nullTime(r.ReceivedAt)
+	case "sent_at":
+		return nullTime(r.SentAt)
+	case "timestamp":
+		return nullTime(r.Timestamp)
+	case "original_timestamp":
+		return nullTime(r.OriginalTimestamp)
+	case "uuid_ts":
+		return now
+	}
+	return nil
 }
 
 func nullString(s string) any {
@@ -438,7 +473,7 @@ func (w *Writer) ensure(ctx context.Context, name string, need []wh.Column) (map
 	}
 	have := len(cols)
 	if cols == nil {
-		have = len(wh.StandardColumns)
+		have = len(wh.StandardColumnsOf(name))
 	}
 	if room := w.cfg.MaxColumns - have; len(missing) > room {
 		for _, c := range missing[max(room, 0):] {
