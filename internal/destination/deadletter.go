@@ -88,6 +88,7 @@ func reasonCode(reason string) (code, detail string) {
 // otherwise); detail then leads with it, so every view of the dead letter
 // says what the destination answered.
 func (r *Runner) deadLetter(ctx context.Context, items []item, reason, detail string, status int) {
+	r.forgetIdentities(items)
 	code, d := reasonCode(reason)
 	if detail == "" {
 		detail = d

@@ -179,6 +179,8 @@ type runnerOptions struct {
 	Mapper *mapping.Mapper
 	// Dedupe is the dedupe_exposures state (default: none).
 	Dedupe *destination.Dedupe
+	// Identities is the identify on_change state (default: none).
+	Identities *destination.Identities
 }
 
 // startRunner runs a Segment destination over l, posting to recv. Each
@@ -227,6 +229,7 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 		AckWait:      o.AckWait,
 		DrainTimeout: o.DrainTimeout,
 		Dedupe:       o.Dedupe,
+		Identities:   o.Identities,
 	})
 	rn := &run{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- r.Run(ctx) }()

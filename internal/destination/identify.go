@@ -106,3 +106,16 @@ func (d *Identities) Record(ctx context.Context, units, hashes []string) error {
 	}
 	return nil
 }
+
+// Forget drops what this process assumed of identifies that were not
+// delivered (dead-lettered): Due marks an identify's traits as sent when
+// it decides to send them, so that the next fetches do not send them
+// again while it is delivered; if it never arrives, the user's next event
+// sends it again.
+func (d *Identities) Forget(units, hashes []string) {
+	for i, u := range units {
+		if s, ok := d.cache.Peek(u); ok && s.hash == hashes[i] {
+			d.cache.Remove(u)
+		}
+	}
+}

@@ -135,6 +135,22 @@ func (r *Runner) identify(ctx context.Context, batch []prepared) bool {
 	return true
 }
 
+// forgetIdentities drops the traits this process assumed sent for the
+// identifies among items that were dead-lettered (see Identities.Forget).
+func (r *Runner) forgetIdentities(items []item) {
+	if r.cfg.Identities == nil {
+		return
+	}
+	var units, hashes []string
+	for _, it := range items {
+		if it.ident != nil {
+			units = append(units, it.ident.Unit)
+			hashes = append(hashes, it.ident.TraitsHash)
+		}
+	}
+	r.cfg.Identities.Forget(units, hashes)
+}
+
 // recordIdentities records the traits of the delivered identifies among
 // items, before their log messages are acked. A failure is logged: the
 // identify is sent again later, with the same messageId.

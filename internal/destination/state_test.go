@@ -3,6 +3,9 @@ package destination_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,5 +85,59 @@ func TestRunnerDedupeRedeliveredFirstExposure(t *testing.T) {
 	got := recv.Delivered()
 	if len(got) != 1 || got[first[0].ID] != 1 {
 		t.Errorf("delivered %v, want only the first exposure %s", got, first[0].ID)
+	}
+}
+
+// TestRunnerIdentifyDeadLetteredIsSentAgain: an identify the destination
+// refused (dead-lettered) is not taken as sent: the user's next event
+// brings it again, with the same messageId.
+func TestRunnerIdentifyDeadLetteredIsSentAgain(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	bucket, err := l.StateBucket(ctx, "IDENT", destName, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := newReceiver(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	recv.Respond(func(names []string) int {
+		if refuse.Load() && slices.Contains(names, "") { // an identify has no event name
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	})
+	startRunner(t, l, recv, runnerOptions{
+		Mapper:     mapping.New(mapping.Options{Identify: mapping.IdentifyOnChange}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
+		Identities: destination.NewIdentities(bucket, time.Hour, 0),
+	})
+	user := func(id string) statsig.Event {
+		return statsig.Event{ID: id, EventName: "clicked", Time: 1795534342000,
+			User: &statsig.User{UserID: "u1", Email: "ada@example.com"}}
+	}
+	identifies := func() (all, delivered []string) {
+		for _, r := range recv.Requests() {
+			for i, name := range r.Names {
+				if name == "" {
+					all = append(all, r.IDs[i])
+					if r.Code/100 == 2 {
+						delivered = append(delivered, r.IDs[i])
+					}
+				}
+			}
+		}
+		return all, delivered
+	}
+	publish(t, l, "b1", []statsig.Event{user("e1")})
+	testwait.For(t, 20*time.Second, "the identify refused and dead-lettered, the event delivered", func() bool {
+		return recv.Unique() == 1 && len(deadLetters(t, l)) == 1
+	})
+	refuse.Store(false)
+	publish(t, l, "b2", []statsig.Event{user("e2")})
+	testwait.For(t, 20*time.Second, "the second event delivered", func() bool { return recv.Unique() >= 2 })
+	waitForLagZero(t, l, defaultAckWait)
+	all, delivered := identifies()
+	if len(delivered) != 1 || len(all) < 2 || all[0] != delivered[0] {
+		t.Errorf("identifies sent %v, delivered %v: want the refused one sent again with its messageId and delivered", all, delivered)
 	}
 }
