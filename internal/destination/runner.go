@@ -305,7 +305,11 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		}
 		for _, m := range msgs {
 			lm := &logMessage{msg: m, fetched: time.Now()}
-			b, err := statsig.DecodeBatch(m.Data())
+			data, err := m.Data()
+			var b *statsig.Batch
+			if err == nil {
+				b, err = statsig.DecodeBatch(data)
+			}
 			if err != nil {
 				r.deadLetterRaw(ctx, m, err)
 				continue

@@ -79,7 +79,7 @@ func TestFetchWaitsForFirstBatchThenReturns(t *testing.T) {
 	})
 	start := time.Now()
 	msgs, err := c.Fetch(ctx, 100, 10*time.Second)
-	if err != nil || len(msgs) != 1 || string(msgs[0].Data()) != "late" {
+	if err != nil || len(msgs) != 1 || string(mustData(t, msgs[0])) != "late" {
 		t.Fatalf("Fetch = %d messages, %v; want the one late batch", len(msgs), err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
