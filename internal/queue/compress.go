@@ -10,16 +10,16 @@ import (
 
 // Batches are stored S2-compressed (klauspost/compress/s2, the block
 // format), marked by a header; a batch without it is stored as published.
-// SDK batches are repetitive JSON: S2 stores them in about an eighth of the
-// bytes for ≈ 0.1 µs of CPU per event (≈ 0.07 µs to read back).
+// SDK batches are repetitive JSON: S2 stores the fixtures' batches of
+// 32–147 events in a fifth to a seventh of the bytes, bridge-load's in an
+// eighth, for ≈ 0.1 µs of CPU per event (≈ 0.07 µs to read back).
 //
-// Why: the embedded JetStream keeps every message block it wrote in the
-// last 10 s in its cache, in this process's heap, and copies each message
-// into the block, through the connection and to disk. At 150k events/s
-// the uncompressed batches (≈ 600 B an event) made ≈ 1 GB of heap; the
-// compressed ones an eighth of that, and the copies and writes shrink
-// alike (BENCHMARKS.md, "Third round"). The log also holds ≈ 8× more
-// backlog within log.max_bytes.
+// Why: the embedded JetStream keeps the message blocks it wrote or read in
+// the last 10 s cached, in this process's heap, and copies each message
+// into its block, over the connection and to disk. Uncompressed (≈ 500–600
+// B an event) that cache alone was ≈ 0.5–1 GB at 100–150k events/s; the
+// copies and writes shrink with it (BENCHMARKS.md, "Throughput and memory
+// (issue 13)"). The log also holds 5–8× more backlog within log.max_bytes.
 const (
 	// EncodingHeader names how a stored batch is encoded.
 	EncodingHeader = "Bridge-Encoding"
