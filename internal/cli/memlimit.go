@@ -19,7 +19,8 @@ import (
 // flight, so RSS followed throughput (≈ 0.5–1.5 GB). With a limit the GC
 // runs more often as the process nears it instead (BENCHMARKS.md, "Memory").
 // It is soft: live data above it is never refused, the GC then uses at most
-// about half the CPU.
+// about half the CPU. The limit is the process's: with several Serve in one
+// process (tests), the last one to start or return sets it.
 func applyMemoryLimit(cfg *config.Config, logger *slog.Logger) (restore func()) {
 	if v := os.Getenv("GOMEMLIMIT"); v != "" {
 		logger.Info("memory limit from GOMEMLIMIT; memory_limit is not applied", "GOMEMLIMIT", v)
