@@ -67,6 +67,9 @@ type options struct {
 	sinkAddr    string
 	cpuProfile  string
 	memProfile  string
+	traceFile   string
+	env         envOverrides
+	heapAt      time.Duration
 	delivery    int
 	parallelism int
 	logLevel    string
@@ -98,6 +101,9 @@ func main() {
 	flag.StringVar(&o.sinkAddr, "sink-addr", "127.0.0.1:0", "loopback address of the Segment-compatible sink")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (bridge included when in-process) to `file`")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to `file` at the end")
+	flag.Var(&o.env, "env", "in-process bridge: set an environment variable of its configuration, `KEY=VALUE` (repeatable), e.g. -env BRIDGE_WAREHOUSE=sqlite for the default serve with its SQLite warehouse (bridge-load turns it off otherwise)")
+	flag.StringVar(&o.traceFile, "trace", "", "write a runtime execution trace of this process while sending to `file` (go tool trace; -pprof=sync shows where intake requests wait)")
+	flag.DurationVar(&o.heapAt, "heapprofile-at", 0, "with -memprofile: write the profile this long after sending started (the heap under load) instead of at the end")
 	flag.IntVar(&o.delivery, "delivery-concurrency", 0, "in-process bridge: batches in flight to the sink (0: the bridge's default)")
 	flag.IntVar(&o.parallelism, "delivery-parallelism", 0, "in-process bridge: goroutines decoding and mapping (0: the bridge's default)")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "in-process bridge's log level")
@@ -199,6 +205,12 @@ func run(o options) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	prof, err := startProfiles(o)
+	if err != nil {
+		return err
+	}
+	defer prof.stopTrace()
+
 	var ws *watchers
 	if o.browsers > 0 {
 		var err error
@@ -291,7 +303,12 @@ func run(o options) error {
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	if o.memProfile != "" {
+	if err := prof.stopTrace(); err != nil {
+		return fmt.Errorf("writing the trace: %w", err)
+	}
+	if taken, err := prof.heapDone(); err != nil {
+		return fmt.Errorf("writing the heap profile: %w", err)
+	} else if o.memProfile != "" && !taken {
 		if err := writeHeapProfile(o.memProfile); err != nil {
 			return err
 		}
@@ -355,6 +372,7 @@ func startBridge(o options, sinkURL string) (string, func() error, error) {
 		// Measure the Segment path alone (the SQLite warehouse is on by default).
 		"BRIDGE_WAREHOUSE": "off",
 	}
+	maps.Copy(env, o.env)
 	if whOpts.beside {
 		delete(env, "BRIDGE_WAREHOUSE") // the default: SQLite in the data dir
 	}
@@ -681,15 +699,6 @@ func procStatus(field string) string {
 		}
 	}
 	return "n/a"
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // loopback reports whether host:port (or host) is a loopback address.

@@ -62,6 +62,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		}
 		logger.Warn("no STATSIG_API_KEYS set: accepting any SDK key, because the bridge listens on loopback only", "listen", cfg.Listen)
 	}
+	defer applyMemoryLimit(cfg, logger)()
 	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelStart()
 	log, err := queue.Open(startCtx, logConfig(cfg), logger)

@@ -15,6 +15,12 @@ const (
 	DefaultSpecsAPI        = "https://api.statsigcdn.com/v1"
 	DefaultSpecsRefresh    = time.Minute
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultMemoryLimit is the Go runtime's soft memory limit when
+	// neither memory_limit nor GOMEMLIMIT sets one (BENCHMARKS.md, "Memory").
+	DefaultMemoryLimit = 256 << 20
+	// MinMemoryLimit is the smallest memory_limit accepted: below it the
+	// garbage collector would run nearly all the time.
+	MinMemoryLimit         = 64 << 20
 	DefaultSegmentEndpoint = "https://api.segment.io"
 	// DefaultStatsigEventsAPI is where Statsig's server SDKs log events.
 	DefaultStatsigEventsAPI = "https://events.statsigapi.net/v1"
@@ -37,13 +43,19 @@ type Config struct {
 	LogLevel string `yaml:"log_level" json:"log_level"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
-	Intake          Intake        `yaml:"intake" json:"intake"`
-	Server          Server        `yaml:"server" json:"server"`
-	TLS             TLS           `yaml:"tls" json:"tls"`
-	Log             Log           `yaml:"log" json:"log"`
-	Specs           Specs         `yaml:"specs" json:"specs"`
-	UI              UI            `yaml:"ui" json:"ui"`
-	Destinations    []Destination `yaml:"destinations" json:"destinations"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (BRIDGE_MEMORY_LIMIT): as the process nears it the garbage collector
+	// runs more often, so memory stays near it under full load instead of
+	// following the heap's growth (the embedded log's block caches, batches
+	// in flight). -1: no limit. GOMEMLIMIT in the environment wins.
+	MemoryLimit  int64         `yaml:"memory_limit" json:"memory_limit"`
+	Intake       Intake        `yaml:"intake" json:"intake"`
+	Server       Server        `yaml:"server" json:"server"`
+	TLS          TLS           `yaml:"tls" json:"tls"`
+	Log          Log           `yaml:"log" json:"log"`
+	Specs        Specs         `yaml:"specs" json:"specs"`
+	UI           UI            `yaml:"ui" json:"ui"`
+	Destinations []Destination `yaml:"destinations" json:"destinations"`
 }
 
 // Intake configures the HTTP intakes.

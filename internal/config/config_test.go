@@ -171,6 +171,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	yaml := `
 listen: nohostport
 log_level: loud
+memory_limit: 1000000
 log:
   replicas: 3
 destinations:
@@ -197,6 +198,7 @@ destinations:
 	want := []string{
 		"listen:",
 		"log_level:",
+		"memory_limit:",
 		"log.replicas:",
 		"destinations[0].name:",
 		"destinations[0].segment.write_key:",
@@ -308,7 +310,7 @@ func TestFromEnv(t *testing.T) {
 	if p := cfg.Validate(); len(p) != 0 {
 		t.Errorf("Validate: %q", p)
 	}
-	for k, v := range map[string]string{"BRIDGE_MAX_BODY_BYTES": "10MB", "BRIDGE_LOG_MAX_BYTES": "-1", "BRIDGE_ACK_WAIT": "30"} {
+	for k, v := range map[string]string{"BRIDGE_MAX_BODY_BYTES": "10MB", "BRIDGE_LOG_MAX_BYTES": "-1", "BRIDGE_ACK_WAIT": "30", "BRIDGE_MEMORY_LIMIT": "256MiB"} {
 		if _, err := config.FromEnv(env{k: v}.get); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: %v, want an error naming %s", k, v, err, k)
 		}

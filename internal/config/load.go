@@ -138,6 +138,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	default:
 		c.Intake.CORSOrigins = splitList(v)
 	}
+	if v := getenv("BRIDGE_MEMORY_LIMIT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || (n <= 0 && n != -1) {
+			return nil, fmt.Errorf("BRIDGE_MEMORY_LIMIT: %q is not a number of bytes (or -1 for none)", v)
+		}
+		c.MemoryLimit = n
+	}
 	if v := getenv("BRIDGE_LOG_MAX_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -237,6 +244,9 @@ func (c *Config) applyDefaults() {
 	def(&c.Specs.API, DefaultSpecsAPI)
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
 	}
 	if c.Intake.WebhookTolerance <= 0 {
 		c.Intake.WebhookTolerance = 5 * time.Minute
@@ -345,6 +355,9 @@ func (c *Config) Validate() []string {
 	case "debug", "info", "warn", "error":
 	default:
 		add("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.MemoryLimit != -1 && c.MemoryLimit < MinMemoryLimit {
+		add("memory_limit: %d bytes is below %d (64 MiB), where the garbage collector would run nearly all the time; -1 sets no limit", c.MemoryLimit, MinMemoryLimit)
 	}
 	if c.Intake.MaxEvents > 1_000_000 {
 		add("intake.max_events: %d is more than 1,000,000", c.Intake.MaxEvents)

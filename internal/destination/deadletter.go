@@ -30,7 +30,8 @@ type DeadLetter struct {
 	Batch *statsig.Batch `json:"batch,omitempty"`
 	// Payload is what the destination would have been sent.
 	Payload json.RawMessage `json:"payload,omitempty"`
-	// Raw is an undecodable log message, as stored.
+	// Raw is an undecodable log message: the batch as published, or the
+	// bytes as the log holds them when even those cannot be read back.
 	Raw []byte `json:"raw,omitempty"`
 }
 
@@ -152,7 +153,11 @@ func (r *Runner) storeDeadLetter(ctx context.Context, data []byte) bool {
 
 // deadLetterRaw handles a log message that does not decode as a batch.
 func (r *Runner) deadLetterRaw(ctx context.Context, m *queue.Message, err error) {
-	data, _ := json.Marshal(DeadLetter{Destination: r.cfg.Name, Reason: "undecodable_log_message", Detail: err.Error(), At: time.Now().UTC(), Raw: m.Data()})
+	raw, derr := m.Data()
+	if derr != nil {
+		raw = m.Stored() // not even decompressible: keep the bytes as the log held them
+	}
+	data, _ := json.Marshal(DeadLetter{Destination: r.cfg.Name, Reason: "undecodable_log_message", Detail: err.Error(), At: time.Now().UTC(), Raw: raw})
 	if !r.storeDeadLetter(ctx, data) {
 		return
 	}

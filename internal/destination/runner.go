@@ -462,7 +462,11 @@ type prepared struct {
 // is dead-lettered whole (nil).
 func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
 	lm := &logMessage{msg: m, fetched: time.Now()}
-	b, err := statsig.DecodeBatch(m.Data())
+	data, err := m.Data()
+	var b *statsig.Batch
+	if err == nil {
+		b, err = statsig.DecodeBatch(data)
+	}
 	if err != nil {
 		r.deadLetterRaw(ctx, m, err)
 		return nil

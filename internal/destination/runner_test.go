@@ -1,6 +1,8 @@
 package destination_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -297,4 +299,28 @@ func TestRunnerStopsWhileTargetIsDown(t *testing.T) {
 	startRunner(t, l, recv, runnerOptions{AckWait: ackWait})
 	testwait.For(t, 15*time.Second, "all 10 events delivered after the restart", func() bool { return recv.Unique() == 10 })
 	waitForLagZero(t, l, ackWait)
+}
+
+// A log message that is not a batch is dead-lettered with the bytes as
+// published (the log stores them compressed), acked, and does not hold up
+// the batches after it.
+func TestUndecodableLogMessageIsDeadLetteredAsPublished(t *testing.T) {
+	l := openLog(t)
+	recv := newReceiver(t)
+	junk := []byte(strings.Repeat("not a batch; ", 500)) // compressible: stored S2-compressed
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := l.Publish(ctx, junk, "junk"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, l, "after", events("after", 3, 0))
+	startRunner(t, l, recv, runnerOptions{})
+
+	testwait.For(t, 20*time.Second, "the batch after the junk delivered", func() bool { return recv.Unique() == 3 })
+	testwait.For(t, 20*time.Second, "the junk dead-lettered", func() bool { return len(deadLetters(t, l)) == 1 })
+	dl := deadLetters(t, l)[0]
+	if dl.Reason != "undecodable_log_message" || !bytes.Equal(dl.Raw, junk) || dl.Detail == "" {
+		t.Fatalf("dead letter: reason %q, detail %q, raw %d bytes (want the %d published): %.40q", dl.Reason, dl.Detail, len(dl.Raw), len(junk), dl.Raw)
+	}
+	waitForLagZero(t, l, defaultAckWait)
 }

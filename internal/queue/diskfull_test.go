@@ -102,7 +102,8 @@ func TestEmbeddedStoreRecoversFromFullDisk(t *testing.T) {
 		}
 		return seq, err
 	}
-	batch := func(i, size int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("batch-%d;", i)), size/10) }
+	// Incompressible, so that a batch takes its size on disk (stored batches are compressed).
+	batch := func(i, size int) []byte { return incompressible(uint64(i), size) }
 	for i := range 10 {
 		if _, err := publish(batch(i, 10<<10), fmt.Sprintf("b%d", i), 5*time.Second); err != nil {
 			t.Fatalf("publishing before the disk fills: %v", err)
@@ -127,7 +128,7 @@ func TestEmbeddedStoreRecoversFromFullDisk(t *testing.T) {
 	// Destinations go on delivering what the log holds.
 	msgs := fetchN(t, c, 10, "while the disk is full")
 	for _, m := range msgs {
-		if !bytes.Equal(m.Data(), sent[m.Seq()]) {
+		if !bytes.Equal(mustData(t, m), sent[m.Seq()]) {
 			t.Errorf("batch %d changed in the store", m.Seq())
 		}
 		if err := m.Ack(ctx); err != nil {
@@ -157,7 +158,7 @@ func TestEmbeddedStoreRecoversFromFullDisk(t *testing.T) {
 	}
 	msgs = fetchN(t, c, 2, "after recovery")
 	for _, m := range msgs {
-		if !bytes.Equal(m.Data(), sent[m.Seq()]) {
+		if !bytes.Equal(mustData(t, m), sent[m.Seq()]) {
 			t.Errorf("batch %d changed in the store", m.Seq())
 		}
 		_ = m.Ack(ctx)
@@ -187,7 +188,7 @@ func TestEmbeddedStoreRecoversFromFullDisk(t *testing.T) {
 	}
 	msgs = fetchN(t, check, len(sent), "from the reopened stream")
 	for _, m := range msgs {
-		if !bytes.Equal(m.Data(), sent[m.Seq()]) {
+		if !bytes.Equal(mustData(t, m), sent[m.Seq()]) {
 			t.Errorf("batch %d changed in the store", m.Seq())
 		}
 	}

@@ -13,7 +13,8 @@
 //
 // The package talks to JetStream only. It knows nothing of the Statsig or
 // Segment wire formats: batches and dead letters are opaque bytes built by
-// the caller. By default it runs nats-server in-process ([Config.URL] empty)
+// the caller. Batches are stored S2-compressed when that makes them smaller
+// and handed back as published ([Message.Data]); see compress.go for why. By default it runs nats-server in-process ([Config.URL] empty)
 // without opening any network port; with a URL it uses an external NATS
 // cluster instead.
 //

@@ -74,7 +74,7 @@ func TestFetchWaitsForFirstBatchThenReturns(t *testing.T) {
 		published <- err
 	})
 	msgs, err := fetchBeforeWaitEnds(t, ctx, c, 100)
-	if err != nil || len(msgs) != 1 || string(msgs[0].Data()) != "late" {
+	if err != nil || len(msgs) != 1 || string(mustData(t, msgs[0])) != "late" {
 		t.Fatalf("Fetch = %d messages, %v; want the one late batch", len(msgs), err)
 	}
 	if err := <-published; err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -181,4 +182,25 @@ func streamState(t testing.TB, l *Log) jetstream.StreamState {
 		t.Fatalf("stream info: %v", err)
 	}
 	return info.State
+}
+
+// mustData is m's batch as published; reading it back must not fail.
+func mustData(t testing.TB, m *Message) []byte {
+	t.Helper()
+	data, err := m.Data()
+	if err != nil {
+		t.Fatalf("reading message %d: %v", m.Seq(), err)
+	}
+	return data
+}
+
+// incompressible is n pseudo-random bytes from seed: stored at full size
+// (the log compresses batches when that saves space).
+func incompressible(seed uint64, n int) []byte {
+	r := mrand.New(mrand.NewPCG(seed, 0x5eed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

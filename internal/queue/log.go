@@ -285,7 +285,7 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	future, err := l.js.PublishMsgAsync(&nats.Msg{Subject: l.cfg.Subject, Data: data}, opts...)
+	future, err := l.js.PublishMsgAsync(compressBatch(l.cfg.Subject, data), opts...)
 	if err != nil {
 		l.checkStore(err)
 		return Stored{}, fmt.Errorf("publishing batch: %w", classify(err))

@@ -76,8 +76,8 @@ func testRedeliversUnackedAfterReopen(t *testing.T, b backend) {
 	msgs := fetchAll(t, openConsumer(t, l, "alpha", opts), n, 10*time.Second)
 	unacked := map[uint64]string{}
 	for _, m := range msgs {
-		if want := seqs[m.Seq()]; string(m.Data()) != want {
-			t.Fatalf("message %d data = %.12q…, want %.12q…", m.Seq(), m.Data(), want)
+		if want := seqs[m.Seq()]; string(mustData(t, m)) != want {
+			t.Fatalf("message %d data = %.12q…, want %.12q…", m.Seq(), mustData(t, m), want)
 		}
 		if m.Delivered() != 1 {
 			t.Fatalf("message %d Delivered = %d on first delivery, want 1", m.Seq(), m.Delivered())
@@ -85,7 +85,7 @@ func testRedeliversUnackedAfterReopen(t *testing.T, b backend) {
 		if m.Seq()%2 == 0 {
 			ackAll(t, []*Message{m})
 		} else {
-			unacked[m.Seq()] = string(m.Data())
+			unacked[m.Seq()] = string(mustData(t, m))
 		}
 	}
 	if err := l.Close(); err != nil {
@@ -100,7 +100,7 @@ func testRedeliversUnackedAfterReopen(t *testing.T, b backend) {
 		if !ok {
 			t.Fatalf("message %d redelivered after reopen although it was acked", m.Seq())
 		}
-		if string(m.Data()) != want {
+		if string(mustData(t, m)) != want {
 			t.Fatalf("redelivered message %d has different data", m.Seq())
 		}
 		if m.Delivered() < 2 {
@@ -144,7 +144,7 @@ func testPublishReturnsErrFullUntilTrimmed(t *testing.T, b backend) {
 	ctx := testContext(t)
 	c := openConsumer(t, l, "alpha", ConsumerOptions{})
 
-	data := bytes.Repeat([]byte("e"), 4<<10)
+	data := incompressible(1, 4<<10) // stored compressed, repeated bytes would never fill it
 	stored := 0
 	var err error
 	for ; stored < 100; stored++ {
@@ -185,8 +185,8 @@ func testTrimWithoutConsumersKeepsEverything(t *testing.T, b backend) {
 
 	// A destination added later starts from all kept batches.
 	late := fetchAll(t, openConsumer(t, l, "late", ConsumerOptions{}), 5, 5*time.Second)
-	if string(late[0].Data()) != batchData(0) {
-		t.Fatalf("late destination's first batch = %q, want %q", late[0].Data(), batchData(0))
+	if string(mustData(t, late[0])) != batchData(0) {
+		t.Fatalf("late destination's first batch = %q, want %q", mustData(t, late[0]), batchData(0))
 	}
 }
 

@@ -16,10 +16,26 @@ import (
 type Message struct {
 	msg  jetstream.Msg
 	meta *jetstream.MsgMetadata // parsed once in Fetch; the reply subject carries it
+	data []byte                 // the decoded batch, once Data has run
 }
 
-// Data is the batch exactly as published.
-func (m *Message) Data() []byte { return m.msg.Data() }
+// Data is the batch exactly as published (stored compressed, see
+// compressBatch). An error means the stored bytes cannot be read back
+// (corrupt, or an encoding this version does not know); Stored has them.
+// Not safe for concurrent use.
+func (m *Message) Data() ([]byte, error) {
+	if m.data == nil {
+		data, err := decodeBatch(m.msg.Headers(), m.msg.Data())
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", m.Seq(), err)
+		}
+		m.data = data
+	}
+	return m.data, nil
+}
+
+// Stored is the message's bytes as the log holds them.
+func (m *Message) Stored() []byte { return m.msg.Data() }
 
 // Seq is the batch's stream sequence, stable across redeliveries.
 func (m *Message) Seq() uint64 { return m.meta.Sequence.Stream }

@@ -265,11 +265,15 @@ func readLog(t testing.TB, l *queue.Log, want int) []stored {
 			t.Fatalf("reading the log: %v", err)
 		}
 		for _, m := range msgs {
+			data, err := m.Data()
+			if err != nil {
+				t.Fatalf("reading log message %d: %v", m.Seq(), err)
+			}
 			var b statsig.Batch
-			if err := json.Unmarshal(m.Data(), &b); err != nil {
+			if err := json.Unmarshal(data, &b); err != nil {
 				t.Fatalf("log message %d is not a statsig.Batch: %v", m.Seq(), err)
 			}
-			out = append(out, stored{Raw: append([]byte(nil), m.Data()...), Batch: b})
+			out = append(out, stored{Raw: append([]byte(nil), data...), Batch: b})
 			if err := m.Ack(ctx); err != nil {
 				t.Fatal(err)
 			}
