@@ -115,7 +115,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 	// Longer than the SDKs' patience (10 s here): a request that waits for
 	// the store timeout is a request left hanging.
 	cfg.Intake.StoreTimeout = 20 * time.Second
-	b := startBridge(t, cfg)
+	b := startBridgeLoggedOnFailure(t, cfg)
 	st := startSteady(t, b.URL, 2, 10, 100*time.Millisecond, 10*time.Second)
 	st.waitMore(t, 100, 20*time.Second, "before the disk fills")
 
@@ -160,7 +160,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 
 	// The same data dir opens again and takes and delivers events.
 	b.Stop()
-	b2 := startBridge(t, cfg)
+	b2 := startBridgeLoggedOnFailure(t, cfg)
 	body, markers := sdkBody(3000, 0, 10)
 	mustPost(t, b2.URL, body)
 	want := map[string]bool{}
@@ -184,7 +184,7 @@ func TestFaultDiskFullByTheLog(t *testing.T) {
 	tg := newTarget(t, s)
 	cfg := testConfigEnv(t, tg.URL, map[string]string{"BRIDGE_DATA_DIR": dir, "BRIDGE_WAREHOUSE": "off"})
 	cfg.Intake.StoreTimeout = 20 * time.Second
-	b := startBridge(t, cfg)
+	b := startBridgeLoggedOnFailure(t, cfg)
 	tg.Down()
 	// About 10 MB/s of 1 KiB events: the disk fills in a few seconds.
 	st := startSteadyPadded(t, b.URL, 2, 200, 1<<10, 50*time.Millisecond, 10*time.Second)

@@ -337,8 +337,15 @@ func (st *steady) Answers() string {
 func (st *steady) waitMore(t testing.TB, n int, timeout time.Duration, what string) {
 	t.Helper()
 	from := st.Count()
-	testwait.For(t, timeout, fmt.Sprintf("%d more acknowledged events %s (intake answers: %s)", n, what, st.Answers()),
+	waited := false
+	defer func() {
+		if !waited { // the answers when it gave up, not when it began
+			t.Logf("intake answers when the wait for %d more acknowledged events %s ended: %s", n, what, st.Answers())
+		}
+	}()
+	testwait.For(t, timeout, fmt.Sprintf("%d more acknowledged events %s (intake answers when the wait began: %s)", n, what, st.Answers()),
 		func() bool { return st.Count() >= from+n })
+	waited = true
 }
 
 // checkIntakeAlways202 asserts that intake acknowledged every request:
