@@ -127,6 +127,17 @@ func reasonJS(reason, text string) string {
 		.some(r => r.dataset.reason === %s && r.innerText.includes(%s))`, jsString(reason), jsString(text))
 }
 
+// refreshDeliveryEvery makes the open Delivery view reload its statistics
+// every interval instead of every 3 s: the view's own load, on a timer the
+// view owns (hide clears it; show sets its own again).
+func refreshDeliveryEvery(t *testing.T, ctx context.Context, interval time.Duration) {
+	t.Helper()
+	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void ((v) => {
+		clearInterval(v.timer);
+		v.timer = setInterval(() => { if (!document.hidden) v.load(); }, %d);
+	})(window.__debugger.views.delivery)`, interval.Milliseconds()))
+}
+
 // clickRow opens the event of that name in the live view, scrolling the
 // list to it first as a user would (rows out of view are not in the DOM).
 func clickRow(t *testing.T, ctx context.Context, name string) {
@@ -286,7 +297,11 @@ func TestBrowserDeliveryView(t *testing.T) {
 	}
 	mustPost(t, b.URL, sdkRequest("delivery-1", batch...))
 	testwait.For(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
+	// The page refreshes itself (every 3 s): the first counts come that way.
 	waitPage(t, ctx, uiWait, "10 delivered in the card", countJS("segment", "count-delivered")+" >= 10")
+	// From here on it reloads the same way every 100 ms, so that each wait
+	// below ends when the bridge has the counts, not at the next 3 s tick.
+	refreshDeliveryEvery(t, ctx, 100*time.Millisecond)
 
 	// An outage: Segment answers 503, events are retried, not lost.
 	outage.Store(true)
