@@ -78,7 +78,7 @@ func sdkRequest(session string, events ...btEvent) []byte {
 // with a 1400×900 viewport and waits for the page's script to run.
 func openDebugger(t *testing.T, b *bridge, route string) context.Context {
 	t.Helper()
-	ctx := newBrowser(t, shotWidth, shotHeight)
+	ctx := newTab(t)
 	page(t, ctx, "opening the debugger", 20*time.Second,
 		chromedp.EmulateViewport(shotWidth, shotHeight),
 		chromedp.Navigate(b.URL+"/"+route),

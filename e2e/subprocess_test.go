@@ -26,8 +26,8 @@ import (
 const waitingTestsAtOnce = 8
 
 // TestMain runs the package's tests with waitingTestsAtOnce (unless
-// -parallel is given) and removes the bridge binary built for the
-// subprocess tests.
+// -parallel is given), then closes the Chromium the browser tests shared
+// and removes the bridge binary built for the subprocess tests.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	parallelGiven := false
@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	closeSharedBrowser()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
