@@ -127,12 +127,19 @@ func reasonJS(reason, text string) string {
 		.some(r => r.dataset.reason === %s && r.innerText.includes(%s))`, jsString(reason), jsString(text))
 }
 
+// deliveryRefresh is how often the Delivery view reloads by itself
+// (REFRESH_MS in internal/debugger/ui/delivery.js).
+const deliveryRefresh = 3 * time.Second
+
 // refreshDeliveryEvery makes the open Delivery view reload its statistics
 // every interval instead of every 3 s: the view's own load, on a timer the
-// view owns (hide clears it; show sets its own again).
+// view owns (hide clears it; show sets its own again). The answer of a
+// load already under way is dropped (the view renders only its latest),
+// so nothing is redrawn before the next tick.
 func refreshDeliveryEvery(t *testing.T, ctx context.Context, interval time.Duration) {
 	t.Helper()
 	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void ((v) => {
+		v.seq++;
 		clearInterval(v.timer);
 		v.timer = setInterval(() => { if (!document.hidden) v.load(); }, %d);
 	})(window.__debugger.views.delivery)`, interval.Milliseconds()))
@@ -332,7 +339,10 @@ func TestBrowserDeliveryView(t *testing.T) {
 	waitPage(t, ctx, uiWait, "1 dead-lettered", countJS("segment", "count-dead-lettered")+" === 1")
 	waitPage(t, ctx, uiWait, "17 delivered around the poison event", countJS("segment", "count-delivered")+" === 17")
 	waitPage(t, ctx, uiWait, "the dead letter's reason in the card", reasonJS("rejected_by_destination", ""))
-	// Its sample is the refused event.
+	// Its sample is the refused event. Back to the page's own cadence
+	// first: a reload redraws the reason rows, and a row redrawn between
+	// finding it and clicking it is a click on nothing.
+	refreshDeliveryEvery(t, ctx, deliveryRefresh)
 	page(t, ctx, "opening the dead letter's reason", uiWait,
 		chromedp.Click(testid("reason-row")+`[data-reason="rejected_by_destination"]`, chromedp.NodeVisible))
 	waitPage(t, ctx, uiWait, "the refused event in the reason's sample",
