@@ -153,47 +153,45 @@ func TestFaultDestinationFlapping(t *testing.T) {
 	t.Logf("%d falls; %d requests reached the destination; %d duplicates", tg.refused.Load(), tg.requests.Load(), out.Duplicates)
 }
 
-// TestFault429Storm: every request is answered 429 for 3 s, with and
+// TestFault429Storm*: every request is answered 429 for 3 s, with and
 // without Retry-After. Nothing is dead-lettered and nothing arrives twice
 // (a 429 accepts nothing), and delivery resumes when the storm ends.
-func TestFault429Storm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a long fault run (two 3 s storms of 429); go test without -short runs it")
-	}
-	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		header http.Header
-	}{
-		{"with Retry-After", http.Header{"Retry-After": {"1"}}},
-		{"without Retry-After", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel() // a bridge, destination and sink of its own
-			b, tg, s, st := faultBridge(t, nil)
-			var storm atomic.Int64
-			tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {
-				storm.Add(1)
-				return 0, http.StatusTooManyRequests, tc.header
-			})
-			time.Sleep(3 * time.Second)
-			tg.Healthy()
-			st.waitMore(t, 100, 20*time.Second, "after the storm")
+// (Two tests, not two parallel subtests: see TestFaultExternalNATSRestart*.)
+func TestFault429StormWithRetryAfter(t *testing.T) {
+	fault429Storm(t, "with Retry-After", http.Header{"Retry-After": {"1"}})
+}
 
-			out := checkDelivered(t, "429 storm "+tc.name, st, s, 30*time.Second)
-			st.checkIntakeAlways202(t)
-			if storm.Load() < 2 {
-				t.Fatalf("only %d answers of 429: the storm did not happen", storm.Load())
-			}
-			if out.Duplicates != 0 {
-				t.Errorf("%d duplicates although a 429 accepts nothing", out.Duplicates)
-			}
-			if n := deadLettered(t, b.URL); n != 0 {
-				t.Errorf("%v events dead-lettered in a 429 storm", n)
-			}
-			t.Logf("%d answers of 429 in 3 s", storm.Load())
-		})
+func TestFault429StormWithoutRetryAfter(t *testing.T) {
+	fault429Storm(t, "without Retry-After", nil)
+}
+
+func fault429Storm(t *testing.T, name string, header http.Header) {
+	if testing.Short() {
+		t.Skip("a long fault run (a 3 s storm of 429); go test without -short runs it")
 	}
+	t.Parallel() // a bridge, destination and sink of its own
+	b, tg, s, st := faultBridge(t, nil)
+	var storm atomic.Int64
+	tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {
+		storm.Add(1)
+		return 0, http.StatusTooManyRequests, header
+	})
+	time.Sleep(3 * time.Second)
+	tg.Healthy()
+	st.waitMore(t, 100, 20*time.Second, "after the storm")
+
+	out := checkDelivered(t, "429 storm "+name, st, s, 30*time.Second)
+	st.checkIntakeAlways202(t)
+	if storm.Load() < 2 {
+		t.Fatalf("only %d answers of 429: the storm did not happen", storm.Load())
+	}
+	if out.Duplicates != 0 {
+		t.Errorf("%d duplicates although a 429 accepts nothing", out.Duplicates)
+	}
+	if n := deadLettered(t, b.URL); n != 0 {
+		t.Errorf("%v events dead-lettered in a 429 storm", n)
+	}
+	t.Logf("%d answers of 429 in 3 s", storm.Load())
 }
 
 // TestFaultPoisonEventsAmidTraffic: the destination refuses (400) every
