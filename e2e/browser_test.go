@@ -177,7 +177,7 @@ func selectOption(t *testing.T, ctx context.Context, id, value string) {
 }
 
 func TestBrowserLiveView(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	chromiumPath(t)
 	s := newSink(t)
 	b := startBridge(t, testConfig(t, s.URL))
@@ -268,7 +268,7 @@ func TestBrowserLiveView(t *testing.T) {
 }
 
 func TestBrowserDeliveryView(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	chromiumPath(t)
 	s := newSink(t)
 	var outage atomic.Bool
@@ -367,7 +367,7 @@ func TestBrowserDeliveryView(t *testing.T) {
 // view are in the DOM; scrolling draws the others, and new events arriving
 // while the user reads further down do not move the rows being read.
 func TestBrowserLiveWindow(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	chromiumPath(t)
 	b := startBridge(t, testConfig(t, ""))
 	post := func(session string, from, n int) {

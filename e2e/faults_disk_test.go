@@ -80,7 +80,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (a full disk for 2 s under a steady stream); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	// Larger than the 16 MiB the log wants free before it takes events.
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
@@ -156,7 +156,7 @@ func TestFaultDiskFullByTheLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (the log fills the disk under a steady stream); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
 	tg := newTarget(t, s)

@@ -121,7 +121,7 @@ func faultExternalNATSRestart(t *testing.T, sig syscall.Signal) {
 	if testing.Short() {
 		t.Skip("a long fault run (NATS stopped for 4 s); go test without -short runs it")
 	}
-	t.Parallel() // a server, bridge and sink of its own
+	parallelLong(t) // a server, bridge and sink of its own
 	n := startNATSProcess(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)

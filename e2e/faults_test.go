@@ -44,7 +44,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (10 s destination answers); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	b, tg, s, st := faultBridge(t, func(cfg *config.Config) {
 		cfg.Destinations[0].Segment.Timeout = 15 * time.Second
 		cfg.Log.AckWait = 3 * time.Second
@@ -76,7 +76,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 // retries them: every event arrives, and an event that arrives twice
 // carries the same messageId both times, so Segment keeps one.
 func TestFaultSlowDestinationOverTimeout(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	b, tg, s, st := faultBridge(t, func(cfg *config.Config) {
 		cfg.Destinations[0].Segment.Timeout = 300 * time.Millisecond
 	})
@@ -107,7 +107,7 @@ func TestFaultSlowDestinationOverTimeout(t *testing.T) {
 // for 3 s (connections refused, requests in flight cut off) and then
 // listens again on the same port.
 func TestFaultDestinationRefusesConnections(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	b, tg, s, st := faultBridge(t, nil)
 	tg.Down()
 	before := tg.requests.Load()
@@ -134,7 +134,7 @@ func TestFaultDestinationFlapping(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (4 s of a flapping destination); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	b, tg, s, st := faultBridge(t, nil)
 	end := time.Now().Add(4 * time.Second)
 	for time.Now().Before(end) {
@@ -169,7 +169,7 @@ func fault429Storm(t *testing.T, name string, header http.Header) {
 	if testing.Short() {
 		t.Skip("a long fault run (a 3 s storm of 429); go test without -short runs it")
 	}
-	t.Parallel() // a bridge, destination and sink of its own
+	parallelLong(t) // a bridge, destination and sink of its own
 	b, tg, s, st := faultBridge(t, nil)
 	var storm atomic.Int64
 	tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {
@@ -199,7 +199,7 @@ func fault429Storm(t *testing.T, name string, header http.Header) {
 // the steady stream. Only those three are dead-lettered; every other
 // event is delivered once.
 func TestFaultPoisonEventsAmidTraffic(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	tg := newTarget(t, s)
 	var refused atomic.Int64

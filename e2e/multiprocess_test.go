@@ -68,7 +68,7 @@ destinations:
 // (seen as "all at the sink 2.9s after the load stopped"); with the default
 // 30 s such a run would wait that long.
 func TestTwoProcessesShareExternalJetStream(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	url := externalNATSURL(t)
 	s := newSink(t)
 	js := externalJetStream(t, url)

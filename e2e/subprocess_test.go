@@ -18,27 +18,38 @@ import (
 	"time"
 )
 
-// waitingTestsAtOnce is how many of the tests marked t.Parallel run at
-// once when -parallel is not given. Those tests spend their time waiting
+// waitingTestsAtOnce is how many of the parallel tests (parallel,
+// parallelLong) run at once when -parallel is not given. Those tests spend their time waiting
 // (on deliveries, retries, timeouts, a browser), not computing, so more of
 // them than the machine has cores overlap their waits; the tests that load
-// the machine or bound a duration from above stay serial (no t.Parallel)
-// and run alone before them.
+// the machine or bound a duration from above stay serial (neither) and
+// run alone before them.
 const waitingTestsAtOnce = 8
 
-// TestMain runs the package's tests with waitingTestsAtOnce (unless
-// -parallel is given) while the bridge binary for the subprocess tests is
+// goParallelUnbounded is the -test.parallel TestMain sets when none is
+// given: more than the package has parallel tests, so that Go releases
+// them all and testTurns alone decides which run (see turns_test.go).
+const goParallelUnbounded = 1000
+
+// TestMain runs the package's tests with waitingTestsAtOnce of them at
+// once, long ones first (unless -parallel is given; see turns_test.go),
+// while the bridge binary for the subprocess tests is
 // built beside them, then closes the Chromium the browser tests shared and
 // removes the binary.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	parallelGiven := false
 	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
-	if !parallelGiven {
-		if err := flag.Set("test.parallel", strconv.Itoa(waitingTestsAtOnce)); err != nil {
-			fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+	if parallelGiven {
+		n, err := strconv.Atoi(flag.Lookup("test.parallel").Value.String())
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "-test.parallel must be a positive number")
 			os.Exit(2)
 		}
+		testTurns.free = n
+	} else if err := flag.Set("test.parallel", strconv.Itoa(goParallelUnbounded)); err != nil {
+		fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+		os.Exit(2)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go bridgeBin.build(ctx)
