@@ -19,11 +19,11 @@ import (
 )
 
 // waitingTestsAtOnce is how many of the parallel tests (parallel,
-// parallelLong) run at once when -parallel is not given. Those tests spend their time waiting
-// (on deliveries, retries, timeouts, a browser), not computing, so more of
-// them than the machine has cores overlap their waits; the tests that load
-// the machine or bound a duration from above stay serial (neither) and
-// run alone before them.
+// parallelLong) run at once when -parallel is not given. Those tests spend
+// their time waiting (on deliveries, retries, timeouts, a browser), not
+// computing, so more of them than the machine has cores overlap their
+// waits; the tests that load the machine or bound a duration from above
+// stay serial (neither) and run alone before them.
 const waitingTestsAtOnce = 8
 
 // goParallelUnbounded is the -test.parallel TestMain sets when none is
@@ -31,11 +31,11 @@ const waitingTestsAtOnce = 8
 // them all and testTurns alone decides which run (see turns_test.go).
 const goParallelUnbounded = 1000
 
-// TestMain runs the package's tests with waitingTestsAtOnce of them at
-// once, long ones first (unless -parallel is given; see turns_test.go),
-// while the bridge binary for the subprocess tests is
-// built beside them, then closes the Chromium the browser tests shared and
-// removes the binary.
+// TestMain runs the package's tests, waitingTestsAtOnce parallel ones at
+// once and long ones first (unless -parallel is given; see turns_test.go),
+// while the bridge binary for the subprocess tests is built beside them;
+// then it closes the Chromium the browser tests shared and removes the
+// binary.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	parallelGiven := false
