@@ -20,7 +20,7 @@ import (
 // Experiment Viewed messages are those of the golden file (same messageIds
 // and properties), and the runner counts both messages of an exposure.
 func TestExperimentViewedReachesSegment(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const secret = "secret-abspec"
 	specs := newSpecsServer(t, filepath.Join(fixtures, "go-sdk", "download_config_specs.json"), secret)
 	along, instead := newSink(t), newSink(t)

@@ -46,7 +46,7 @@ func TestLongOutageCausesNoRedelivery(t *testing.T) {
 // TestRetryAfterHoldsBackEveryWorker: Segment's 429 is a limit on the
 // workspace, so after it no worker may send before Retry-After has passed.
 func TestRetryAfterHoldsBackEveryWorker(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	var mu sync.Mutex
 	var limited time.Time

@@ -56,7 +56,7 @@ func yamlLeaves(n *yaml.Node, prefix string, out map[string]string) {
 // writes it (never nanoseconds), and sections titled in words ("TLS", not
 // "Tls").
 func TestBrowserConfigViewShowsEveryReadmeKey(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	chromiumPath(t)
 	raw := readmeConfigYAML(t)
 	var doc yaml.Node

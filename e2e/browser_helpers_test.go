@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,8 @@ func chromiumPath(t testing.TB) string {
 	return p
 }
 
-// browserFlags are the headless Chromium flags the tests and bridge-load
-// use: no sandbox (CI runs as root), no GPU, nothing that phones home.
+// browserFlags are the headless Chromium flags the tests use: no sandbox
+// (CI runs as root), no GPU, nothing that phones home.
 func browserFlags(execPath, userDataDir string, width, height int) []chromedp.ExecAllocatorOption {
 	return []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(execPath),
@@ -51,28 +52,78 @@ func browserFlags(execPath, userDataDir string, width, height int) []chromedp.Ex
 	}
 }
 
-// newBrowser starts a headless Chromium with a fresh profile and returns a
-// context for its first tab; it is closed when the test ends.
-func newBrowser(t testing.TB, width, height int) context.Context {
+// The browser tests share one Chromium, started by the first of them and
+// closed by TestMain: a browser's start costs more CPU than a test's page
+// does, and the tests run in parallel beside CPU-bound ones. Each test
+// gets a tab in a browser context of its own (its own cookies, storage and
+// cache, like a fresh profile), closed when the test ends.
+var sharedBrowser struct {
+	once    sync.Once
+	ctx     context.Context // the browser's first tab; parent of every test's
+	cancel  func()          // closes the browser and its allocator
+	dataDir string
+	err     error
+}
+
+// chromedpErrorf is chromedp's error log: shown with BRIDGE_TEST_LOG=debug
+// only (cdproto does not know every event of a newer Chromium; not a
+// failure).
+func chromedpErrorf(format string, args ...any) {
+	if os.Getenv("BRIDGE_TEST_LOG") == "debug" {
+		fmt.Fprintf(os.Stderr, "chromedp: "+format+"\n", args...)
+	}
+}
+
+// startSharedBrowser starts the shared Chromium once.
+func startSharedBrowser(exe string) (context.Context, error) {
+	sb := &sharedBrowser
+	sb.once.Do(func() {
+		if sb.dataDir, sb.err = os.MkdirTemp("", "statsig-bridge-e2e-chromium-"); sb.err != nil {
+			return
+		}
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserFlags(exe, sb.dataDir, shotWidth, shotHeight)...)
+		ctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(chromedpErrorf))
+		sb.ctx = ctx
+		sb.cancel = func() {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_ = chromedp.Cancel(cctx) // closes the browser gracefully
+			cancelBrowser()
+			cancelAlloc()
+		}
+		// Start it now so a broken install fails here, with its message.
+		if err := chromedp.Do(ctx); err != nil {
+			sb.err = fmt.Errorf("starting %s: %w", exe, err)
+		}
+	})
+	return sb.ctx, sb.err
+}
+
+// closeSharedBrowser closes the shared Chromium if a test started it.
+func closeSharedBrowser() {
+	sb := &sharedBrowser
+	if sb.cancel != nil {
+		sb.cancel()
+	}
+	if sb.dataDir != "" {
+		os.RemoveAll(sb.dataDir)
+	}
+}
+
+// newTab opens a tab of the shared Chromium in a new browser context and
+// returns its context; it is closed when the test ends.
+func newTab(t testing.TB) context.Context {
 	t.Helper()
 	exe := chromiumPath(t)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserFlags(exe, t.TempDir(), width, height)...)
-	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
-		// cdproto does not know every event of a newer Chromium; not a failure.
-		if os.Getenv("BRIDGE_TEST_LOG") == "debug" {
-			t.Logf("chromedp: "+format, args...)
-		}
-	}))
-	// Start the browser now so a broken install fails here, with its message.
-	if err := chromedp.Do(ctx); err != nil {
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("starting %s: %v", exe, err)
+	browser, err := startSharedBrowser(exe)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a tab in %s: %v", exe, err)
+	}
 	return ctx
 }
 

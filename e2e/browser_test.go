@@ -78,7 +78,7 @@ func sdkRequest(session string, events ...btEvent) []byte {
 // with a 1400×900 viewport and waits for the page's script to run.
 func openDebugger(t *testing.T, b *bridge, route string) context.Context {
 	t.Helper()
-	ctx := newBrowser(t, shotWidth, shotHeight)
+	ctx := newTab(t)
 	page(t, ctx, "opening the debugger", 20*time.Second,
 		chromedp.EmulateViewport(shotWidth, shotHeight),
 		chromedp.Navigate(b.URL+"/"+route),
@@ -127,6 +127,24 @@ func reasonJS(reason, text string) string {
 		.some(r => r.dataset.reason === %s && r.innerText.includes(%s))`, jsString(reason), jsString(text))
 }
 
+// deliveryRefresh is how often the Delivery view reloads by itself
+// (REFRESH_MS in internal/debugger/ui/delivery.js).
+const deliveryRefresh = 3 * time.Second
+
+// refreshDeliveryEvery makes the open Delivery view reload its statistics
+// every interval instead of every 3 s: the view's own load, on a timer the
+// view owns (hide clears it; show sets its own again). The answer of a
+// load already under way is dropped (the view renders only its latest),
+// so nothing is redrawn before the next tick.
+func refreshDeliveryEvery(t *testing.T, ctx context.Context, interval time.Duration) {
+	t.Helper()
+	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void ((v) => {
+		v.seq++;
+		clearInterval(v.timer);
+		v.timer = setInterval(() => { if (!document.hidden) v.load(); }, %d);
+	})(window.__debugger.views.delivery)`, interval.Milliseconds()))
+}
+
 // clickRow opens the event of that name in the live view, scrolling the
 // list to it first as a user would (rows out of view are not in the DOM).
 func clickRow(t *testing.T, ctx context.Context, name string) {
@@ -159,7 +177,7 @@ func selectOption(t *testing.T, ctx context.Context, id, value string) {
 }
 
 func TestBrowserLiveView(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	chromiumPath(t)
 	s := newSink(t)
 	b := startBridge(t, testConfig(t, s.URL))
@@ -250,7 +268,7 @@ func TestBrowserLiveView(t *testing.T) {
 }
 
 func TestBrowserDeliveryView(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	chromiumPath(t)
 	s := newSink(t)
 	var outage atomic.Bool
@@ -286,7 +304,11 @@ func TestBrowserDeliveryView(t *testing.T) {
 	}
 	mustPost(t, b.URL, sdkRequest("delivery-1", batch...))
 	testwait.For(t, uiWait, "10 messages at the sink", func() bool { return s.Unique() >= 10 })
+	// The page refreshes itself (every 3 s): the first counts come that way.
 	waitPage(t, ctx, uiWait, "10 delivered in the card", countJS("segment", "count-delivered")+" >= 10")
+	// From here on it reloads the same way every 100 ms, so that each wait
+	// below ends when the bridge has the counts, not at the next 3 s tick.
+	refreshDeliveryEvery(t, ctx, 100*time.Millisecond)
 
 	// An outage: Segment answers 503, events are retried, not lost.
 	outage.Store(true)
@@ -317,7 +339,10 @@ func TestBrowserDeliveryView(t *testing.T) {
 	waitPage(t, ctx, uiWait, "1 dead-lettered", countJS("segment", "count-dead-lettered")+" === 1")
 	waitPage(t, ctx, uiWait, "17 delivered around the poison event", countJS("segment", "count-delivered")+" === 17")
 	waitPage(t, ctx, uiWait, "the dead letter's reason in the card", reasonJS("rejected_by_destination", ""))
-	// Its sample is the refused event.
+	// Its sample is the refused event. Back to the page's own cadence
+	// first: a reload redraws the reason rows, and a row redrawn between
+	// finding it and clicking it is a click on nothing.
+	refreshDeliveryEvery(t, ctx, deliveryRefresh)
 	page(t, ctx, "opening the dead letter's reason", uiWait,
 		chromedp.Click(testid("reason-row")+`[data-reason="rejected_by_destination"]`, chromedp.NodeVisible))
 	waitPage(t, ctx, uiWait, "the refused event in the reason's sample",
@@ -342,7 +367,7 @@ func TestBrowserDeliveryView(t *testing.T) {
 // view are in the DOM; scrolling draws the others, and new events arriving
 // while the user reads further down do not move the rows being read.
 func TestBrowserLiveWindow(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	chromiumPath(t)
 	b := startBridge(t, testConfig(t, ""))
 	post := func(session string, from, n int) {

@@ -173,7 +173,7 @@ func union(sets ...map[string]bool) map[string]bool {
 // other bridge keeps accepting and delivering, and every event either bridge
 // acknowledged reaches the sink, copies only with the same messageId.
 func TestClusterTwoBridgesSurviveBridgeAndNodeLoss(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	if testing.Short() {
 		t.Skip("starts a 3-node JetStream cluster")
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"database/sql"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"syscall"
@@ -10,6 +11,43 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
+
+// processUnderLoad starts a bridge process delivering to a slow sink (50
+// ms a request, so that deliveries are in flight at any moment) and a
+// load of 4 workers posting 50 events a request, and waits until acked
+// requests are acknowledged and deliveries are under way.
+func processUnderLoad(t *testing.T, acked int) (*sink, map[string]string, *process, *load) {
+	t.Helper()
+	s := newSink(t)
+	s.Respond(func(*http.Request, int) (int, http.Header) {
+		time.Sleep(50 * time.Millisecond)
+		return http.StatusOK, nil
+	})
+	env := processEnv(freeAddr(t), t.TempDir(), s)
+	p := startProcess(t, env)
+	l := startLoad(t, p.URL, 4, 50)
+	testwait.For(t, 20*time.Second, fmt.Sprintf("%d acknowledged requests and deliveries under way", acked), func() bool {
+		return l.Batches() >= acked && len(s.Requests()) >= 3
+	})
+	return s, env, p, l
+}
+
+// restartUnderLoad starts the bridge process again on env, waits for more
+// acknowledged requests to it, stops the load and waits until every
+// acknowledged event is at the sink. It returns the new process, the
+// acknowledged events, what reached the sink and its duplicate copies.
+func restartUnderLoad(t *testing.T, env map[string]string, s *sink, l *load, more int) (*process, map[string]bool, delivery, int) {
+	t.Helper()
+	from := l.Batches()
+	p := startProcess(t, env)
+	testwait.For(t, 20*time.Second, fmt.Sprintf("%d more acknowledged requests after the restart", more), func() bool {
+		return l.Batches() >= from+more
+	})
+	l.Stop()
+	acked := l.Acked()
+	d := waitDelivered(t, s, acked, 30*time.Second)
+	return p, acked, d, d.checkCopies(t)
+}
 
 // TestCrashLosesNoAcknowledgedEvent kills the bridge process with SIGKILL
 // under load, while deliveries are in flight, and restarts it on the same
@@ -22,20 +60,9 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (kill -9 under load and a restart); go test without -short runs it")
 	}
-	s := newSink(t)
-	// A slow receiver keeps deliveries in flight, so the kill lands between
-	// a delivery and its ack and the restarted bridge sends some again.
-	s.Respond(func(*http.Request, int) (int, http.Header) {
-		time.Sleep(50 * time.Millisecond)
-		return http.StatusOK, nil
-	})
-	env := processEnv(freeAddr(t), t.TempDir(), s)
-	first := startProcess(t, env)
-
-	l := startLoad(t, first.URL, 4, 50)
-	testwait.For(t, 20*time.Second, "300 acknowledged requests and deliveries under way", func() bool {
-		return l.Batches() >= 300 && len(s.Requests()) >= 3
-	})
+	// The kill lands between a delivery and its ack, and the restarted
+	// bridge sends some again.
+	s, env, first, l := processUnderLoad(t, 300)
 	first.Signal(t, syscall.SIGKILL)
 	ws := first.Wait(t, 10*time.Second)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
@@ -45,15 +72,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 
 	// The load goroutines keep going: their requests fail until the
 	// restarted bridge listens again on the same address.
-	second := startProcess(t, env)
-	testwait.For(t, 20*time.Second, "100 more acknowledged requests after the restart", func() bool {
-		return l.Batches() >= atKill+100
-	})
-	l.Stop()
-	acked := l.Acked()
-
-	d := waitDelivered(t, s, acked, 30*time.Second)
-	dups := d.checkCopies(t)
+	second, acked, d, dups := restartUnderLoad(t, env, s, l, 100)
 	checkWarehouseOnce(t, filepath.Join(env["BRIDGE_DATA_DIR"], "warehouse", "statsig.db"), acked)
 	t.Logf("%d requests acknowledged (%d before the kill, %d attempts failed), %d events acknowledged; "+
 		"%d events at the sink at the kill; %d distinct events delivered (%d not acknowledged but stored), %d duplicates",

@@ -20,7 +20,7 @@ import (
 // captured SDK requests through it to the sink. The server is shared, so
 // the test uses streams and subjects of its own and deletes them after.
 func TestExternalJetStreamDeliversFixtures(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	url := externalNATSURL(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,34 +61,11 @@ func fillDisk(t *testing.T, dir string) string {
 // the last one names the full disk.
 func waitDiskFull503(t *testing.T, st *steady, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for st.Codes(http.StatusServiceUnavailable) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("intake did not answer 503 on a full disk; answers: %s", st.Answers())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	st.waitFor(t, 30*time.Second, fmt.Sprintf("%d answers of 503 on a full disk", n), func() bool {
+		return st.Codes(http.StatusServiceUnavailable) >= n
+	})
 	if body := st.LastBody(http.StatusServiceUnavailable); !strings.Contains(body, "disk") {
 		t.Errorf("503 on a full disk says %s; want it to name the full disk", body)
-	}
-}
-
-// checkAnswersOnFullDisk asserts that intake answered every request, with
-// 202 or with 503 and Retry-After.
-func checkAnswersOnFullDisk(t *testing.T, st *steady) {
-	t.Helper()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.noAnswer > 0 {
-		t.Errorf("%d intake requests got no answer within 10 s on a full disk (last: %v)", st.noAnswer, st.lastErr)
-	}
-	if st.noRetry503 > 0 {
-		t.Errorf("%d answers of 503 without Retry-After", st.noRetry503)
-	}
-	for code, k := range st.codes {
-		if code != http.StatusAccepted && code != http.StatusServiceUnavailable {
-			t.Errorf("intake answered %d %d times (last: %s)", code, k, st.lastBody[code])
-		}
 	}
 }
 
@@ -102,7 +80,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (a full disk for 2 s under a steady stream); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	// Larger than the 16 MiB the log wants free before it takes events.
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
@@ -115,7 +93,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 	// Longer than the SDKs' patience (10 s here): a request that waits for
 	// the store timeout is a request left hanging.
 	cfg.Intake.StoreTimeout = 20 * time.Second
-	b := startBridge(t, cfg)
+	b := startBridgeLoggedOnFailure(t, cfg)
 	st := startSteady(t, b.URL, 2, 10, 100*time.Millisecond, 10*time.Second)
 	st.waitMore(t, 100, 20*time.Second, "before the disk fills")
 
@@ -136,7 +114,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 	st.waitMore(t, 200, 30*time.Second, "after the disk has room again")
 
 	out := checkDelivered(t, "full disk (filler file)", st, s, 60*time.Second)
-	checkAnswersOnFullDisk(t, st)
+	st.checkAnsweredAt202Or503(t, "on a full disk")
 	t.Logf("%d events acknowledged when the disk filled; %d answers of 503 on the full disk: %s",
 		ackedFull, st.Codes(http.StatusServiceUnavailable), strings.TrimSpace(st.LastBody(http.StatusServiceUnavailable)))
 
@@ -160,7 +138,7 @@ func TestFaultDiskFullFiller(t *testing.T) {
 
 	// The same data dir opens again and takes and delivers events.
 	b.Stop()
-	b2 := startBridge(t, cfg)
+	b2 := startBridgeLoggedOnFailure(t, cfg)
 	body, markers := sdkBody(3000, 0, 10)
 	mustPost(t, b2.URL, body)
 	want := map[string]bool{}
@@ -178,13 +156,13 @@ func TestFaultDiskFullByTheLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (the log fills the disk under a steady stream); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	dir := mountSmallDisk(t, "48m")
 	s := newSink(t)
 	tg := newTarget(t, s)
 	cfg := testConfigEnv(t, tg.URL, map[string]string{"BRIDGE_DATA_DIR": dir, "BRIDGE_WAREHOUSE": "off"})
 	cfg.Intake.StoreTimeout = 20 * time.Second
-	b := startBridge(t, cfg)
+	b := startBridgeLoggedOnFailure(t, cfg)
 	tg.Down()
 	// About 10 MB/s of 1 KiB events: the disk fills in a few seconds.
 	st := startSteadyPadded(t, b.URL, 2, 200, 1<<10, 50*time.Millisecond, 10*time.Second)
@@ -194,7 +172,7 @@ func TestFaultDiskFullByTheLog(t *testing.T) {
 	st.waitMore(t, 2000, 60*time.Second, "after the destination is back")
 
 	out := checkDelivered(t, "full disk (filled by the log)", st, s, 60*time.Second)
-	checkAnswersOnFullDisk(t, st)
+	st.checkAnsweredAt202Or503(t, "on a full disk")
 	t.Logf("%d events acknowledged when the disk filled; %d answers of 503: %s; %d duplicates",
 		ackedFull, st.Codes(http.StatusServiceUnavailable), strings.TrimSpace(st.LastBody(http.StatusServiceUnavailable)), out.Duplicates)
 }

@@ -344,12 +344,46 @@ func (st *steady) Answers() string {
 	return s + fmt.Sprintf(", slowest answer %s", st.slowest.Round(time.Millisecond))
 }
 
-// waitMore waits until n more events than now are acknowledged.
+// waitMore waits until n more events are acknowledged.
 func (st *steady) waitMore(t testing.TB, n int, timeout time.Duration, what string) {
 	t.Helper()
 	from := st.Count()
-	testwait.For(t, timeout, fmt.Sprintf("%d more acknowledged events %s (intake answers: %s)", n, what, st.Answers()),
-		func() bool { return st.Count() >= from+n })
+	st.waitFor(t, timeout, fmt.Sprintf("%d more acknowledged events %s", n, what), func() bool { return st.Count() >= from+n })
+}
+
+// waitFor is testwait.For that also shows the intake answers when it
+// gives up: those of that moment, not of when the wait began.
+func (st *steady) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	waited := false
+	defer func() {
+		if !waited {
+			t.Logf("intake answers when the wait for %s ended: %s", what, st.Answers())
+		}
+	}()
+	testwait.For(t, timeout, fmt.Sprintf("%s (intake answers when the wait began: %s)", what, st.Answers()), cond)
+	waited = true
+}
+
+// checkAnsweredAt202Or503 asserts that during a fault of the log (what
+// says which) intake answered every request within the client's patience,
+// with 202 or with 503 and Retry-After: it neither holds an SDK until its
+// store timeout nor acknowledges what it could not store.
+func (st *steady) checkAnsweredAt202Or503(t testing.TB, what string) {
+	t.Helper()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.noAnswer > 0 {
+		t.Errorf("%d intake requests got no answer within %s %s (last: %v)", st.noAnswer, st.client.Timeout, what, st.lastErr)
+	}
+	if st.noRetry503 > 0 {
+		t.Errorf("%d answers of 503 without Retry-After %s", st.noRetry503, what)
+	}
+	for code, k := range st.codes {
+		if code != http.StatusAccepted && code != http.StatusServiceUnavailable {
+			t.Errorf("intake answered %d %d times %s (last: %s)", code, k, what, st.lastBody[code])
+		}
+	}
 }
 
 // checkIntakeAlways202 asserts that intake acknowledged every request:

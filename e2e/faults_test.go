@@ -44,7 +44,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (10 s destination answers); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	b, tg, s, st := faultBridge(t, func(cfg *config.Config) {
 		cfg.Destinations[0].Segment.Timeout = 15 * time.Second
 		cfg.Log.AckWait = 3 * time.Second
@@ -76,7 +76,7 @@ func TestFaultSlowDestinationUnderTimeout(t *testing.T) {
 // retries them: every event arrives, and an event that arrives twice
 // carries the same messageId both times, so Segment keeps one.
 func TestFaultSlowDestinationOverTimeout(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	b, tg, s, st := faultBridge(t, func(cfg *config.Config) {
 		cfg.Destinations[0].Segment.Timeout = 300 * time.Millisecond
 	})
@@ -107,7 +107,7 @@ func TestFaultSlowDestinationOverTimeout(t *testing.T) {
 // for 3 s (connections refused, requests in flight cut off) and then
 // listens again on the same port.
 func TestFaultDestinationRefusesConnections(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	b, tg, s, st := faultBridge(t, nil)
 	tg.Down()
 	before := tg.requests.Load()
@@ -134,7 +134,7 @@ func TestFaultDestinationFlapping(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a long fault run (4 s of a flapping destination); go test without -short runs it")
 	}
-	t.Parallel()
+	parallelLong(t)
 	b, tg, s, st := faultBridge(t, nil)
 	end := time.Now().Add(4 * time.Second)
 	for time.Now().Before(end) {
@@ -153,47 +153,45 @@ func TestFaultDestinationFlapping(t *testing.T) {
 	t.Logf("%d falls; %d requests reached the destination; %d duplicates", tg.refused.Load(), tg.requests.Load(), out.Duplicates)
 }
 
-// TestFault429Storm: every request is answered 429 for 3 s, with and
+// TestFault429Storm*: every request is answered 429 for 3 s, with and
 // without Retry-After. Nothing is dead-lettered and nothing arrives twice
 // (a 429 accepts nothing), and delivery resumes when the storm ends.
-func TestFault429Storm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a long fault run (two 3 s storms of 429); go test without -short runs it")
-	}
-	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		header http.Header
-	}{
-		{"with Retry-After", http.Header{"Retry-After": {"1"}}},
-		{"without Retry-After", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel() // a bridge, destination and sink of its own
-			b, tg, s, st := faultBridge(t, nil)
-			var storm atomic.Int64
-			tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {
-				storm.Add(1)
-				return 0, http.StatusTooManyRequests, tc.header
-			})
-			time.Sleep(3 * time.Second)
-			tg.Healthy()
-			st.waitMore(t, 100, 20*time.Second, "after the storm")
+// (Two tests, not two parallel subtests: see TestFaultExternalNATSRestart*.)
+func TestFault429StormWithRetryAfter(t *testing.T) {
+	fault429Storm(t, "with Retry-After", http.Header{"Retry-After": {"1"}})
+}
 
-			out := checkDelivered(t, "429 storm "+tc.name, st, s, 30*time.Second)
-			st.checkIntakeAlways202(t)
-			if storm.Load() < 2 {
-				t.Fatalf("only %d answers of 429: the storm did not happen", storm.Load())
-			}
-			if out.Duplicates != 0 {
-				t.Errorf("%d duplicates although a 429 accepts nothing", out.Duplicates)
-			}
-			if n := deadLettered(t, b.URL); n != 0 {
-				t.Errorf("%v events dead-lettered in a 429 storm", n)
-			}
-			t.Logf("%d answers of 429 in 3 s", storm.Load())
-		})
+func TestFault429StormWithoutRetryAfter(t *testing.T) {
+	fault429Storm(t, "without Retry-After", nil)
+}
+
+func fault429Storm(t *testing.T, name string, header http.Header) {
+	if testing.Short() {
+		t.Skip("a long fault run (a 3 s storm of 429); go test without -short runs it")
 	}
+	parallelLong(t) // a bridge, destination and sink of its own
+	b, tg, s, st := faultBridge(t, nil)
+	var storm atomic.Int64
+	tg.Answer(func(*http.Request) (time.Duration, int, http.Header) {
+		storm.Add(1)
+		return 0, http.StatusTooManyRequests, header
+	})
+	time.Sleep(3 * time.Second)
+	tg.Healthy()
+	st.waitMore(t, 100, 20*time.Second, "after the storm")
+
+	out := checkDelivered(t, "429 storm "+name, st, s, 30*time.Second)
+	st.checkIntakeAlways202(t)
+	if storm.Load() < 2 {
+		t.Fatalf("only %d answers of 429: the storm did not happen", storm.Load())
+	}
+	if out.Duplicates != 0 {
+		t.Errorf("%d duplicates although a 429 accepts nothing", out.Duplicates)
+	}
+	if n := deadLettered(t, b.URL); n != 0 {
+		t.Errorf("%v events dead-lettered in a 429 storm", n)
+	}
+	t.Logf("%d answers of 429 in 3 s", storm.Load())
 }
 
 // TestFaultPoisonEventsAmidTraffic: the destination refuses (400) every
@@ -201,7 +199,7 @@ func TestFault429Storm(t *testing.T) {
 // the steady stream. Only those three are dead-lettered; every other
 // event is delivered once.
 func TestFaultPoisonEventsAmidTraffic(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	tg := newTarget(t, s)
 	var refused atomic.Int64

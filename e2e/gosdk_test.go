@@ -86,7 +86,7 @@ type wantTrack struct {
 }
 
 func TestGoSDKExposuresAndEventsReachSegment(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	specs := newSpecsServer(t, filepath.Join(fixtures, "go-sdk-layers", "download_config_specs.json"), goSDKSecret)
 	s := newRawSink(t)
 	cfg := testConfig(t, s.URL)

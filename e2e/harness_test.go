@@ -105,6 +105,20 @@ func startBridge(t testing.TB, cfg *config.Config) *bridge {
 	return startBridgeLogging(t, cfg, nil)
 }
 
+// startBridgeLoggedOnFailure is startBridge with the bridge's log (Info
+// and above) shown in the test's output if the test fails: for the fault
+// tests, whose failures are about what the bridge did meanwhile.
+func startBridgeLoggedOnFailure(t testing.TB, cfg *config.Config) *bridge {
+	t.Helper()
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the bridge's log:\n%s", logs.String())
+		}
+	})
+	return startBridgeLogging(t, cfg, logs)
+}
+
 // startBridgeLogging is startBridge with the bridge's log written to logs.
 func startBridgeLogging(t testing.TB, cfg *config.Config, logs io.Writer) *bridge {
 	t.Helper()

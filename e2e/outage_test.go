@@ -37,7 +37,7 @@ func deadLettered(t testing.TB, base string) float64 {
 // TestOutageRetriesUntilDelivered: Segment answers 503 for two
 // seconds; the bridge retries and then delivers every event exactly once.
 func TestOutageRetriesUntilDelivered(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	var mu sync.Mutex
 	var outageStart time.Time
@@ -80,7 +80,7 @@ func TestOutageRetriesUntilDelivered(t *testing.T) {
 // TestOutageHonoursRetryAfter: after a 429 with Retry-After: 2 the
 // bridge sends nothing to Segment for at least two seconds.
 func TestOutageHonoursRetryAfter(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	s.Respond(func(_ *http.Request, attempt int) (int, http.Header) {
 		if attempt == 0 {
@@ -110,7 +110,7 @@ func TestOutageHonoursRetryAfter(t *testing.T) {
 // destination pauses (nothing is dead-lettered: the events wait in the log)
 // and resumes, delivering everything, once the key is accepted again.
 func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	var refuse atomic.Bool
 	refuse.Store(true)
@@ -157,7 +157,7 @@ func TestDestinationPausesOnRefusedWriteKey(t *testing.T) {
 // holding one bad event; the bridge splits the batch until it has found
 // that event, dead-letters it alone and delivers all the others.
 func TestBisectDeadLettersOnlyThePoisonEvent(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	var refused atomic.Int32
 	// The harness sink decides before it sees the body; this front decides

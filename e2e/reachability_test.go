@@ -22,7 +22,7 @@ import (
 // events whatever a destination's state), and in the Delivery view; a
 // reachable Segment says what the check could not verify (the write key).
 func TestDestinationsCheckedAtStart(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	down := cfg.Destinations[0]

@@ -69,7 +69,7 @@ func replay(t *testing.T, cfg *config.Config, opts cli.ReplayOptions) (cli.Repla
 // second request re-sends exactly its events, with the messageIds of their
 // first delivery, to the named destination only.
 func TestReplayTimeRangeToOneDestination(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
 	b := startBridge(t, cfg)
@@ -150,7 +150,7 @@ func TestReplayTimeRangeToOneDestination(t *testing.T) {
 // dead-lettered. Once Segment accepts it, replay --dead-letters sends it
 // with its messageId and removes the dead letter.
 func TestReplayDeadLetters(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	var refuse atomic.Bool
 	refuse.Store(true)
@@ -213,7 +213,7 @@ func TestReplayDeadLetters(t *testing.T) {
 // TestReplayRefusesARunningEmbeddedLog: the embedded log is single-process;
 // replay against the data dir of a running bridge says to stop it.
 func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	b := startBridge(t, cfg)
@@ -232,7 +232,7 @@ func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
 // its range to the one destination while the bridge keeps delivering new
 // events, each exactly once.
 func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	url := externalNATSURL(t)
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
@@ -275,7 +275,7 @@ func TestReplayWhileBridgeRunsOnExternalJetStream(t *testing.T) {
 // retrying; stopped (Ctrl-C), it returns an error counting the batches
 // left, and the summary says "stopped".
 func TestReplayStoppedDuringOutage(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s, other := newSink(t), newSink(t)
 	cfg := replayConfig(t, s, other, time.Hour)
 	b := startBridge(t, cfg)
@@ -315,7 +315,7 @@ func TestReplayStoppedDuringOutage(t *testing.T) {
 // happened (not sent again, already dead letters) rather than "refused";
 // replay --dead-letters then re-sends each once.
 func TestReplayKeepsOneDeadLetterPerEvent(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	cfg.Log.Keep = time.Hour

@@ -82,7 +82,7 @@ destinations:
 // the output of validate, preview and a failed serve — for each secret,
 // its base64 and URL-escaped forms, and the base64 of Basic credentials.
 func TestSecretsNeverLeak(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	echo := newEchoServer(t)
 	secrets := map[string]string{
 		"intake API key (header)":          "client-LEAKTEST-intake-header-7f3a9c",

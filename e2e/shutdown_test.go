@@ -109,29 +109,11 @@ func TestShutdownFinishesRequestInFlight(t *testing.T) {
 // deliveries it started and acks them, so after a restart every
 // acknowledged event arrives and none arrives twice.
 func TestShutdownUnderLoadSendsNoDuplicates(t *testing.T) {
-	s := newSink(t)
-	s.Respond(func(*http.Request, int) (int, http.Header) {
-		time.Sleep(50 * time.Millisecond)
-		return http.StatusOK, nil
-	})
-	env := processEnv(freeAddr(t), t.TempDir(), s)
-	first := startProcess(t, env)
-
-	l := startLoad(t, first.URL, 4, 50)
-	testwait.For(t, 20*time.Second, "200 acknowledged requests and deliveries under way", func() bool {
-		return l.Batches() >= 200 && len(s.Requests()) >= 3
-	})
+	s, env, first, l := processUnderLoad(t, 200)
 	first.StopGracefully(t, syscall.SIGINT)
 	atStop, deliveredAtStop := l.Batches(), s.Unique()
 
-	second := startProcess(t, env)
-	testwait.For(t, 20*time.Second, "50 more acknowledged requests after the restart", func() bool {
-		return l.Batches() >= atStop+50
-	})
-	l.Stop()
-	acked := l.Acked()
-	d := waitDelivered(t, s, acked, 30*time.Second)
-	dups := d.checkCopies(t)
+	second, _, d, dups := restartUnderLoad(t, env, s, l, 50)
 	t.Logf("%d requests acknowledged (%d before the stop, %d attempts failed); %d events at the sink at the stop, %d in the end",
 		l.Batches(), atStop, l.Failures(), deliveredAtStop, len(d))
 	if dups > 0 {

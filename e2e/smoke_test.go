@@ -9,7 +9,7 @@ import (
 )
 
 func TestFixtureRequestsReachSegment(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	b := startBridge(t, testConfig(t, s.URL))
 	total := 0

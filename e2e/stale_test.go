@@ -12,7 +12,7 @@ import (
 // config keeps its log position (holding every later batch) until the
 // operator asks to drop it with log.remove_stale_destinations.
 func TestRemovedDestinationPositionIsDropped(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	startBridge(t, cfg).Stop()

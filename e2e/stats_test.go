@@ -62,7 +62,7 @@ func deliveryDay(t *testing.T, base, dest string) dayCounts {
 // the log's engine, so a restarted bridge shows the same day, before any new
 // event arrives.
 func TestDeliveryViewKeepsTheDayAcrossARestart(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
 	b := startBridge(t, cfg)
@@ -96,7 +96,7 @@ func TestDeliveryViewKeepsTheDayAcrossARestart(t *testing.T) {
 // external JetStream share a destination; each one's Delivery view shows
 // what both delivered.
 func TestDeliveryViewSumsEveryProcess(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	url := externalNATSURL(t)
 	s := newSink(t)
 	id := fmt.Sprintf("stats_%d_%d", os.Getpid(), time.Now().UnixNano())

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,72 +18,100 @@ import (
 	"time"
 )
 
-// waitingTestsAtOnce is how many of the tests marked t.Parallel run at
-// once when -parallel is not given. Those tests spend their time waiting
-// (on deliveries, retries, timeouts, a browser), not computing, so more of
-// them than the machine has cores overlap their waits; the tests that load
-// the machine or bound a duration from above stay serial (no t.Parallel)
-// and run alone before them.
+// waitingTestsAtOnce is how many of the parallel tests (parallel,
+// parallelLong) run at once when -parallel is not given. Those tests spend
+// their time waiting (on deliveries, retries, timeouts, a browser), not
+// computing, so more of them than the machine has cores overlap their
+// waits; the tests that load the machine or bound a duration from above
+// stay serial (neither) and run alone before them.
 const waitingTestsAtOnce = 8
 
-// TestMain runs the package's tests with waitingTestsAtOnce (unless
-// -parallel is given) and removes the bridge binary built for the
-// subprocess tests.
+// goParallelUnbounded is the -test.parallel TestMain sets when none is
+// given: more than the package has parallel tests, so that Go releases
+// them all and testTurns alone decides which run (see turns_test.go).
+const goParallelUnbounded = 1000
+
+// TestMain runs the package's tests, waitingTestsAtOnce parallel ones at
+// once and long ones first (unless -parallel is given; see turns_test.go),
+// while the bridge binary for the subprocess tests is built beside them;
+// then it closes the Chromium the browser tests shared and removes the
+// binary.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	parallelGiven := false
 	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
-	if !parallelGiven {
-		if err := flag.Set("test.parallel", strconv.Itoa(waitingTestsAtOnce)); err != nil {
-			fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+	if parallelGiven {
+		n, err := strconv.Atoi(flag.Lookup("test.parallel").Value.String())
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "-test.parallel must be a positive number")
 			os.Exit(2)
 		}
+		testTurns.free = n
+	} else if err := flag.Set("test.parallel", strconv.Itoa(goParallelUnbounded)); err != nil {
+		fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+		os.Exit(2)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go bridgeBin.build(ctx)
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	closeSharedBrowser()
+	cancel() // a build that no test waited for is stopped
+	<-bridgeBin.done
+	if bridgeBin.dir != "" {
+		os.RemoveAll(bridgeBin.dir)
 	}
 	os.Exit(code)
 }
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
+// builtBinary is cmd/statsig-bridge built once per test run into a temp
+// dir. TestMain starts the build at once: the link takes seconds of CPU,
+// and started when the first subprocess test asked for it, it lengthened
+// that test and every serial one after it by as much; started first, it
+// overlaps the tests that run the bridge in this process.
+type builtBinary struct {
+	done chan struct{} // closed when the build has ended
+	dir  string
+	path string
+	err  error
+}
 
-// bridgeBinary builds cmd/statsig-bridge once per test run and returns its
-// path: the crash and shutdown tests need a real process to kill.
+var bridgeBin = builtBinary{done: make(chan struct{})}
+
+// build runs go build until it ends or ctx does, then closes b.done.
+func (b *builtBinary) build(ctx context.Context) {
+	defer close(b.done)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		b.err = fmt.Errorf("finding the go tool: %w", err)
+		return
+	}
+	out, err := exec.CommandContext(ctx, goTool, "env", "GOMOD").Output()
+	if err != nil {
+		b.err = fmt.Errorf("go env GOMOD: %w", err)
+		return
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	if b.dir, err = os.MkdirTemp("", "statsig-bridge-e2e-"); err != nil {
+		b.err = err
+		return
+	}
+	b.path = filepath.Join(b.dir, "statsig-bridge")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", b.path, "./cmd/statsig-bridge")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.err = fmt.Errorf("go build ./cmd/statsig-bridge: %w\n%s", err, out)
+	}
+}
+
+// bridgeBinary waits for the build TestMain started and returns the
+// binary's path: the crash and shutdown tests need a real process to kill.
 func bridgeBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("finding the go tool: %w", err)
-			return
-		}
-		out, err := exec.Command(goTool, "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		if binDir, err = os.MkdirTemp("", "statsig-bridge-e2e-"); err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(binDir, "statsig-bridge")
-		cmd := exec.Command(goTool, "build", "-o", binPath, "./cmd/statsig-bridge")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/statsig-bridge: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	<-bridgeBin.done
+	if bridgeBin.err != nil {
+		t.Fatal(bridgeBin.err)
 	}
-	return binPath
+	return bridgeBin.path
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now,

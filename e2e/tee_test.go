@@ -237,7 +237,7 @@ func dropNulls(v any, inUser bool) any {
 // fake Statsig API gets requests shaped as a server SDK's, holding every
 // event as the SDK sent it.
 func TestTeeForwardsSDKRequestsAsSent(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	api := newFakeStatsig(t)
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	fx := []*teeFixture{
@@ -355,7 +355,7 @@ func TestTeeForwardsSDKRequestsAsSent(t *testing.T) {
 // with its events equal to the capture's decoded body, event by event, in
 // order.
 func TestTeeGoSDKEventsEqualCapture(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	api := newFakeStatsig(t)
 	b := bridgeFromYAML(t, teeYAML("statsig", api.URL+"/v1", ""))
 	if resp := fixtureRequest(t, b.URL, "go-sdk", "log_event-1"); resp.StatusCode != http.StatusAccepted {
@@ -390,7 +390,7 @@ func TestTeeGoSDKEventsEqualCapture(t *testing.T) {
 // poison event; every other event arrives once, the poison event alone is
 // dead-lettered.
 func TestTeeRetriesAndDeadLetters(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	api := newFakeStatsig(t)
 	api.Answer(func(events []map[string]any, n int) (int, http.Header, string) {
 		switch n {
@@ -443,7 +443,7 @@ func TestTeeRetriesAndDeadLetters(t *testing.T) {
 // dead-lettered, nothing lost); once Statsig accepts again, every event
 // arrives.
 func TestTeePausesOnRefusedSecret(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	api := newFakeStatsig(t)
 	var refuse sync.Mutex
 	refusing := true
@@ -478,7 +478,7 @@ func TestTeePausesOnRefusedSecret(t *testing.T) {
 // TestTeeFilterOnlyWhenSet: the tee forwards SDK-internal events by
 // default; types and exclude, once set, apply to the names as sent.
 func TestTeeFilterOnlyWhenSet(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	all, some := newFakeStatsig(t), newFakeStatsig(t)
 	b := bridgeFromYAML(t,
 		teeYAML("tee_all", all.URL+"/v1", ""),

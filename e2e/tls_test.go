@@ -95,7 +95,7 @@ func tlsClient(roots ...*x509.Certificate) *http.Client {
 // TLS 1.1 are refused, and a renewed certificate written over the files is
 // served without a restart.
 func TestServeTLS(t *testing.T) {
-	t.Parallel()
+	parallelLong(t)
 	dir := t.TempDir()
 	first := newTestCert(t, 1)
 	certFile, keyFile := first.write(t, dir, time.Now().Add(-time.Minute))
@@ -195,7 +195,7 @@ func TestServeTLS(t *testing.T) {
 // TestServeTLSGuardsTheUIOffLoopback: listening on every interface over
 // HTTPS, the debugger still needs its token; the cookie it sets is Secure.
 func TestServeTLSGuardsTheUIOffLoopback(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := newTestCert(t, 1)
 	certFile, keyFile := c.write(t, t.TempDir(), time.Now())
 	cfg := testConfigEnv(t, "", map[string]string{"BRIDGE_WAREHOUSE": "off", "BRIDGE_LISTEN": "0.0.0.0:0",

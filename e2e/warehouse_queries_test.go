@@ -136,7 +136,7 @@ func rowsOf(t testing.TB, db *sql.DB, q string) [][]string {
 // runs the README's three queries as written, and checks their answers
 // against what the golden Segment output of the same request implies.
 func TestREADMEQueriesOnLoadedFixtures(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	queries := readmeQueries(t)
 	const secret = "secret-capture-go-0000000000000000"
 	specs := newSpecsServer(t, filepath.Join(fixtures, "go-sdk-layers", "download_config_specs.json"), secret)

@@ -16,7 +16,7 @@ import (
 // the bridge keeps a SQLite warehouse in its data dir, so the first events
 // are already queryable.
 func TestDefaultServeLoadsTheSQLiteWarehouse(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	cfg := testConfigEnv(t, "", nil)
 	if len(cfg.Destinations) != 1 || cfg.Destinations[0].Type != "warehouse" {
 		t.Fatalf("default destinations: %+v, want the SQLite warehouse", cfg.Destinations)

@@ -184,7 +184,7 @@ func deadLetters(t *testing.T, b *bridge, dest string) []destination.DeadLetter 
 // TestWebhookSignedLikeStatsig: every request verifies with
 // statsig.VerifySignature and the configured secret, and not with another.
 func TestWebhookSignedLikeStatsig(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const secret = "whsec-bridge-e2e-0001"
 	h := newHookReceiver(t, secret)
 	b := bridgeFromYAML(t, webhookYAML("hook", h.URL+"/in?token=t0k3n", secret, ""))
@@ -210,7 +210,7 @@ func TestWebhookSignedLikeStatsig(t *testing.T) {
 // TestWebhookRetriesThenDeliversOnce: the receiver answers 503 (once with
 // Retry-After) before accepting; every event arrives exactly once.
 func TestWebhookRetriesThenDeliversOnce(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	h := newHookReceiver(t, "")
 	h.Answer(func(_ []map[string]any, n int) (int, http.Header) {
 		switch n {
@@ -253,7 +253,7 @@ func TestWebhookRetriesThenDeliversOnce(t *testing.T) {
 // holding one particular event; the bridge bisects, delivers the rest and
 // dead-letters only that event.
 func TestWebhookPoisonEventDeadLettered(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	h := newHookReceiver(t, "")
 	h.Answer(func(batch []map[string]any, _ int) (int, http.Header) {
 		for _, m := range batch {
@@ -291,7 +291,7 @@ func TestWebhookPoisonEventDeadLettered(t *testing.T) {
 // TestWebhookFilterAndMappingPerDestination: two webhooks in one bridge,
 // each with its own filter and mapping.
 func TestWebhookFilterAndMappingPerDestination(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	hA, hB := newHookReceiver(t, ""), newHookReceiver(t, "")
 	b := bridgeFromYAML(t,
 		webhookYAML("hookA", hA.URL, "", `{types: [custom, gate_exposure], exclude: ["page_*"], user_id: [customIDs.companyID, userID], email: hash}`),

@@ -275,6 +275,7 @@ func checkDelivered(t *testing.T, s *importSink, h *history) map[string]string {
 }
 
 func TestImportDeliversEveryEventOnceWithOriginalTimesAndStableIDs(t *testing.T) {
+	t.Parallel() // a bridge and sink of its own; the rate test stays alone
 	h := newHistory(t)
 	sink := newImportSink(t)
 	bridgeURL := startImportBridge(t, sink.URL)
@@ -325,6 +326,7 @@ func TestImportDeliversEveryEventOnceWithOriginalTimesAndStableIDs(t *testing.T)
 }
 
 func TestImportResumesAfterInterruptionWithoutLoss(t *testing.T) {
+	t.Parallel() // a bridge and sink of its own; the rate test stays alone
 	h := newHistory(t)
 	sink := newImportSink(t)
 	bridgeURL := startImportBridge(t, sink.URL)
@@ -403,6 +405,7 @@ func TestImportResumesAfterInterruptionWithoutLoss(t *testing.T) {
 }
 
 func TestImportResumesInsideAGzipFile(t *testing.T) {
+	t.Parallel() // a bridge and sink of its own; the rate test stays alone
 	// One gzip JSON-lines file of 30 single events; stopped after 2
 	// requests of 4 events and resumed: every event arrives once per ID.
 	h := &history{dir: t.TempDir(), times: map[string]int64{}}
@@ -442,6 +445,7 @@ func TestImportResumesInsideAGzipFile(t *testing.T) {
 }
 
 func TestImportStopsOnRefusalNamingTheLines(t *testing.T) {
+	t.Parallel() // a bridge and sink of its own; the rate test stays alone
 	sink := newImportSink(t)
 	bridgeURL := startImportBridge(t, sink.URL)
 	h := &history{dir: t.TempDir(), times: map[string]int64{}}
@@ -481,6 +485,7 @@ func TestImportStopsOnRefusalNamingTheLines(t *testing.T) {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestImportKeepsIdenticalEventsInDifferentRequestsApart(t *testing.T) {
+	t.Parallel() // a bridge and sink of its own; the rate test stays alone
 	// Three identical lines, one request each: three events downstream
 	// (each request has its own session), not one deduplicated message.
 	sink := newImportSink(t)
@@ -501,6 +506,7 @@ func TestImportKeepsIdenticalEventsInDifferentRequestsApart(t *testing.T) {
 // log's 2-minute duplicate window stores nothing new, and import says so
 // instead of "N events sent" alone.
 func TestImportTwiceSaysAlreadyStored(t *testing.T) {
+	t.Parallel() // a bridge and sink of its own; the rate test stays alone
 	sink := newImportSink(t)
 	bridgeURL := startImportBridge(t, sink.URL)
 	h := &history{dir: t.TempDir(), times: map[string]int64{}}

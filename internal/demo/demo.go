@@ -152,7 +152,17 @@ func (d *Demo) Close() error {
 	d.generator.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := errors.Join(d.specs.Shutdown(ctx), d.sinkSrv.Shutdown(ctx))
+	var errs []error
+	for _, srv := range []*http.Server{d.specs, d.sinkSrv} {
+		if srv.Shutdown(ctx) != nil {
+			// Something is still connected after the grace period: most
+			// often a connection a client dialled and gave up on before
+			// sending a request (the stopped bridge's), which net/http
+			// counts as idle only after 5 s. Nobody is waiting for an
+			// answer from the demo's servers any more: close it.
+			errs = append(errs, srv.Close())
+		}
+	}
 	d.servers.Wait()
-	return err
+	return errors.Join(errs...)
 }

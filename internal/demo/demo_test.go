@@ -276,7 +276,7 @@ func TestServeDemoDeliversResolvedExperiments(t *testing.T) {
 	base := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, ready, err := cli.StartDemo(ctx, cfg, testLogger(), demo.Options{Rate: 50, PoisonEvery: 3,
+	d, ready, err := cli.StartDemo(ctx, cfg, testLogger(), demo.Options{Rate: 50, PoisonEvery: 10,
 		OutageEvery: 2 * time.Second, OutageFor: 400 * time.Millisecond, OutageOffset: 800 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 // message once: as many messages as dead letters, no messageId twice, and
 // its answer counts what was sent.
 func TestRedriveSendsEachDeadLetterOnce(t *testing.T) {
+	t.Parallel() // waits on retries and intervals; the rate test stays alone
 	fixtures := filepath.Join("..", "..", "testdata", "fixtures", "go-sdk")
 	raw, err := os.ReadFile(filepath.Join(fixtures, "download_config_specs.json"))
 	if err != nil {

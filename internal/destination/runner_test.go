@@ -19,6 +19,7 @@ import (
 // messages, every message within 32,000 bytes, and batches are filled
 // rather than sent one by one.
 func TestRunnerKeepsSegmentBatchLimits(t *testing.T) {
+	t.Parallel() // waits on retries and intervals; the rate test stays alone
 	l := openLog(t)
 	recv := newReceiver(t)
 	const perMessage, messages = 500, 12
@@ -204,6 +205,7 @@ func TestRunnerBisectsRejectedBatch(t *testing.T) {
 // two batches, one delivered and one failing, stays unacked; a runner
 // killed mid-retry leaves it in the log, and a new runner delivers it.
 func TestRunnerAcksOnlyWhenEveryEventHasAnOutcome(t *testing.T) {
+	t.Parallel() // waits on retries and intervals; the rate test stays alone
 	const ackWait = time.Second
 	l := openLog(t)
 	recv := newReceiver(t)
@@ -265,6 +267,7 @@ func TestRunnerAcksOnlyWhenEveryEventHasAnOutcome(t *testing.T) {
 
 // TestRunnerFlushesLoneEvent: one event does not wait for a batch to fill.
 func TestRunnerFlushesLoneEvent(t *testing.T) {
+	t.Parallel() // waits on retries and intervals; the rate test stays alone
 	l := openLog(t)
 	recv := newReceiver(t)
 	startRunner(t, l, recv, runnerOptions{FlushInterval: time.Second})
@@ -279,6 +282,7 @@ func TestRunnerFlushesLoneEvent(t *testing.T) {
 // retrying and more batches wait returns within the drain timeout, and
 // leaves every event in the log for the next start.
 func TestRunnerStopsWhileTargetIsDown(t *testing.T) {
+	t.Parallel() // waits on retries and intervals; the rate test stays alone
 	const ackWait = time.Second
 	l := openLog(t)
 	recv := newReceiver(t)

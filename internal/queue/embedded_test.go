@@ -65,6 +65,7 @@ func TestFetchReturnsAvailableBatchesWithoutWaitingForFullBatch(t *testing.T) {
 }
 
 func TestFetchWaitsForFirstBatchThenReturns(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	l := openLog(t, embeddedBackend(t))
 	c := openConsumer(t, l, "alpha", ConsumerOptions{})
 	ctx := testContext(t)
@@ -83,6 +84,7 @@ func TestFetchWaitsForFirstBatchThenReturns(t *testing.T) {
 }
 
 func TestFetchTimesOutWithNothing(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	l := openLog(t, embeddedBackend(t))
 	c := openConsumer(t, l, "alpha", ConsumerOptions{})
 	msgs, err := c.Fetch(testContext(t), 10, 150*time.Millisecond)
@@ -92,6 +94,7 @@ func TestFetchTimesOutWithNothing(t *testing.T) {
 }
 
 func TestFetchReturnsPromptlyWhenContextEnds(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	l := openLog(t, embeddedBackend(t))
 	c := openConsumer(t, l, "alpha", ConsumerOptions{})
 	ctx, cancel := context.WithCancel(testContext(t))

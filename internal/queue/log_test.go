@@ -24,12 +24,14 @@ var coreBehaviours = []struct {
 }
 
 func TestEmbeddedJetStream(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	for _, c := range coreBehaviours {
 		t.Run(c.name, func(t *testing.T) { c.test(t, embeddedBackend) })
 	}
 }
 
 func TestExternalJetStream(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	for _, c := range coreBehaviours {
 		t.Run(c.name, func(t *testing.T) { c.test(t, externalBackend) })
 	}

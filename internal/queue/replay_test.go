@@ -35,6 +35,7 @@ func TestTrimKeep(t *testing.T) {
 // TestTrimKeepPurgesOlder: batches stored longer than keep ago go once
 // acked; newer acked ones and unacked ones stay.
 func TestTrimKeepPurgesOlder(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	cfg := embeddedBackend(t)
 	cfg.Keep = 300 * time.Millisecond
 	l := openLog(t, cfg)
@@ -58,6 +59,7 @@ func TestTrimKeepPurgesOlder(t *testing.T) {
 // TestReplayConsumer reads a time range of the log without moving the
 // destination's durable consumer, and stops at the range's end.
 func TestReplayConsumer(t *testing.T) {
+	t.Parallel() // overlaps the full-disk test's waits
 	l := openLog(t, embeddedBackend(t))
 	c := openConsumer(t, l, "segment", ConsumerOptions{})
 	publishN(t, l, 3)

@@ -18,6 +18,7 @@ import (
 // before is lost, and intake recovers once the stored batches are acked
 // and trimmed.
 func TestIntakeAnswers503WhenLogIsFull(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := startIntake(t, server.Config{AllowAnyKey: true}, queue.Config{MaxBytes: 64 << 10, MaxMsgSize: 16 << 10})
 	var accepted []string // the prefix of every request answered 2xx
 	var full answer

@@ -13,6 +13,7 @@ import (
 // headers cross-origin, so the browser asks first (OPTIONS) and then reads
 // the answer only with Access-Control-Allow-Origin.
 func TestBrowserPreflightAndPost(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	for _, tc := range []struct {
 		origins []string
 		origin  string

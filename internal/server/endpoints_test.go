@@ -23,6 +23,7 @@ import (
 )
 
 func TestOtherEndpoints(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 
 	a := do(t, post(t, in.URL+"/v1/sdk_exception", []byte(`{"exception":"boom","info":"{}"}`), map[string]string{"Content-Type": "application/json"}))
@@ -70,6 +71,7 @@ func TestOtherEndpoints(t *testing.T) {
 // TestWrongMethodOnIntakePaths: every intake path answers another method
 // with 405, an Allow header and the JSON body every intake answer has.
 func TestWrongMethodOnIntakePaths(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	for _, c := range []struct{ method, path, allow string }{
 		{http.MethodGet, "/v1/log_event", "POST, OPTIONS"},
@@ -102,6 +104,7 @@ func get(t testing.TB, url string) answer {
 // query, bad keys, a signed webhook and a destination whose write key is
 // first refused, then scrapes /metrics: no configured secret appears.
 func TestMetricsNeverShowSecrets(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	const (
 		key1       = "secret-intake-key-1111111111"
 		key2       = "client-intake-key-2222222222"
@@ -205,6 +208,7 @@ func TestMetricsNeverShowSecrets(t *testing.T) {
 // so ("duplicate": true, the events still acknowledged), and the metrics
 // count it apart: received_events_total counts what was stored.
 func TestIntakeTellsADuplicateFromAStoredRequest(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	body := eventsBody("dup", 5, 0)
 	first := do(t, post(t, in.URL+"/v1/log_event", body, nil))

@@ -21,6 +21,7 @@ import (
 // exactly (path, query, headers, body bytes) and reads each batch back from
 // the log.
 func TestIntakeStoresEveryFixtureRequest(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	var all []fixture
 	for _, dir := range []string{"go-sdk", "go-sdk-layers", "js-client", "node-core"} {
@@ -68,6 +69,7 @@ func TestIntakeStoresEveryFixtureRequest(t *testing.T) {
 // TestIntakeDecompresses shows every way an SDK marks (or fails to mark) a
 // compressed body, and that Content-Type does not matter.
 func TestIntakeDecompresses(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	plain := eventsBody("enc", 3, 20)
 	gz := gzipBytes(t, plain)
@@ -121,6 +123,7 @@ func TestIntakeDecompresses(t *testing.T) {
 // TestIntakeAuth covers the key checks and that a key never leaves the
 // bridge: not in answers, not in the stored batch.
 func TestIntakeAuth(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	body := eventsBody("auth", 2, 10)
 
 	t.Run("no keys configured and AllowAnyKey", func(t *testing.T) {
@@ -254,6 +257,7 @@ func flateBytes(t testing.TB, p []byte) []byte {
 // TestImportHeaderMarksBatchesAsImported: `statsig-bridge import` marks its
 // requests so destinations can tell history from live traffic.
 func TestImportHeaderMarksBatchesAsImported(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	body := []byte(`{"events":[{"eventName":"old","time":1700000000000,"user":{"userID":"u"}}]}`)
 	if a := do(t, post(t, in.URL+"/v1/log_event", body, map[string]string{"Statsig-Bridge-Import": "1"})); a.Code != 202 {

@@ -18,6 +18,7 @@ import (
 )
 
 func TestIntakeRefusesOversizedBodies(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	const limit = 4 << 10
 	in := startIntake(t, server.Config{AllowAnyKey: true, MaxBodyBytes: limit, MaxEvents: 5}, queue.Config{})
 
@@ -64,6 +65,7 @@ func TestIntakeRefusesOversizedBodies(t *testing.T) {
 // compressed to about 1 MB against a 10 MiB limit: the answer is 413 and the
 // handler allocates nowhere near the inflated size.
 func TestIntakeRefusesGzipBombWithoutInflatingIt(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	if testing.Short() {
 		t.Skip("builds a 1 GiB gzip bomb")
 	}
@@ -95,6 +97,7 @@ func TestIntakeRefusesGzipBombWithoutInflatingIt(t *testing.T) {
 // a 512 MiB window: the decoder would allocate the window before inflating
 // anything, so the frame is refused instead.
 func TestIntakeRefusesZstdWindowBomb(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := startIntake(t, server.Config{AllowAnyKey: true, MaxBodyBytes: 10 << 20}, queue.Config{})
 	frame := zstdFrame(0x98, []byte(`{"events":[]}`)) // window descriptor 0x98: 2^(10+19) bytes
 	req := post(t, in.URL+"/v1/log_event", frame, map[string]string{"Content-Encoding": "zstd", "STATSIG-API-KEY": "k"})
@@ -171,6 +174,7 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 func TestIntakeRefusesMalformedBodies(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	cases := []struct {
 		name, body string
@@ -204,6 +208,7 @@ func TestIntakeRefusesMalformedBodies(t *testing.T) {
 // TestIntakeKeepsValidEventsOfMixedBatch: bad events are refused one by one
 // with their index and reason; the good ones are stored.
 func TestIntakeKeepsValidEventsOfMixedBatch(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := openIntake(t)
 	body := `{"events":[
 		{"eventName":"good-0","user":{"userID":"u1"}},
@@ -284,6 +289,7 @@ func TestIntakeKeepsValidEventsOfMixedBatch(t *testing.T) {
 // batch is larger than the log accepts can never be stored; retrying will
 // not help, so it is 413, not 503.
 func TestIntakeRefusesBatchLargerThanLog(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	in := startIntake(t, server.Config{AllowAnyKey: true}, queue.Config{MaxMsgSize: 16 << 10, MaxBytes: 1 << 20})
 	a := do(t, post(t, in.URL+"/v1/log_event", eventsBody("huge", 4, 8<<10), nil))
 	if a.Code != http.StatusRequestEntityTooLarge {

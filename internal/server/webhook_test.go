@@ -27,6 +27,7 @@ func fixtureTime(t testing.TB, f fixture) time.Time {
 }
 
 func TestWebhookAcceptsSignedFixtures(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	batches := loadFixtures(t, "webhook")
 	if len(batches) != 2 {
 		t.Fatalf("found %d webhook fixtures, want 2", len(batches))
@@ -60,6 +61,7 @@ func TestWebhookAcceptsSignedFixtures(t *testing.T) {
 }
 
 func TestWebhookRefusals(t *testing.T) {
+	t.Parallel() // a log and server of its own
 	f := readFixture(t, "webhook", "batch-1")
 	sent := fixtureTime(t, f)
 	justAfter := func() time.Time { return sent.Add(2 * time.Second) }

@@ -109,6 +109,7 @@ func startRunner(t testing.TB, l *queue.Log, w destination.Writer, ackWait time.
 // the bridge dies before acking its log message, the restarted bridge gets
 // the message again and loads it again: no new rows.
 func TestCrashBetweenLoadAndAckAddsNoRows(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -12,6 +12,7 @@ import (
 // TestFixturesLoadIntoSegmentTables loads every captured Statsig request
 // and checks the tables and columns a Segment warehouse would have.
 func TestFixturesLoadIntoSegmentTables(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		total := 0

@@ -17,6 +17,7 @@ import (
 )
 
 func TestSchemaEvolvesMidStream(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		write(t, w, track("a1", "Add To Cart", `{"value":1,"metadata":{"sku":"S1"}}`), track("a2", "Add To Cart", `{"value":2}`))
@@ -48,6 +49,7 @@ func TestSchemaEvolvesMidStream(t *testing.T) {
 }
 
 func TestTypeConflictCastsOrStoresNull(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		write(t, w, track("q1", "order", `{"qty":5,"price":9.5,"paid":true,"at":"2025-01-02T03:04:05Z"}`))
@@ -89,6 +91,7 @@ func TestTypeConflictCastsOrStoresNull(t *testing.T) {
 }
 
 func TestRedeliveredBatchAddsNoRows(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		batch := [][]byte{track("r1", "Signed Up", `{"plan":"pro"}`), track("r2", "page_view", `{}`), track("r1", "Signed Up", `{"plan":"pro"}`)}
@@ -109,6 +112,7 @@ func TestRedeliveredBatchAddsNoRows(t *testing.T) {
 }
 
 func TestLongNamesAreCutWithoutCollisions(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		long := strings.Repeat("Checkout Step Completed With Extra Words ", 2)[:80]
@@ -159,6 +163,7 @@ func TestLongNamesAreCutWithoutCollisions(t *testing.T) {
 }
 
 func TestOddNamesHaveARule(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		write(t, w,
@@ -219,6 +224,7 @@ func TestOddNamesHaveARule(t *testing.T) {
 }
 
 func TestColumnCapDropsExtraProperties(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t, func(c *warehouse.Config) { c.MaxColumns = 14 })
 		// 10 standard + 2 context columns; room for 2 properties.
@@ -244,6 +250,7 @@ func TestColumnCapDropsExtraProperties(t *testing.T) {
 // TestConcurrentBatchesAddTheSameColumn: several workers (and several
 // writers, as several bridges would) add the same new columns at once.
 func TestConcurrentBatchesAddTheSameColumn(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		writers := []*warehouse.Writer{d.open(t), d.open(t)}
 		var wg sync.WaitGroup
@@ -282,6 +289,7 @@ func TestConcurrentBatchesAddTheSameColumn(t *testing.T) {
 }
 
 func TestErrorsAreClassifiedForTheRunner(t *testing.T) {
+	t.Parallel() // its own log, SQLite file and Postgres schema
 	eachDB(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		ctx := context.Background()
