@@ -28,8 +28,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/httpsend"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -78,7 +76,7 @@ type Importer struct {
 	// Backoff is the first wait after a 429/5xx without Retry-After (default 500 ms).
 	Backoff time.Duration
 
-	limiter *rate.Limiter
+	limiter *delivery.Ceiling
 }
 
 // Result counts what an import did.
@@ -165,7 +163,7 @@ func (im *Importer) Run(ctx context.Context, files []string) (Result, error) {
 		if perSecond < 1 {
 			return Result{}, fmt.Errorf("--rate %d is below --batch %d: one request alone would exceed it; use a --batch of %d or less", int(im.Rate), im.BatchEvents, int(im.Rate))
 		}
-		im.limiter = delivery.Ceiling(float64(perSecond))
+		im.limiter = delivery.NewCeiling(float64(perSecond))
 	}
 	var total int64
 	for _, f := range files {

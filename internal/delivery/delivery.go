@@ -9,8 +9,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Defaults for [Options] and [RetryPolicy].
@@ -116,16 +114,3 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
-// ceilingMargin is how far below the rate a Ceiling spaces requests: the
-// receiver counts them as they arrive, and network jitter can bring two
-// requests sent just over a second apart within one second.
-const ceilingMargin = 0.95
-
-// Ceiling is a limiter of perSecond requests that is a ceiling in every
-// second, the first included: its burst is one request, so requests are
-// spaced evenly (at ceilingMargin of the rate) and no second carries more.
-// A token bucket with a larger burst would let rate + burst through in the
-// first second (Segment conformance check 25).
-func Ceiling(perSecond float64) *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(perSecond*ceilingMargin), 1)
-}

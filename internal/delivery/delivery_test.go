@@ -38,7 +38,7 @@ func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {
 // next only after the spacing of the rate (with its margin): no burst on
 // top of the rate in the first second.
 func TestCeilingHasNoBurst(t *testing.T) {
-	l := Ceiling(50)
+	l := NewCeiling(50).spacing
 	if l.Burst() != 1 {
 		t.Errorf("burst %d, want 1", l.Burst())
 	}
@@ -51,5 +51,61 @@ func TestCeilingHasNoBurst(t *testing.T) {
 	}
 	if !l.AllowN(now.Add(22*time.Millisecond), 1) {
 		t.Error("a request did not pass after 1/(0.95·rate)")
+	}
+}
+
+// TestCeilingHoldsLateRequests: requests whose slots came while their
+// worker was stalled arrive together; the Ceiling lets at most the rate of
+// them through within any second and says how long the rest must wait.
+func TestCeilingHoldsLateRequests(t *testing.T) {
+	c := NewCeiling(50)
+	start := time.Now()
+	var let []time.Time
+	// 200 requests, in bunches of 10 arriving at once every 100 ms: twice
+	// the rate. Each request waits as admit says, then asks again.
+	pending := []time.Time{}
+	for i := range 200 {
+		pending = append(pending, start.Add(time.Duration(i/10)*100*time.Millisecond))
+	}
+	for _, at := range pending {
+		now := at
+		if len(let) > 0 && let[len(let)-1].After(now) {
+			now = let[len(let)-1] // requests queue in order
+		}
+		for {
+			d := c.admit(now)
+			if d <= 0 {
+				break
+			}
+			now = now.Add(d)
+		}
+		let = append(let, now)
+	}
+	for i := range let {
+		n := 0
+		for _, u := range let[i:] {
+			if u.Sub(let[i]) < time.Second {
+				n++
+			}
+		}
+		if n > 50 {
+			t.Fatalf("%d requests let through within one second from %s, over 50", n, let[i].Sub(start))
+		}
+	}
+	if took := let[len(let)-1].Sub(start); took < 3*time.Second {
+		t.Errorf("200 requests let through in %s: faster than 50 a second", took)
+	}
+}
+
+// TestCeilingBelowOnePerSecond: a rate under one a second still lets one
+// request through, then holds the next.
+func TestCeilingBelowOnePerSecond(t *testing.T) {
+	c := NewCeiling(0.5)
+	now := time.Now()
+	if c.admit(now) != 0 {
+		t.Fatal("the first request was held")
+	}
+	if c.admit(now.Add(10*time.Millisecond)) <= 0 {
+		t.Error("a second request within the second passed")
 	}
 }

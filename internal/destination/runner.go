@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
@@ -99,7 +98,7 @@ type Outcome struct {
 type Runner struct {
 	cfg     Config
 	limits  Limits
-	limiter *rate.Limiter
+	limiter *delivery.Ceiling
 	log     *slog.Logger
 
 	paused    atomic.Bool
@@ -147,7 +146,7 @@ func NewRunner(cfg Config) *Runner {
 	return &Runner{
 		cfg:      cfg,
 		limits:   lim,
-		limiter:  delivery.Ceiling(cfg.RequestsPerSecond),
+		limiter:  delivery.NewCeiling(cfg.RequestsPerSecond),
 		log:      cfg.Logger.With("destination", cfg.Name),
 		inflight: map[*logMessage]struct{}{},
 	}
