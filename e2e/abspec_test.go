@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
@@ -36,13 +38,13 @@ func TestExperimentViewedReachesSegment(t *testing.T) {
 	if seg < 0 {
 		t.Fatal("test config has no segment destination")
 	}
-	cfg.Destinations[seg].Mapping.ExperimentViewed = mapping.ExperimentViewedAlongside
+	cfg.Destinations[seg].Mapping.ExperimentViewed = mappingconfig.ExperimentViewedAlongside
 	second := cfg.Destinations[seg]
 	sc := *second.Segment
 	sc.Endpoint = instead.URL
 	second.Segment = &sc
 	second.Name = "segment_instead"
-	second.Mapping.ExperimentViewed = mapping.ExperimentViewedInstead
+	second.Mapping.ExperimentViewed = mappingconfig.ExperimentViewedInstead
 	cfg.Destinations = append(cfg.Destinations, second)
 	b := startBridge(t, cfg)
 

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
@@ -225,7 +226,7 @@ func TestDedupeExposuresBucketDeletedIsRecreated(t *testing.T) {
 	cfg.Log.Subject = "e2e." + id + ".dedupe3"
 	cfg.Log.DeadLetterStream = "E2E_DEDUPE3_DL_" + id
 	cfg.Log.DeadLetterSubject = "e2e." + id + ".dedupe3.dl"
-	cfg.Destinations[0].Mapping.DedupeExposures = mapping.Window(time.Hour)
+	cfg.Destinations[0].Mapping.DedupeExposures = mappingconfig.Window(time.Hour)
 	dropLogStreams(t, url, cfg.Log.Stream, cfg.Log.DeadLetterStream)
 	bucketStream := "KV_" + cfg.Log.Stream + "_DEDUPE_segment"
 	dropStreams(t, url, bucketStream)

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
@@ -214,7 +215,7 @@ func TestDedupeExposuresReplay(t *testing.T) {
 	t.Parallel()
 	s := newSink(t)
 	cfg := testConfig(t, s.URL)
-	cfg.Destinations[0].Mapping.DedupeExposures = mapping.Window(time.Hour)
+	cfg.Destinations[0].Mapping.DedupeExposures = mappingconfig.Window(time.Hour)
 	cfg.Log.Keep = time.Hour
 	b := startBridge(t, cfg)
 	mustPost(t, b.URL, eventsBody(t, gateExposure("u1", "g", "true", "r1", msAgo(2*time.Second)), gateExposure("u1", "g", "true", "r1", msAgo(time.Second))))

@@ -46,12 +46,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/time/rate"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 )
 
 type options struct {
@@ -409,9 +410,9 @@ func serveBridge(o options, env map[string]string) (string, func() error, error)
 			cfg.Destinations[i].Delivery.Concurrency = o.delivery
 		}
 		cfg.Destinations[i].Delivery.Parallelism = o.parallelism
-		cfg.Destinations[i].Mapping.DedupeExposures = mapping.Window(o.dedupe)
+		cfg.Destinations[i].Mapping.DedupeExposures = mappingconfig.Window(o.dedupe)
 		if o.identify {
-			cfg.Destinations[i].Mapping.Identify = mapping.IdentifyOnChange
+			cfg.Destinations[i].Mapping.Identify = mappingconfig.IdentifyOnChange
 		}
 	}
 	if problems := cfg.Validate(); len(problems) > 0 {

@@ -10,9 +10,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 )
 
@@ -60,7 +61,7 @@ func StartDemo(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt
 	cfg.Destinations = append(cfg.Destinations, config.Destination{
 		Name: demoDestination, Type: "segment",
 		Segment:  &config.Segment{WriteKey: demo.WriteKey, Endpoint: d.SinkEndpoint(), Timeout: 10 * time.Second},
-		Mapping:  mapping.Options{}.WithDefaults(),
+		Mapping:  mappingconfig.Options{}.WithDefaults(),
 		Delivery: config.Delivery{}.WithDefaults(),
 	})
 	if problems := cfg.Validate(); len(problems) > 0 {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
@@ -158,7 +160,7 @@ func destinationState(ctx context.Context, log *queue.Log, d config.Destination)
 		}
 		dedupe = destination.NewDedupe(bucket, w, 0)
 	}
-	if d.Mapping.Identify == mapping.IdentifyOnChange {
+	if d.Mapping.Identify == mappingconfig.IdentifyOnChange {
 		h := d.Mapping.IdentifyHorizon.Duration()
 		bucket, err := log.StateBucket(ctx, "IDENT", d.Name, h)
 		if err != nil {

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -23,7 +25,7 @@ func newPreviewState(d config.Destination) previewState {
 	if w := d.Mapping.DedupeExposures.Duration(); w > 0 {
 		s.dedupe = destination.NewDedupe(destination.NewMemoryState(), w, 0)
 	}
-	if d.Mapping.Identify == mapping.IdentifyOnChange {
+	if d.Mapping.Identify == mappingconfig.IdentifyOnChange {
 		s.identities = destination.NewIdentities(destination.NewMemoryState(), d.Mapping.IdentifyHorizon.Duration(), 0)
 	}
 	return s

@@ -5,7 +5,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
 )
 
 // Defaults.
@@ -163,13 +163,13 @@ type Destination struct {
 	Name string `yaml:"name" json:"name"`
 	// Type is "segment", "warehouse", "webhook" or "statsig"; the section of
 	// the same name configures it.
-	Type      string          `yaml:"type" json:"type"`
-	Segment   *Segment        `yaml:"segment" json:"segment,omitempty"`
-	Warehouse *Warehouse      `yaml:"warehouse" json:"warehouse,omitempty"`
-	Webhook   *Webhook        `yaml:"webhook" json:"webhook,omitempty"`
-	Statsig   *StatsigTee     `yaml:"statsig" json:"statsig,omitempty"`
-	Mapping   mapping.Options `yaml:"mapping" json:"mapping"`
-	Delivery  Delivery        `yaml:"delivery" json:"delivery"`
+	Type      string                `yaml:"type" json:"type"`
+	Segment   *Segment              `yaml:"segment" json:"segment,omitempty"`
+	Warehouse *Warehouse            `yaml:"warehouse" json:"warehouse,omitempty"`
+	Webhook   *Webhook              `yaml:"webhook" json:"webhook,omitempty"`
+	Statsig   *StatsigTee           `yaml:"statsig" json:"statsig,omitempty"`
+	Mapping   mappingconfig.Options `yaml:"mapping" json:"mapping"`
+	Delivery  Delivery              `yaml:"delivery" json:"delivery"`
 }
 
 // Warehouse configures a SQL warehouse loaded with Segment's schema.

@@ -6,12 +6,16 @@ import (
 	"testing"
 )
 
-// TestConfigImportsNoLogServerOrDestination: the configuration is data. It
-// may import the leaf packages that hold option types and their defaults
-// (delivery, logconfig), the wire formats and the pure mapping, but never
+// TestConfigImportsOnlyLeafPackages: the configuration is data. Of our
+// packages it imports only the leaves that hold option types and their
+// defaults (delivery, logconfig, mappingconfig) and the Statsig wire format
+// they name, none of which imports another of ours: never the mapping,
 // the log, the server or a destination, and so never nats-server.
-func TestConfigImportsNoLogServerOrDestination(t *testing.T) {
+func TestConfigImportsOnlyLeafPackages(t *testing.T) {
 	const module = "github.com/statsig-bridge/statsig-bridge/"
+	leaves := map[string]bool{
+		"internal/delivery": true, "internal/logconfig": true, "internal/mappingconfig": true, "internal/statsig": true,
+	}
 	seen := map[string]bool{}
 	var walk func(path, from string)
 	walk = func(path, from string) {
@@ -19,19 +23,24 @@ func TestConfigImportsNoLogServerOrDestination(t *testing.T) {
 			return
 		}
 		seen[path] = true
-		for _, banned := range []string{"internal/queue", "internal/destination", "internal/server", "internal/cli", "internal/debugger", "github.com/nats-io/"} {
-			if strings.HasPrefix(strings.TrimPrefix(path, module), banned) {
-				t.Errorf("internal/config imports %s (through %s)", path, from)
-			}
+		if strings.HasPrefix(path, "github.com/nats-io/") {
+			t.Errorf("internal/config imports %s (through %s)", path, from)
 		}
-		if !strings.HasPrefix(path, module) {
+		ours, isOurs := strings.CutPrefix(path, module)
+		if !isOurs {
 			return // only our packages can lead to the banned ones
+		}
+		if from != "" && !leaves[ours] {
+			t.Errorf("internal/config imports %s (through %s): not one of the option or wire-format leaves", ours, from)
 		}
 		pkg, err := build.Import(path, ".", 0)
 		if err != nil {
 			t.Fatalf("reading %s: %v", path, err)
 		}
 		for _, imp := range pkg.Imports {
+			if from != "" && strings.HasPrefix(imp, module) && ours != "internal/mappingconfig" {
+				t.Errorf("leaf %s imports %s", ours, imp)
+			}
 			walk(imp, path)
 		}
 	}

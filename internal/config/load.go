@@ -12,11 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/logconfig"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 )
 
 // varRef matches ${VAR} (and ${VAR:-default}) in a config file.
@@ -443,7 +444,7 @@ func (c *Config) Validate() []string {
 			}
 			// The tee forwards events as the SDKs sent them: Statsig has no
 			// identify call, and dedupes exposures itself.
-			if d.Mapping.Identify != "" && d.Mapping.Identify != mapping.IdentifyOff {
+			if d.Mapping.Identify != "" && d.Mapping.Identify != mappingconfig.IdentifyOff {
 				add("%s.mapping.identify: a statsig destination forwards the SDKs' events to Statsig, which has no identify call; use identify on a segment, webhook or warehouse destination", p)
 			}
 			if d.Mapping.DedupeExposures != 0 {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
 )
 
 // TestMappingOptionsBadInput: every bad value of environments,
@@ -81,10 +81,10 @@ destinations:
 		t.Fatalf("problems: %v", p)
 	}
 	a, b := cfg.Destinations[0].Mapping, cfg.Destinations[1].Mapping
-	if a.DedupeExposures.Duration() != 24*time.Hour || a.Identify != mapping.IdentifyOnChange || a.IdentifyHorizon != mapping.DefaultIdentifyHorizon {
+	if a.DedupeExposures.Duration() != 24*time.Hour || a.Identify != mappingconfig.IdentifyOnChange || a.IdentifyHorizon != mappingconfig.DefaultIdentifyHorizon {
 		t.Fatalf("a: %+v", a)
 	}
-	if b.DedupeExposures != 0 || b.Identify != mapping.IdentifyOff {
+	if b.DedupeExposures != 0 || b.Identify != mappingconfig.IdentifyOff {
 		t.Fatalf("b: %+v", b)
 	}
 	view, err := config.Readable(cfg.Masked())

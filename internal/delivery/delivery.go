@@ -113,4 +113,3 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 	}
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
-

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
@@ -32,7 +34,7 @@ import (
 func BenchmarkTransform(b *testing.B) {
 	fx := loadTransformFixture(b)
 	enc := destination.TrackEncoder{
-		Mapper:       mapping.New(mapping.Options{}, func() *statsig.Specs { return fx.specs }, mapping.Library{Name: "statsig-bridge", Version: "bench"}),
+		Mapper:       mapping.New(mappingconfig.Options{}, func() *statsig.Specs { return fx.specs }, mapping.Library{Name: "statsig-bridge", Version: "bench"}),
 		MaxItemBytes: segment.MaxMessageBytes,
 	}
 	stored := fx.intake(b)
@@ -184,7 +186,7 @@ func (fx *transformFixture) deliver(tb testing.TB, enc destination.TrackEncoder,
 func TestTransformFixtureMapsEvents(t *testing.T) {
 	fx := loadTransformFixture(t)
 	enc := destination.TrackEncoder{
-		Mapper:       mapping.New(mapping.Options{}, func() *statsig.Specs { return fx.specs }, mapping.Library{Name: "statsig-bridge", Version: "bench"}),
+		Mapper:       mapping.New(mappingconfig.Options{}, func() *statsig.Specs { return fx.specs }, mapping.Library{Name: "statsig-bridge", Version: "bench"}),
 		MaxItemBytes: segment.MaxMessageBytes,
 	}
 	var batch statsig.Batch

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -19,7 +21,7 @@ func TestTrackEncoderSendsExperimentViewedAsExtra(t *testing.T) {
 	e := &statsig.Event{ID: "0000-1", EventName: statsig.ExperimentExposure, Time: 1_700_000_000_000,
 		User:     &statsig.User{UserID: "u1"},
 		Metadata: json.RawMessage(`{"config":"` + exp + `","ruleID":"r","experimentGroupName":"Test"}`)}
-	m := mapping.New(mapping.Options{ExperimentViewed: mapping.ExperimentViewedAlongside}, nil, mapping.Library{Name: "t", Version: "1"})
+	m := mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, nil, mapping.Library{Name: "t", Version: "1"})
 	out := TrackEncoder{Mapper: m}.Encode(b, e)
 	if out.Filtered || out.Invalid || out.Extra == nil {
 		t.Fatalf("encoded %+v, want a payload and an extra", out)
@@ -41,7 +43,7 @@ func TestTrackEncoderSendsExperimentViewedAsExtra(t *testing.T) {
 		t.Fatalf("over the limit: invalid %v, extra %d B, reason %q", out.Invalid, len(out.Extra), out.Reason)
 	}
 
-	m = mapping.New(mapping.Options{ExperimentViewed: mapping.ExperimentViewedInstead}, nil, mapping.Library{Name: "t", Version: "1"})
+	m = mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead}, nil, mapping.Library{Name: "t", Version: "1"})
 	out = TrackEncoder{Mapper: m}.Encode(b, e)
 	if json.Unmarshal(out.Payload, &p) != nil || p.Event != mapping.ExperimentViewedEvent || out.Extra != nil {
 		t.Fatalf("instead: payload %s, extra %s", out.Payload, out.Extra)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
@@ -212,7 +214,7 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 		Name:   destName,
 		Writer: segmentapi.New(segmentapi.Config{Endpoint: recv.URL, WriteKey: "test-write-key"}),
 		Encoder: destination.TrackEncoder{
-			Mapper:       cmp.Or(o.Mapper, mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"})),
+			Mapper:       cmp.Or(o.Mapper, mapping.New(mappingconfig.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"})),
 			MaxItemBytes: segment.MaxMessageBytes,
 		},
 		Consumer: cons,

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
@@ -47,7 +49,7 @@ func TestRedriveSendsEachDeadLetterOnce(t *testing.T) {
 	}
 	recv := newReceiver(t)
 	recv.Respond(func([]string) int { return http.StatusBadRequest })
-	m := mapping.New(mapping.Options{ExperimentViewed: mapping.ExperimentViewedAlongside}, func() *statsig.Specs { return specs }, mapping.Library{Name: "statsig-bridge", Version: "test"})
+	m := mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, func() *statsig.Specs { return specs }, mapping.Library{Name: "statsig-bridge", Version: "test"})
 	rn := startRunner(t, l, recv, runnerOptions{Mapper: m})
 
 	// Every message refused, one by one after bisection.

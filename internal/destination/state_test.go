@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -46,7 +48,7 @@ func TestRunnerDedupeStateDownDeliversAll(t *testing.T) {
 	recv := newReceiver(t)
 	metrics := destination.NewMetrics(prometheus.NewRegistry())
 	startRunner(t, l, recv, runnerOptions{Metrics: metrics,
-		Mapper: mapping.New(mapping.Options{DedupeExposures: mapping.Window(time.Hour)}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
+		Mapper: mapping.New(mappingconfig.Options{DedupeExposures: mappingconfig.Window(time.Hour)}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
 		Dedupe: destination.NewDedupe(bucket, time.Hour, 0)})
 	publish(t, l, "b1", gateExposures("e", "u1", 3))
 	testwait.For(t, 20*time.Second, "all three exposures delivered", func() bool { return recv.Unique() == 3 })
@@ -77,7 +79,7 @@ func TestRunnerDedupeRedeliveredFirstExposure(t *testing.T) {
 	}
 	recv := newReceiver(t)
 	startRunner(t, l, recv, runnerOptions{
-		Mapper: mapping.New(mapping.Options{DedupeExposures: mapping.Window(time.Hour)}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
+		Mapper: mapping.New(mappingconfig.Options{DedupeExposures: mappingconfig.Window(time.Hour)}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
 		Dedupe: destination.NewDedupe(bucket, time.Hour, 0)})
 	publish(t, l, "repeat", gateExposures("repeat", "u1", 2)) // other SDK instances' copies
 	publish(t, l, "first", first)                             // the batch the crash left unacked
@@ -108,7 +110,7 @@ func TestRunnerIdentifyDeadLetteredIsSentAgain(t *testing.T) {
 		return http.StatusOK
 	})
 	startRunner(t, l, recv, runnerOptions{
-		Mapper:     mapping.New(mapping.Options{Identify: mapping.IdentifyOnChange}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
+		Mapper:     mapping.New(mappingconfig.Options{Identify: mappingconfig.IdentifyOnChange}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
 		Identities: destination.NewIdentities(bucket, time.Hour, 0),
 	})
 	user := func(id string) statsig.Event {

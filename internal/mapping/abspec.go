@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -21,7 +23,7 @@ const (
 )
 
 // MapAll maps one event like Map, plus Segment's "Experiment Viewed" when the
-// destination asks for it (Options.ExperimentViewed):
+// destination asks for it (mappingconfig.Options.ExperimentViewed):
 //
 //   - "off": exactly Map; extra is nil.
 //   - "alongside": primary is Map's result; extra is Experiment Viewed for
@@ -46,7 +48,7 @@ const (
 // (statsig.DeriveID), so redelivery deduplicates both.
 func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, extra *Result) {
 	mode := m.opts.ExperimentViewed
-	if mode != ExperimentViewedAlongside && mode != ExperimentViewedInstead {
+	if mode != mappingconfig.ExperimentViewedAlongside && mode != mappingconfig.ExperimentViewedInstead {
 		return m.Map(b, e), nil
 	}
 	if res, filtered := m.environmentFiltered(b, e); filtered {
@@ -57,7 +59,7 @@ func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, ext
 		return m.Map(b, e), nil
 	}
 	var raw Result
-	if mode == ExperimentViewedAlongside {
+	if mode == mappingconfig.ExperimentViewedAlongside {
 		raw = m.Map(b, e)
 		if raw.Kind != statsig.KindExperiment || raw.Status == Invalid || !m.types[raw.Kind] {
 			return raw, nil
@@ -67,26 +69,26 @@ func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, ext
 	// resolving again costs one small decode, only with this option on.
 	_, kind, metadata, note := m.resolveExperiment(e, sent)
 	if kind != statsig.KindExperiment || !m.types[kind] {
-		if mode == ExperimentViewedInstead {
+		if mode == mappingconfig.ExperimentViewedInstead {
 			return m.Map(b, e), nil
 		}
 		return raw, nil
 	}
 	props, ok := m.experimentViewedProperties(metadata)
 	if !ok {
-		if mode == ExperimentViewedInstead {
+		if mode == mappingconfig.ExperimentViewedInstead {
 			raw = m.Map(b, e)
 		}
 		raw.Note |= NoteNoVariation
 		return raw, nil
 	}
 	if reason := m.nameFilter(ExperimentViewedEvent); reason != "" {
-		if mode == ExperimentViewedInstead {
+		if mode == mappingconfig.ExperimentViewedInstead {
 			return Result{Status: Filtered, Filter: FilterName, Reason: reason, Kind: kind, Note: note}, nil
 		}
 		return raw, nil
 	}
-	rawSent := mode == ExperimentViewedAlongside && raw.Status == Mapped
+	rawSent := mode == mappingconfig.ExperimentViewedAlongside && raw.Status == Mapped
 	var context json.RawMessage
 	if rawSent {
 		context = raw.Track.Context // immutable once built: shared

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -45,9 +47,9 @@ func mapFixturesExperimentViewed(t *testing.T) []abFixture {
 		if s != nil {
 			specsFn = func() *statsig.Specs { return s }
 		}
-		off := mapping.New(mapping.Options{ExperimentViewed: mapping.ExperimentViewedOff}, specsFn, lib)
-		along := mapping.New(mapping.Options{ExperimentViewed: mapping.ExperimentViewedAlongside}, specsFn, lib)
-		instead := mapping.New(mapping.Options{ExperimentViewed: mapping.ExperimentViewedInstead}, specsFn, lib)
+		off := mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedOff}, specsFn, lib)
+		along := mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, specsFn, lib)
+		instead := mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead}, specsFn, lib)
 		b := req.Decode(t)
 		f := abFixture{Req: req}
 		for i := range b.Events {

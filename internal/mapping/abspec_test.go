@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -20,7 +22,7 @@ const abSpecs = `{"time":1,"feature_gates":[],
  "layer_configs":[{"name":"button_layer","entity":"layer","rules":[]}],
  "layers":{"button_layer":["button_exp"]}}`
 
-func abMapper(t *testing.T, opts Options, withSpecs bool) *Mapper {
+func abMapper(t *testing.T, opts mappingconfig.Options, withSpecs bool) *Mapper {
 	t.Helper()
 	var fn func() *statsig.Specs
 	if withSpecs {
@@ -70,18 +72,18 @@ var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab]
 // spec's four string properties and its own deterministic messageId.
 func TestExperimentViewedModes(t *testing.T) {
 	md := `{"config":"button_exp","ruleID":"ruleTest","rulePassed":"true"}`
-	base := abMapper(t, Options{}, true).Map(abBatch(), abEvent(statsig.ConfigExposure, md))
+	base := abMapper(t, mappingconfig.Options{}, true).Map(abBatch(), abEvent(statsig.ConfigExposure, md))
 	if base.Status != Mapped || base.Track.Event != statsig.ExperimentExposure {
 		t.Fatalf("Map: %+v", base)
 	}
 	baseJSON := string(base.Track.AppendJSON(nil))
 
-	p, extra := abMapper(t, Options{ExperimentViewed: ExperimentViewedOff}, true).MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
+	p, extra := abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedOff}, true).MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
 	if extra != nil || string(p.Track.AppendJSON(nil)) != baseJSON {
 		t.Fatalf("off: extra %v, primary %s, want Map's %s", extra, p.Track.AppendJSON(nil), baseJSON)
 	}
 
-	p, extra = abMapper(t, Options{ExperimentViewed: ExperimentViewedAlongside}, true).MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
+	p, extra = abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, true).MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
 	if string(p.Track.AppendJSON(nil)) != baseJSON {
 		t.Fatalf("alongside: primary %s, want Map's %s", p.Track.AppendJSON(nil), baseJSON)
 	}
@@ -96,7 +98,7 @@ func TestExperimentViewedModes(t *testing.T) {
 		t.Fatalf("properties %s, want %+v", ev.Properties, want)
 	}
 
-	p, extra = abMapper(t, Options{ExperimentViewed: ExperimentViewedInstead}, true).MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
+	p, extra = abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead}, true).MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
 	if extra != nil || p.Status != Mapped || p.Track.Event != ExperimentViewedEvent {
 		t.Fatalf("instead: primary %q extra %v, want Experiment Viewed alone", p.Track.Event, extra)
 	}
@@ -132,7 +134,7 @@ func checkExperimentViewed(t *testing.T, ev, exposure segment.Track) {
 // An explicit layer parameter is an exposure of the allocated experiment:
 // Experiment Viewed names the experiment, not the layer, and keeps the layer.
 func TestExperimentViewedFromLayerExposure(t *testing.T) {
-	m := abMapper(t, Options{ExperimentViewed: ExperimentViewedAlongside}, true)
+	m := abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, true)
 	e := abEvent(statsig.LayerExposure, `{"config":"button_layer","ruleID":"ruleCtl","allocatedExperiment":"button_exp","isExplicitParameter":"true","parameterName":"color"}`)
 	p, extra := m.MapAll(abBatch(), e)
 	if p.Track.Event != statsig.ExperimentExposure || extra == nil {
@@ -153,7 +155,7 @@ func TestExperimentViewedFromLayerExposure(t *testing.T) {
 // The js-client names configs it was not asked for by djb2 hash; Experiment
 // Viewed carries the name.
 func TestExperimentViewedResolvesHashedName(t *testing.T) {
-	m := abMapper(t, Options{ExperimentViewed: ExperimentViewedInstead}, true)
+	m := abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead}, true)
 	p, _ := m.MapAll(abBatch(), abEvent(statsig.ConfigExposure, `{"config":"`+statsig.DJB2("button_exp")+`","ruleID":"ruleCtl"}`))
 	if p.Track.Event != ExperimentViewedEvent {
 		t.Fatalf("event %q: %s", p.Track.Event, p.Track.AppendJSON(nil))
@@ -166,7 +168,7 @@ func TestExperimentViewedResolvesHashedName(t *testing.T) {
 // Statsig's webhook sends experiment exposures with the group already named:
 // no specs are needed.
 func TestExperimentViewedFromWebhookExposure(t *testing.T) {
-	m := abMapper(t, Options{ExperimentViewed: ExperimentViewedAlongside}, false)
+	m := abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, false)
 	p, extra := m.MapAll(abBatch(), abEvent(statsig.ExperimentExposure, `{"config":"pricing_experiment","ruleID":"4Sau","experimentGroupName":"Control"}`))
 	if extra == nil {
 		t.Fatalf("no Experiment Viewed for %s", p.Track.AppendJSON(nil))
@@ -181,8 +183,8 @@ func TestExperimentViewedFromWebhookExposure(t *testing.T) {
 // "instead" then sends the exposure, so nothing is lost.
 func TestExperimentViewedNeedsGroup(t *testing.T) {
 	md := `{"config":"exp_checkout","ruleID":"r9"}`
-	for _, mode := range []string{ExperimentViewedAlongside, ExperimentViewedInstead} {
-		m := abMapper(t, Options{ExperimentViewed: mode, Experiments: []string{"exp_*"}}, false)
+	for _, mode := range []string{mappingconfig.ExperimentViewedAlongside, mappingconfig.ExperimentViewedInstead} {
+		m := abMapper(t, mappingconfig.Options{ExperimentViewed: mode, Experiments: []string{"exp_*"}}, false)
 		p, extra := m.MapAll(abBatch(), abEvent(statsig.ConfigExposure, md))
 		if extra != nil || p.Status != Mapped || p.Track.Event != statsig.ExperimentExposure {
 			t.Fatalf("%s: primary %s %q, extra %v; want the exposure alone", mode, abStatus(p.Status), p.Track.Event, extra)
@@ -200,18 +202,18 @@ func TestExperimentViewedFilters(t *testing.T) {
 	md := `{"config":"button_exp","ruleID":"ruleTest"}`
 	cases := []struct {
 		name            string
-		opts            Options
+		opts            mappingconfig.Options
 		primary, extra  string // outgoing event names; "" = none
 		primaryFiltered bool
 	}{
-		{"type not selected, alongside", Options{ExperimentViewed: ExperimentViewedAlongside, Types: []statsig.Kind{statsig.KindGate}}, "", "", true},
-		{"type not selected, instead", Options{ExperimentViewed: ExperimentViewedInstead, Types: []statsig.Kind{statsig.KindGate}}, "", "", true},
-		{"Experiment Viewed excluded, alongside", Options{ExperimentViewed: ExperimentViewedAlongside, Exclude: []string{"Experiment*"}}, statsig.ExperimentExposure, "", false},
-		{"Experiment Viewed excluded, instead", Options{ExperimentViewed: ExperimentViewedInstead, Exclude: []string{"Experiment Viewed"}}, "", "", true},
-		{"exposure excluded, alongside", Options{ExperimentViewed: ExperimentViewedAlongside, Exclude: []string{"statsig::*"}}, ExperimentViewedEvent, "", false},
-		{"include only Experiment Viewed", Options{ExperimentViewed: ExperimentViewedAlongside, Include: []string{"Experiment Viewed"}}, ExperimentViewedEvent, "", false},
-		{"include only the exposure, alongside", Options{ExperimentViewed: ExperimentViewedAlongside, Include: []string{"statsig::*"}}, statsig.ExperimentExposure, "", false},
-		{"both", Options{ExperimentViewed: ExperimentViewedAlongside}, statsig.ExperimentExposure, ExperimentViewedEvent, false},
+		{"type not selected, alongside", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside, Types: []statsig.Kind{statsig.KindGate}}, "", "", true},
+		{"type not selected, instead", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead, Types: []statsig.Kind{statsig.KindGate}}, "", "", true},
+		{"Experiment Viewed excluded, alongside", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside, Exclude: []string{"Experiment*"}}, statsig.ExperimentExposure, "", false},
+		{"Experiment Viewed excluded, instead", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead, Exclude: []string{"Experiment Viewed"}}, "", "", true},
+		{"exposure excluded, alongside", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside, Exclude: []string{"statsig::*"}}, ExperimentViewedEvent, "", false},
+		{"include only Experiment Viewed", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside, Include: []string{"Experiment Viewed"}}, ExperimentViewedEvent, "", false},
+		{"include only the exposure, alongside", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside, Include: []string{"statsig::*"}}, statsig.ExperimentExposure, "", false},
+		{"both", mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, statsig.ExperimentExposure, ExperimentViewedEvent, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -235,7 +237,7 @@ func TestExperimentViewedFilters(t *testing.T) {
 
 // Events other than experiment exposures are exactly Map's result.
 func TestExperimentViewedLeavesOtherEventsAlone(t *testing.T) {
-	m := abMapper(t, Options{ExperimentViewed: ExperimentViewedInstead}, true)
+	m := abMapper(t, mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedInstead}, true)
 	for _, e := range []*statsig.Event{
 		abEvent(statsig.ConfigExposure, `{"config":"plain_config","ruleID":"r1"}`),
 		abEvent(statsig.ConfigExposure, `{"config":"button_exp","ruleID":"targetingGate"}`), // in no group
@@ -251,16 +253,16 @@ func TestExperimentViewedLeavesOtherEventsAlone(t *testing.T) {
 }
 
 func TestExperimentViewedOptionValidated(t *testing.T) {
-	errs := Options{ExperimentViewed: "both"}.Validate()
+	errs := mappingconfig.Options{ExperimentViewed: "both"}.Validate()
 	if len(errs) != 1 || !strings.HasPrefix(errs[0], "experiment_viewed:") {
 		t.Fatalf("Validate = %v", errs)
 	}
 	for _, ok := range []string{"", "off", "alongside", "instead"} {
-		if errs := (Options{ExperimentViewed: ok}).Validate(); len(errs) != 0 {
+		if errs := (mappingconfig.Options{ExperimentViewed: ok}).Validate(); len(errs) != 0 {
 			t.Errorf("%q: %v", ok, errs)
 		}
 	}
-	if d := (Options{}).WithDefaults().ExperimentViewed; d != ExperimentViewedOff {
+	if d := (mappingconfig.Options{}).WithDefaults().ExperimentViewed; d != mappingconfig.ExperimentViewedOff {
 		t.Errorf("default %q", d)
 	}
 }

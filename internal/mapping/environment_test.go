@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -12,7 +14,7 @@ import (
 // is read from its metadata's environment; "instead" Experiment Viewed is
 // filtered with its exposure.
 func TestEnvironmentsFilter(t *testing.T) {
-	m := New(Options{Environments: []string{"Production"}, ExperimentViewed: ExperimentViewedInstead}, nil, Library{Name: "t", Version: "1"})
+	m := New(mappingconfig.Options{Environments: []string{"Production"}, ExperimentViewed: mappingconfig.ExperimentViewedInstead}, nil, Library{Name: "t", Version: "1"})
 	sdk := &statsig.Batch{ReceivedAt: 1, Source: statsig.SourceSDK}
 	hook := &statsig.Batch{ReceivedAt: 1, Source: statsig.SourceWebhook}
 	ev := func(env string, metadata string) *statsig.Event {
@@ -48,7 +50,7 @@ func TestEnvironmentsFilter(t *testing.T) {
 		}
 	}
 	// No environments: every tier passes.
-	all := New(Options{}, nil, Library{Name: "t", Version: "1"})
+	all := New(mappingconfig.Options{}, nil, Library{Name: "t", Version: "1"})
 	if r := all.Map(sdk, ev(`{"tier":"staging"}`, "")); r.Status == Filtered {
 		t.Fatalf("no environments option filtered: %s", r.Reason)
 	}

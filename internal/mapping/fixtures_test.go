@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -261,7 +263,7 @@ func mapFixtures(t testing.TB) []mappedFixture {
 		if s != nil {
 			specsFn = func() *statsig.Specs { return s }
 		}
-		m := mapping.New(mapping.Options{}, specsFn, mapping.Library{Name: "statsig-bridge", Version: "test"})
+		m := mapping.New(mappingconfig.Options{}, specsFn, mapping.Library{Name: "statsig-bridge", Version: "test"})
 		b := req.Decode(t)
 		mf := mappedFixture{Req: req, Batch: b}
 		for i := range b.Events {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -21,13 +23,13 @@ func FuzzMapProducesValidMessages(f *testing.F) {
 	f.Add([]byte(`{"events":[{"eventName":"statsig::layer_exposure","userID":"u","metadata":{"config":"l","allocatedExperiment":"3779793908","ruleID":"x","isExplicitParameter":1}},{"eventName":"statsig::experiment_exposure","userID":"u","metadata":[]}]}`))
 	specs := loadSpecs(f, "js-client")
 	mappers := []*mapping.Mapper{
-		mapping.New(mapping.Options{}, nil, testLib),
-		mapping.New(mapping.Options{}, func() *statsig.Specs { return specs }, testLib),
-		mapping.New(mapping.Options{
+		mapping.New(mappingconfig.Options{}, nil, testLib),
+		mapping.New(mappingconfig.Options{}, func() *statsig.Specs { return specs }, testLib),
+		mapping.New(mappingconfig.Options{
 			Types:       statsig.Kinds,
 			UserID:      []string{"email", "userID", "customIDs.companyID"},
 			AnonymousID: []string{"stableID", "customIDs.deviceID"},
-			Email:       mapping.EmailHash, IPAndUserAgent: true, UserTraits: true, SecondaryExposures: true,
+			Email:       mappingconfig.EmailHash, IPAndUserAgent: true, UserTraits: true, SecondaryExposures: true,
 			Experiments: []string{"*"},
 		}, nil, testLib),
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -61,8 +63,8 @@ func TestNoHashOfAKnownNameIsSent(t *testing.T) {
 			hashes[`"`+statsig.DJB2(n)+`"`] = n
 		}
 		b := req.Decode(t)
-		for _, mode := range []string{mapping.ExperimentViewedOff, mapping.ExperimentViewedAlongside, mapping.ExperimentViewedInstead} {
-			m := mapping.New(mapping.Options{ExperimentViewed: mode, SecondaryExposures: true}, specsFn, lib)
+		for _, mode := range []string{mappingconfig.ExperimentViewedOff, mappingconfig.ExperimentViewedAlongside, mappingconfig.ExperimentViewedInstead} {
+			m := mapping.New(mappingconfig.Options{ExperimentViewed: mode, SecondaryExposures: true}, specsFn, lib)
 			for i := range b.Events {
 				e := &b.Events[i]
 				primary, extra := m.MapAll(b, e)

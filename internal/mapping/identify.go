@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -35,7 +37,7 @@ type Identify struct {
 // a custom field named like one of the others does not replace it). The
 // user_traits option does not apply: identify exists to send traits.
 func (m *Mapper) Identify(b *statsig.Batch, e *statsig.Event, t *segment.Track) *Identify {
-	if m.opts.Identify != IdentifyOnChange {
+	if m.opts.Identify != mappingconfig.IdentifyOnChange {
 		return nil
 	}
 	unit := t.UserID
@@ -107,9 +109,9 @@ func (m *Mapper) identifyTraits(u *statsig.User) json.RawMessage {
 		}
 	}
 	switch m.opts.Email {
-	case EmailTrait:
+	case mappingconfig.EmailTrait:
 		str("email", string(u.Email))
-	case EmailHash:
+	case mappingconfig.EmailHash:
 		if u.Email != "" {
 			str("email_sha256", hashEmail(string(u.Email)))
 		}

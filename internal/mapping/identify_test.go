@@ -5,12 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
-func identifyOf(t *testing.T, opts Options, u *statsig.User) (map[string]any, *Identify) {
+func identifyOf(t *testing.T, opts mappingconfig.Options, u *statsig.User) (map[string]any, *Identify) {
 	t.Helper()
-	opts.Identify = IdentifyOnChange
+	opts.Identify = mappingconfig.IdentifyOnChange
 	m := New(opts, nil, Library{Name: "t", Version: "1"})
 	b := &statsig.Batch{ReceivedAt: 1795540399245, Source: statsig.SourceSDK}
 	e := &statsig.Event{ID: "id-1", EventName: "viewed", User: u, Time: 1795540399245}
@@ -35,7 +37,7 @@ func identifyOf(t *testing.T, opts Options, u *statsig.User) (map[string]any, *I
 func TestIdentifyTraits(t *testing.T) {
 	u := &statsig.User{UserID: "u1", Email: "Ada@Example.com", Country: "DE", Locale: "de_DE", AppVersion: "2.1", IP: "1.2.3.4", UserAgent: "ua",
 		Custom: json.RawMessage(`{"plan":"pro","seats":3,"email":"leak@example.com","country":"FR"}`)}
-	msg, _ := identifyOf(t, Options{}, u)
+	msg, _ := identifyOf(t, mappingconfig.Options{}, u)
 	traits := msg["traits"].(map[string]any)
 	if msg["type"] != "identify" || msg["userId"] != "u1" || traits["plan"] != "pro" || traits["seats"] != float64(3) ||
 		traits["email"] != "Ada@Example.com" || traits["country"] != "DE" || traits["locale"] != "de_DE" || traits["appVersion"] != "2.1" {
@@ -44,12 +46,12 @@ func TestIdentifyTraits(t *testing.T) {
 	if _, ok := traits["ip"]; ok {
 		t.Errorf("ip without ip_and_user_agent: %v", traits)
 	}
-	msg, _ = identifyOf(t, Options{Email: EmailHash, IPAndUserAgent: true}, u)
+	msg, _ = identifyOf(t, mappingconfig.Options{Email: mappingconfig.EmailHash, IPAndUserAgent: true}, u)
 	traits = msg["traits"].(map[string]any)
 	if traits["email"] != nil || traits["email_sha256"] != hashEmail("ada@example.com") || traits["ip"] != "1.2.3.4" || traits["userAgent"] != "ua" {
 		t.Errorf("hash mode traits %v", traits)
 	}
-	msg, _ = identifyOf(t, Options{Email: EmailDrop}, u)
+	msg, _ = identifyOf(t, mappingconfig.Options{Email: mappingconfig.EmailDrop}, u)
 	if s, _ := json.Marshal(msg); strings.Contains(string(s), "example.com") {
 		t.Errorf("email: drop, but the identify holds an address: %s", s)
 	}
@@ -63,10 +65,10 @@ func TestIdentifyDeterministic(t *testing.T) {
 	b := &statsig.User{UserID: "u1", Custom: json.RawMessage(`{"seats":3,"plan":"pro"}`)}
 	c := &statsig.User{UserID: "u1", Custom: json.RawMessage(`{"seats":3,"plan":"team"}`)}
 	d := &statsig.User{UserID: "u2", Custom: json.RawMessage(`{"plan":"pro","seats":3}`)}
-	ma, ia := identifyOf(t, Options{}, a)
-	mb, ib := identifyOf(t, Options{}, b)
-	mc, ic := identifyOf(t, Options{}, c)
-	md, id := identifyOf(t, Options{}, d)
+	ma, ia := identifyOf(t, mappingconfig.Options{}, a)
+	mb, ib := identifyOf(t, mappingconfig.Options{}, b)
+	mc, ic := identifyOf(t, mappingconfig.Options{}, c)
+	md, id := identifyOf(t, mappingconfig.Options{}, d)
 	if ma["messageId"] != mb["messageId"] || ia.TraitsHash != ib.TraitsHash || ia.Unit != ib.Unit {
 		t.Errorf("same traits in another order: %v vs %v", ma["messageId"], mb["messageId"])
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -19,7 +21,7 @@ type Library struct {
 
 // Mapper maps events for one destination. It is safe for concurrent use.
 type Mapper struct {
-	opts  Options
+	opts  mappingconfig.Options
 	types map[statsig.Kind]bool
 	// envs holds the environments option lower-cased; empty: all pass.
 	envs map[string]bool
@@ -30,7 +32,7 @@ type Mapper struct {
 }
 
 // New returns a Mapper. specs may be nil (no config specs).
-func New(opts Options, specs func() *statsig.Specs, lib Library) *Mapper {
+func New(opts mappingconfig.Options, specs func() *statsig.Specs, lib Library) *Mapper {
 	opts = opts.WithDefaults()
 	m := &Mapper{opts: opts, specs: specs, types: map[statsig.Kind]bool{}}
 	for _, t := range opts.Types {
@@ -56,11 +58,11 @@ func New(opts Options, specs func() *statsig.Specs, lib Library) *Mapper {
 }
 
 // Options returns the effective options (defaults applied).
-func (m *Mapper) Options() Options { return m.opts }
+func (m *Mapper) Options() mappingconfig.Options { return m.opts }
 
 // DedupeWindow is the dedupe_exposures window, 0 when off (without copying
 // the options, on every event's path).
-func (m *Mapper) DedupeWindow() Window { return m.opts.DedupeExposures }
+func (m *Mapper) DedupeWindow() mappingconfig.Window { return m.opts.DedupeExposures }
 
 // Status is what mapping made of an event.
 type Status int
@@ -149,7 +151,7 @@ func (m *Mapper) identifier(sources []string, b *statsig.Batch, e *statsig.Event
 		case "email":
 			if e.User != nil && e.User.Email != "" {
 				v = string(e.User.Email)
-				if m.opts.Email == EmailHash {
+				if m.opts.Email == mappingconfig.EmailHash {
 					v = hashEmail(v)
 				}
 			}
@@ -271,9 +273,9 @@ func (m *Mapper) traits(c []byte, u *statsig.User) []byte {
 		c = segment.AppendString(c, v)
 	}
 	switch m.opts.Email {
-	case EmailTrait:
+	case mappingconfig.EmailTrait:
 		field("email", string(u.Email))
-	case EmailHash:
+	case mappingconfig.EmailHash:
 		if u.Email != "" {
 			field("email_sha256", hashEmail(string(u.Email)))
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -16,7 +18,7 @@ var testLib = mapping.Library{Name: "statsig-bridge", Version: "test"}
 
 // mapOne decodes an SDK request body holding one event, as the intake
 // would, and maps that event.
-func mapOne(t *testing.T, opts mapping.Options, specs *statsig.Specs, body string) (mapping.Result, map[string]any) {
+func mapOne(t *testing.T, opts mappingconfig.Options, specs *statsig.Specs, body string) (mapping.Result, map[string]any) {
 	t.Helper()
 	b, rej, err := statsig.DecodeRequest([]byte(body), statsig.RequestInfo{
 		ReceivedAt: time.UnixMilli(1_700_000_000_150), ClientTime: 1_700_000_000_000, SDKKey: "k",
@@ -27,7 +29,7 @@ func mapOne(t *testing.T, opts mapping.Options, specs *statsig.Specs, body strin
 	return mapEvent(t, opts, specs, b, &b.Events[0])
 }
 
-func mapEvent(t *testing.T, opts mapping.Options, specs *statsig.Specs, b *statsig.Batch, e *statsig.Event) (mapping.Result, map[string]any) {
+func mapEvent(t *testing.T, opts mappingconfig.Options, specs *statsig.Specs, b *statsig.Batch, e *statsig.Event) (mapping.Result, map[string]any) {
 	t.Helper()
 	var fn func() *statsig.Specs
 	if specs != nil {
@@ -79,27 +81,27 @@ func TestMapFiltersByTypeAndName(t *testing.T) {
 	)
 	tests := []struct {
 		name   string
-		opts   mapping.Options
+		opts   mappingconfig.Options
 		event  string
 		sent   bool
 		reason string
 	}{
-		{"default sends gate exposures", mapping.Options{}, gate, true, ""},
-		{"default sends custom events", mapping.Options{}, cart, true, ""},
-		{"default drops SDK diagnostics", mapping.Options{}, diag, false, "event type internal not selected"},
-		{"default drops config changes", mapping.Options{}, change, false, "event type config_change not selected"},
-		{"internal sent when selected", mapping.Options{Types: []statsig.Kind{statsig.KindInternal}}, diag, true, ""},
-		{"type not selected", mapping.Options{Types: []statsig.Kind{statsig.KindCustom}}, gate, false, "event type gate_exposure not selected"},
-		{"include glob matches", mapping.Options{Include: []string{"add_*"}}, cart, true, ""},
-		{"include glob misses", mapping.Options{Include: []string{"add_*"}}, view, false, "event name not in include list"},
-		{"include * spans ::", mapping.Options{Include: []string{"statsig::*"}}, gate, true, ""},
-		{"include ? is one character", mapping.Options{Include: []string{"page_vie?"}}, view, true, ""},
-		{"include ? needs a character", mapping.Options{Include: []string{"page_view?"}}, view, false, "event name not in include list"},
-		{"include is not a substring match", mapping.Options{Include: []string{"add"}}, cart, false, "event name not in include list"},
-		{"exclude glob", mapping.Options{Exclude: []string{"*_cart"}}, cart, false, "event name excluded"},
-		{"exclude leaves others", mapping.Options{Exclude: []string{"*_cart"}}, view, true, ""},
-		{"exclude wins over include", mapping.Options{Include: []string{"*"}, Exclude: []string{"add_to_cart"}}, cart, false, "event name excluded"},
-		{"type filter before name filter", mapping.Options{Types: []statsig.Kind{statsig.KindGate}, Include: []string{"*"}}, cart, false, "event type custom not selected"},
+		{"default sends gate exposures", mappingconfig.Options{}, gate, true, ""},
+		{"default sends custom events", mappingconfig.Options{}, cart, true, ""},
+		{"default drops SDK diagnostics", mappingconfig.Options{}, diag, false, "event type internal not selected"},
+		{"default drops config changes", mappingconfig.Options{}, change, false, "event type config_change not selected"},
+		{"internal sent when selected", mappingconfig.Options{Types: []statsig.Kind{statsig.KindInternal}}, diag, true, ""},
+		{"type not selected", mappingconfig.Options{Types: []statsig.Kind{statsig.KindCustom}}, gate, false, "event type gate_exposure not selected"},
+		{"include glob matches", mappingconfig.Options{Include: []string{"add_*"}}, cart, true, ""},
+		{"include glob misses", mappingconfig.Options{Include: []string{"add_*"}}, view, false, "event name not in include list"},
+		{"include * spans ::", mappingconfig.Options{Include: []string{"statsig::*"}}, gate, true, ""},
+		{"include ? is one character", mappingconfig.Options{Include: []string{"page_vie?"}}, view, true, ""},
+		{"include ? needs a character", mappingconfig.Options{Include: []string{"page_view?"}}, view, false, "event name not in include list"},
+		{"include is not a substring match", mappingconfig.Options{Include: []string{"add"}}, cart, false, "event name not in include list"},
+		{"exclude glob", mappingconfig.Options{Exclude: []string{"*_cart"}}, cart, false, "event name excluded"},
+		{"exclude leaves others", mappingconfig.Options{Exclude: []string{"*_cart"}}, view, true, ""},
+		{"exclude wins over include", mappingconfig.Options{Include: []string{"*"}, Exclude: []string{"add_to_cart"}}, cart, false, "event name excluded"},
+		{"type filter before name filter", mappingconfig.Options{Types: []statsig.Kind{statsig.KindGate}, Include: []string{"*"}}, cart, false, "event type custom not selected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,15 +124,15 @@ func TestMapFiltersByTypeAndName(t *testing.T) {
 func TestMapIncludeMatchesResolvedName(t *testing.T) {
 	specs := loadSpecs(t, "js-client")
 	ev := events(`{"eventName":"statsig::config_exposure","user":{"userID":"u"},"metadata":{"config":"bridge_button_experiment","ruleID":"5yQbPMfmKQdiRV35hS3B2m"}}`)
-	res, _ := mapOne(t, mapping.Options{Include: []string{"statsig::experiment_exposure"}}, specs, ev)
+	res, _ := mapOne(t, mappingconfig.Options{Include: []string{"statsig::experiment_exposure"}}, specs, ev)
 	if res.Status != mapping.Mapped {
 		t.Fatalf("status %d (%s)", res.Status, res.Reason)
 	}
-	res, _ = mapOne(t, mapping.Options{Exclude: []string{"statsig::config_exposure"}}, specs, ev)
+	res, _ = mapOne(t, mappingconfig.Options{Exclude: []string{"statsig::config_exposure"}}, specs, ev)
 	if res.Status != mapping.Mapped {
 		t.Fatalf("excluding config exposures dropped an experiment exposure: %s", res.Reason)
 	}
-	res, _ = mapOne(t, mapping.Options{Types: []statsig.Kind{statsig.KindConfig}}, specs, ev)
+	res, _ = mapOne(t, mappingconfig.Options{Types: []statsig.Kind{statsig.KindConfig}}, specs, ev)
 	if res.Status != mapping.Filtered {
 		t.Fatal("an experiment exposure passed a config-only type filter")
 	}
@@ -139,7 +141,7 @@ func TestMapIncludeMatchesResolvedName(t *testing.T) {
 func TestMapIdentifiers(t *testing.T) {
 	tests := []struct {
 		name      string
-		opts      mapping.Options
+		opts      mappingconfig.Options
 		body      string
 		userID    string // "" = absent
 		anonID    string // "" = absent
@@ -187,37 +189,37 @@ func TestMapIdentifiers(t *testing.T) {
 		},
 		{
 			name:   "userID falls back to a custom ID",
-			opts:   mapping.Options{UserID: []string{"userID", "customIDs.companyID"}},
+			opts:   mappingconfig.Options{UserID: []string{"userID", "customIDs.companyID"}},
 			body:   events(`{"eventName":"e","user":{"customIDs":{"companyID":"globex"}}}`),
 			userID: "globex",
 		},
 		{
 			name:   "whitespace userID is empty and falls back",
-			opts:   mapping.Options{UserID: []string{"userID", "customIDs.companyID"}},
+			opts:   mappingconfig.Options{UserID: []string{"userID", "customIDs.companyID"}},
 			body:   events(`{"eventName":"e","user":{"userID":"  ","customIDs":{"companyID":"globex"}}}`),
 			userID: "globex",
 		},
 		{
 			name:   "first source wins",
-			opts:   mapping.Options{UserID: []string{"customIDs.companyID", "userID"}},
+			opts:   mappingconfig.Options{UserID: []string{"customIDs.companyID", "userID"}},
 			body:   events(`{"eventName":"e","user":{"userID":"u","customIDs":{"companyID":"acme"}}}`),
 			userID: "acme",
 		},
 		{
 			name:   "anonymousId chain: stableID then a custom ID",
-			opts:   mapping.Options{AnonymousID: []string{"stableID", "customIDs.deviceID"}},
+			opts:   mappingconfig.Options{AnonymousID: []string{"stableID", "customIDs.deviceID"}},
 			body:   events(`{"eventName":"e","user":{"customIDs":{"deviceID":"d-1"}}}`),
 			anonID: "d-1",
 		},
 		{
 			name:   "email as userId, trait mode: the address",
-			opts:   mapping.Options{UserID: []string{"email"}},
+			opts:   mappingconfig.Options{UserID: []string{"email"}},
 			body:   events(`{"eventName":"e","user":{"email":"Ada@Example.org"}}`),
 			userID: "Ada@Example.org",
 		},
 		{
 			name:   "email as userId, hash mode: the hash, never the address",
-			opts:   mapping.Options{UserID: []string{"email"}, Email: mapping.EmailHash},
+			opts:   mappingconfig.Options{UserID: []string{"email"}, Email: mappingconfig.EmailHash},
 			body:   events(`{"eventName":"e","user":{"email":" Ada@Example.org "}}`),
 			userID: sha256Hex("ada@example.org"),
 		},
@@ -276,18 +278,18 @@ func TestMapEmailModes(t *testing.T) {
 		traits map[string]any // nil = no traits object at all
 	}{
 		{"", map[string]any{"email": " Ada@Example.org "}},
-		{mapping.EmailTrait, map[string]any{"email": " Ada@Example.org "}},
-		{mapping.EmailHash, map[string]any{"email_sha256": sha256Hex("ada@example.org")}},
-		{mapping.EmailDrop, nil},
+		{mappingconfig.EmailTrait, map[string]any{"email": " Ada@Example.org "}},
+		{mappingconfig.EmailHash, map[string]any{"email_sha256": sha256Hex("ada@example.org")}},
+		{mappingconfig.EmailDrop, nil},
 	}
 	for _, tt := range tests {
 		t.Run("email="+tt.mode, func(t *testing.T) {
-			res, msg := mapOne(t, mapping.Options{Email: tt.mode}, nil, body)
+			res, msg := mapOne(t, mappingconfig.Options{Email: tt.mode}, nil, body)
 			if res.Status != mapping.Mapped {
 				t.Fatalf("status %d (%s)", res.Status, res.Reason)
 			}
 			raw := string(res.Track.AppendJSON(nil))
-			if tt.mode == mapping.EmailHash || tt.mode == mapping.EmailDrop {
+			if tt.mode == mappingconfig.EmailHash || tt.mode == mappingconfig.EmailDrop {
 				if strings.Contains(strings.ToLower(raw), "ada@example.org") {
 					t.Fatalf("email %s: the address is in the message: %s", tt.mode, raw)
 				}
@@ -313,14 +315,14 @@ func TestMapEmailModes(t *testing.T) {
 
 func TestMapUserTraitsAndPersonalData(t *testing.T) {
 	body := events(`{"eventName":"e","user":{"userID":"u","ip":"203.0.113.7","userAgent":"UA","country":"DE","appVersion":"1.2","custom":{"plan":"pro","seats":12.0},"privateAttributes":{"ssn":"123-45-6789"}}}`)
-	_, msg := mapOne(t, mapping.Options{}, nil, body)
+	_, msg := mapOne(t, mappingconfig.Options{}, nil, body)
 	raw, _ := json.Marshal(msg)
 	for _, s := range []string{"203.0.113.7", `"UA"`, "privateAttributes", "123-45-6789", "plan"} {
 		if strings.Contains(string(raw), s) {
 			t.Errorf("default mapping sent %s: %s", s, raw)
 		}
 	}
-	_, msg = mapOne(t, mapping.Options{IPAndUserAgent: true, UserTraits: true}, nil, body)
+	_, msg = mapOne(t, mappingconfig.Options{IPAndUserAgent: true, UserTraits: true}, nil, body)
 	if get(msg, "context", "ip") != "203.0.113.7" || get(msg, "context", "userAgent") != "UA" {
 		t.Errorf("ip/userAgent not mapped: %v", get(msg, "context"))
 	}
@@ -355,7 +357,7 @@ func TestMapValue(t *testing.T) {
 			if tt.value != "" {
 				ev += `,"value":` + tt.value
 			}
-			res, msg := mapOne(t, mapping.Options{}, nil, events(ev+`}`))
+			res, msg := mapOne(t, mappingconfig.Options{}, nil, events(ev+`}`))
 			if res.Status != mapping.Mapped {
 				t.Fatalf("status %d (%s)", res.Status, res.Reason)
 			}
@@ -391,7 +393,7 @@ func TestMapExperimentResolution(t *testing.T) {
 	tests := []struct {
 		name      string
 		specs     *statsig.Specs
-		opts      mapping.Options
+		opts      mappingconfig.Options
 		body      string
 		wantEvent string
 		wantKind  statsig.Kind
@@ -454,14 +456,14 @@ func TestMapExperimentResolution(t *testing.T) {
 		},
 		{
 			name:      "no specs, name matches the experiments globs",
-			opts:      mapping.Options{Experiments: []string{"*_experiment"}},
+			opts:      mappingconfig.Options{Experiments: []string{"*_experiment"}},
 			body:      ev(statsig.ConfigExposure, `{"config":"bridge_button_experiment","ruleID":"`+control+`"}`),
 			wantEvent: statsig.ExperimentExposure, wantKind: statsig.KindExperiment, wantNote: mapping.NoteNoSpecs,
 			wantMeta: map[string]string{"config": experiment, "experimentGroupName": ""},
 		},
 		{
 			name:      "no specs, name outside the experiments globs",
-			opts:      mapping.Options{Experiments: []string{"*_experiment"}},
+			opts:      mappingconfig.Options{Experiments: []string{"*_experiment"}},
 			body:      ev(statsig.ConfigExposure, `{"config":"bridge_pricing_config","ruleID":"r"}`),
 			wantEvent: statsig.ConfigExposure, wantKind: statsig.KindConfig, wantNote: mapping.NoteUnresolvedNoSpec,
 		},
@@ -513,7 +515,7 @@ func TestMapExperimentGroupAddedToAnyMetadataLayout(t *testing.T) {
 		"{\n  \"config\": \"bridge_button_experiment\",\n  \"ruleID\": \"5yQbPMfmKQdiRV35hS3B2l\"\n}",
 		"{\"ruleID\":\"5yQbPMfmKQdiRV35hS3B2l\",\"config\":\"bridge_button_experiment\",\"note\":\"}\\\" tricky {\"}",
 	} {
-		res, msg := mapOne(t, mapping.Options{}, specs, events(`{"eventName":"statsig::config_exposure","user":{"userID":"u"},"metadata":`+md+`}`))
+		res, msg := mapOne(t, mappingconfig.Options{}, specs, events(`{"eventName":"statsig::config_exposure","user":{"userID":"u"},"metadata":`+md+`}`))
 		if res.Status != mapping.Mapped {
 			t.Fatalf("%s: status %d", md, res.Status)
 		}
@@ -528,7 +530,7 @@ func TestMapExperimentGroupAddedToAnyMetadataLayout(t *testing.T) {
 
 func TestMapMessageShape(t *testing.T) {
 	body := `{"events":[{"eventName":"add_to_cart","user":{"userID":"u","locale":"de-DE","statsigEnvironment":{"tier":"staging"}},"value":29.99,"metadata":{"sku":"SKU-1"},"time":1699999999000}],"statsigMetadata":{"sdkType":"js","sdkVersion":"1.0"}}`
-	res, msg := mapOne(t, mapping.Options{}, nil, body)
+	res, msg := mapOne(t, mappingconfig.Options{}, nil, body)
 	if res.Status != mapping.Mapped {
 		t.Fatalf("status %d (%s)", res.Status, res.Reason)
 	}
@@ -566,7 +568,7 @@ func TestMapMessageShape(t *testing.T) {
 		}
 	}
 	// An event with neither value nor metadata still has an object.
-	_, msg = mapOne(t, mapping.Options{}, nil, events(`{"eventName":"e","user":{"userID":"u"}}`))
+	_, msg = mapOne(t, mappingconfig.Options{}, nil, events(`{"eventName":"e","user":{"userID":"u"}}`))
 	if p, ok := msg["properties"].(map[string]any); !ok || len(p) != 0 {
 		t.Errorf("properties = %#v, want {}", msg["properties"])
 	}
@@ -583,7 +585,7 @@ func TestMapIsDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := mapping.New(mapping.Options{}, func() *statsig.Specs { return specs }, testLib)
+		m := mapping.New(mappingconfig.Options{}, func() *statsig.Specs { return specs }, testLib)
 		res := m.Map(b, &b.Events[0])
 		got := res.Track.AppendJSON(nil)
 		if first == nil {

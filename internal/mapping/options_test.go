@@ -5,17 +5,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
 // TestEmailDropRefusesEmailAsIdentifier: "drop" promises the address never
 // leaves the bridge; an identifier chain naming email would break that.
 func TestEmailDropRefusesEmailAsIdentifier(t *testing.T) {
-	errs := Options{Email: EmailDrop, UserID: []string{"userID", "email"}}.Validate()
+	errs := mappingconfig.Options{Email: mappingconfig.EmailDrop, UserID: []string{"userID", "email"}}.Validate()
 	if len(errs) != 1 || !strings.Contains(errs[0], "email: hash") {
 		t.Fatalf("Validate = %v, want one problem suggesting email: hash", errs)
 	}
-	if errs := (Options{Email: EmailHash, UserID: []string{"email"}}).Validate(); len(errs) != 0 {
+	if errs := (mappingconfig.Options{Email: mappingconfig.EmailHash, UserID: []string{"email"}}).Validate(); len(errs) != 0 {
 		t.Fatalf("hash with email as identifier: %v", errs)
 	}
 }
@@ -27,7 +29,7 @@ func TestSecondaryExposuresResolveHashedGates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := New(Options{SecondaryExposures: true}, func() *statsig.Specs { return specs }, Library{Name: "t", Version: "1"})
+	m := New(mappingconfig.Options{SecondaryExposures: true}, func() *statsig.Specs { return specs }, Library{Name: "t", Version: "1"})
 	b := &statsig.Batch{ReceivedAt: 1}
 	e := &statsig.Event{ID: "id", EventName: statsig.GateExposure, User: &statsig.User{UserID: "u"},
 		Metadata:           json.RawMessage(`{"gate":"bridge_checkout_gate"}`),

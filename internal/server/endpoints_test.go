@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/segmentapi"
@@ -134,7 +136,7 @@ func TestMetricsNeverShowSecrets(t *testing.T) {
 	runner := destination.NewRunner(destination.Config{
 		Name:     "segment",
 		Writer:   segmentapi.New(segmentapi.Config{Endpoint: sink.URL, WriteKey: writeKey}),
-		Encoder:  destination.TrackEncoder{Mapper: mapping.New(mapping.Options{}, nil, mapping.Library{Name: "test", Version: "0"}), MaxItemBytes: segment.MaxMessageBytes},
+		Encoder:  destination.TrackEncoder{Mapper: mapping.New(mappingconfig.Options{}, nil, mapping.Library{Name: "test", Version: "0"}), MaxItemBytes: segment.MaxMessageBytes},
 		Consumer: cons,
 		Log:      in.Log,
 		Metrics:  destination.NewMetrics(in.Reg),

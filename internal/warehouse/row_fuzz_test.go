@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
@@ -159,8 +161,8 @@ func trackSeeds(t testing.TB) [][]byte {
 		t.Fatalf("no fixtures: %v", err)
 	}
 	mappers := []*mapping.Mapper{
-		mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "fuzz"}),
-		mapping.New(mapping.Options{Types: statsig.Kinds, Email: mapping.EmailHash, IPAndUserAgent: true, UserTraits: true,
+		mapping.New(mappingconfig.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "fuzz"}),
+		mapping.New(mappingconfig.Options{Types: statsig.Kinds, Email: mappingconfig.EmailHash, IPAndUserAgent: true, UserTraits: true,
 			SecondaryExposures: true, Experiments: []string{"*"}}, nil, mapping.Library{Name: "statsig-bridge", Version: "fuzz"}),
 	}
 	zr, err := zstd.NewReader(nil)

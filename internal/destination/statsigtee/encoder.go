@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -25,10 +27,10 @@ var _ destination.Encoder = (*Encoder)(nil)
 
 // NewEncoder returns an Encoder with a destination's filter. Only the
 // filter of the options applies, and only what is set: no types means every
-// type (not mapping.DefaultTypes, which leaves out SDK-internal events).
+// type (not mappingconfig.DefaultTypes, which leaves out SDK-internal events).
 // Types are read from the event name as sent, so an experiment exposure is
 // a config_exposure here; include and exclude globs match that name too.
-func NewEncoder(opts mapping.Options) *Encoder {
+func NewEncoder(opts mappingconfig.Options) *Encoder {
 	e := &Encoder{include: opts.Include, exclude: opts.Exclude}
 	for _, env := range opts.Environments {
 		if e.envs == nil {

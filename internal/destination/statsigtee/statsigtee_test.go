@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/desttest"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/statsigtee"
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
 
@@ -108,7 +109,7 @@ func encodeAll(t *testing.T, enc *statsigtee.Encoder, b *statsig.Batch) []map[st
 // as the SDK sent it (compared with the capture's decoded body).
 func TestEncodeGoSDKEventsAsSent(t *testing.T) {
 	b, orig := decodeFixture(t, "go-sdk", "log_event-1", statsig.RequestInfo{ClientTime: 1795534342327})
-	got := encodeAll(t, statsigtee.NewEncoder(mapping.Options{}), b)
+	got := encodeAll(t, statsigtee.NewEncoder(mappingconfig.Options{}), b)
 	want := orig["events"].([]any)
 	if len(got) != len(want) {
 		t.Fatalf("%d events forwarded, want %d", len(got), len(want))
@@ -129,7 +130,7 @@ func TestEncodeGoSDKEventsAsSent(t *testing.T) {
 func TestEncodeJSClientCarriesRequestStableID(t *testing.T) {
 	b, orig := decodeFixture(t, "js-client", "rgstr-2", statsig.RequestInfo{ClientTime: 1795541031753})
 	stable := orig["statsigMetadata"].(map[string]any)["stableID"].(string)
-	got := encodeAll(t, statsigtee.NewEncoder(mapping.Options{}), b)
+	got := encodeAll(t, statsigtee.NewEncoder(mappingconfig.Options{}), b)
 	want := orig["events"].([]any)
 	if len(got) != len(want) {
 		t.Fatalf("%d events forwarded, want %d", len(got), len(want))
@@ -162,7 +163,7 @@ func TestEncodeTimeOfEventWithoutTime(t *testing.T) {
 	if orig["events"].([]any)[0].(map[string]any)["time"].(json.Number) != "0" {
 		t.Fatal("fixture changed: its event should have time 0")
 	}
-	got := encodeAll(t, statsigtee.NewEncoder(mapping.Options{}), b)
+	got := encodeAll(t, statsigtee.NewEncoder(mappingconfig.Options{}), b)
 	if got[0]["time"].(json.Number) != "1795000000555" {
 		t.Errorf("time %v, want the request's client time 1795000000555", got[0]["time"])
 	}
@@ -179,7 +180,7 @@ func TestEncoderFilter(t *testing.T) {
 		}
 		return n
 	}
-	all := count(statsigtee.NewEncoder(mapping.Options{}), b)
+	all := count(statsigtee.NewEncoder(mappingconfig.Options{}), b)
 	if all["statsig::diagnostics"] == 0 || all["statsig::non_exposed_checks"] == 0 || all["statsig::config_exposure"] == 0 {
 		t.Errorf("default filter dropped events Statsig gets from the SDK: %v", all)
 	}
@@ -187,7 +188,7 @@ func TestEncoderFilter(t *testing.T) {
 	if all["statsig::experiment_exposure"] != 0 {
 		t.Errorf("experiment exposures renamed: %v", all)
 	}
-	n := count(statsigtee.NewEncoder(mapping.Options{Types: []statsig.Kind{statsig.KindCustom, statsig.KindGate}, Exclude: []string{"page_*"}}), b)
+	n := count(statsigtee.NewEncoder(mappingconfig.Options{Types: []statsig.Kind{statsig.KindCustom, statsig.KindGate}, Exclude: []string{"page_*"}}), b)
 	for name := range n {
 		if k := statsig.KindOf(name); (k != statsig.KindCustom && k != statsig.KindGate) || strings.HasPrefix(name, "page_") {
 			t.Errorf("types/exclude: %s forwarded", name)
@@ -196,14 +197,14 @@ func TestEncoderFilter(t *testing.T) {
 	if n["add_to_cart"] == 0 || n["statsig::gate_exposure"] == 0 {
 		t.Errorf("types/exclude dropped wanted events: %v", n)
 	}
-	n = count(statsigtee.NewEncoder(mapping.Options{Include: []string{"statsig::*_exposure"}}), b)
+	n = count(statsigtee.NewEncoder(mappingconfig.Options{Include: []string{"statsig::*_exposure"}}), b)
 	if len(n) != 3 {
 		t.Errorf("include statsig::*_exposure forwarded %v, want gate, config and layer exposures", n)
 	}
 	// Events that Statsig sent through its webhook never go back.
 	wb := *b
 	wb.Source = statsig.SourceWebhook
-	if n := count(statsigtee.NewEncoder(mapping.Options{}), &wb); len(n) != 0 {
+	if n := count(statsigtee.NewEncoder(mappingconfig.Options{}), &wb); len(n) != 0 {
 		t.Errorf("webhook events forwarded to Statsig: %v", n)
 	}
 }
@@ -258,7 +259,7 @@ func TestWriteRequestAsServerSDK(t *testing.T) {
 	now := time.UnixMilli(1_800_000_000_777)
 	w := statsigtee.New(statsigtee.Config{API: api.URL + "/v1", ServerSecret: "secret-tee", Version: "v9.9.9", Now: func() time.Time { return now }})
 	b, _ := decodeFixture(t, "go-sdk", "log_event-1", statsig.RequestInfo{})
-	enc := statsigtee.NewEncoder(mapping.Options{})
+	enc := statsigtee.NewEncoder(mappingconfig.Options{})
 	var payloads [][]byte
 	for i := range b.Events {
 		payloads = append(payloads, enc.Encode(b, &b.Events[i]).Payload)
@@ -359,7 +360,7 @@ func TestLogEventURL(t *testing.T) {
 // are history Statsig already has; the tee does not send them again.
 func TestEncoderSkipsImportedHistory(t *testing.T) {
 	b, _ := decodeFixture(t, "go-sdk", "log_event-1", statsig.RequestInfo{})
-	enc := statsigtee.NewEncoder(mapping.Options{})
+	enc := statsigtee.NewEncoder(mappingconfig.Options{})
 	if r := enc.Encode(b, &b.Events[0]); r.Filtered {
 		t.Fatalf("live SDK event filtered: %s", r.Reason)
 	}
@@ -377,7 +378,7 @@ func TestEncoderEnvironments(t *testing.T) {
 		{ID: "b", EventName: "checkout", User: &statsig.User{UserID: "u", StatsigEnvironment: []byte(`{"tier":"Production"}`)}, Time: 1},
 		{ID: "c", EventName: "checkout", User: &statsig.User{UserID: "u"}, Time: 1},
 	}}
-	enc := statsigtee.NewEncoder(mapping.Options{Environments: []string{"production"}})
+	enc := statsigtee.NewEncoder(mappingconfig.Options{Environments: []string{"production"}})
 	var got []string
 	for i := range b.Events {
 		r := enc.Encode(b, &b.Events[i])

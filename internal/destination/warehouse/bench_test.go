@@ -8,7 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/statsig-bridge/statsig-bridge/internal/warehouse"
 )
 
@@ -17,7 +18,7 @@ import (
 func benchPayloads(b *testing.B) [][]byte {
 	var out [][]byte
 	for _, f := range loadFixtureRequests(b) {
-		out = append(out, encodeFixture(b, f, mapping.Options{})...)
+		out = append(out, encodeFixture(b, f, mappingconfig.Options{})...)
 	}
 	return out
 }

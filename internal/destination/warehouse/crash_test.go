@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/delivery"
@@ -72,7 +74,7 @@ func startRunner(t testing.TB, l *queue.Log, w destination.Writer, ackWait time.
 		Name:   destName,
 		Writer: w,
 		Encoder: warehouse.Encoder{Track: destination.TrackEncoder{
-			Mapper: mapping.New(mapping.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
+			Mapper: mapping.New(mappingconfig.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"}),
 		}},
 		Consumer: cons,
 		Log:      l,

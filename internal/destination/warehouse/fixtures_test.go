@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
 )
 
 // TestFixturesLoadIntoSegmentTables loads every captured Statsig request
@@ -17,7 +17,7 @@ func TestFixturesLoadIntoSegmentTables(t *testing.T) {
 		w := d.open(t)
 		total := 0
 		for _, f := range loadFixtureRequests(t) {
-			p := encodeFixture(t, f, mapping.Options{})
+			p := encodeFixture(t, f, mappingconfig.Options{})
 			total += len(p)
 			write(t, w, p...)
 		}

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/zstd"
 	_ "modernc.org/sqlite"
@@ -376,7 +378,7 @@ func specs(t testing.TB, folder string) func() *statsig.Specs {
 
 // encodeFixture maps a fixture request's events as the warehouse
 // destination does.
-func encodeFixture(t testing.TB, f fixtureRequest, opts mapping.Options) [][]byte {
+func encodeFixture(t testing.TB, f fixtureRequest, opts mappingconfig.Options) [][]byte {
 	b := f.decode(t)
 	enc := warehouse.Encoder{Track: destination.TrackEncoder{
 		Mapper: mapping.New(opts, specs(t, f.Folder), mapping.Library{Name: "statsig-bridge", Version: "test"}),

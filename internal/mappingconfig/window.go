@@ -1,4 +1,4 @@
-package mapping
+package mappingconfig
 
 import (
 	"fmt"

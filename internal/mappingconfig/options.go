@@ -1,4 +1,9 @@
-package mapping
+// Package mappingconfig holds a destination's filter and mapping options as
+// configured, with their one set of defaults and their validation. It
+// imports only the Statsig wire format (for event kinds), so the
+// configuration can hold these options without the mapping code, as
+// delivery and logconfig do for delivery and the log.
+package mappingconfig
 
 import (
 	"fmt"
