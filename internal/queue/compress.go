@@ -57,6 +57,10 @@ func compressBatch(subject string, data []byte) *nats.Msg {
 	return msg
 }
 
+// maxStoredBatch is the most a stored batch can hold decompressed: the
+// largest max_msg_size Config.Validate accepts.
+const maxStoredBatch = 64 << 20
+
 // maxPooledCompress bounds the scratch buffers kept in compressPool (the
 // default max_msg_size, 4 MiB, fits).
 const maxPooledCompress = 5 << 20
@@ -70,6 +74,10 @@ func decodeBatch(header nats.Header, data []byte) ([]byte, error) {
 		n, err := s2.DecodedLen(data)
 		if err != nil {
 			return nil, fmt.Errorf("reading S2-compressed batch: %w", err)
+		}
+		if n > maxStoredBatch {
+			// A damaged length must not make the reader allocate it.
+			return nil, fmt.Errorf("S2-compressed batch claims %d bytes, over the %d a batch can have", n, maxStoredBatch)
 		}
 		out, err := s2.Decode(make([]byte, n), data)
 		if err != nil {

@@ -67,3 +67,22 @@ func TestDecodeBatchRefusesWhatItCannotRead(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStoredBatch: any bytes round-trip through the stored form, and
+// reading any bytes marked S2 fails or succeeds without panicking or
+// allocating past a batch's bound.
+func FuzzStoredBatch(f *testing.F) {
+	f.Add([]byte(`{"events":[{"eventName":"statsig::gate_exposure"}]}`))
+	f.Add(bytes.Repeat([]byte(`{"a":1}`), 100))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := compressBatch("s", data)
+		got, err := decodeBatch(m.Header, m.Data)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("round trip of %d bytes: %d bytes back, %v", len(data), len(got), err)
+		}
+		if out, err := decodeBatch(nats.Header{EncodingHeader: []string{encodingS2}}, data); err == nil && len(out) > maxStoredBatch {
+			t.Fatalf("decoded %d bytes, over the bound", len(out))
+		}
+	})
+}

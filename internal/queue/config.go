@@ -151,7 +151,7 @@ func (cfg Config) Validate() error {
 	if cfg.MaxBytes < 0 {
 		add("max_bytes: %d must be positive", cfg.MaxBytes)
 	}
-	if cfg.MaxMsgSize < 0 || int64(cfg.MaxMsgSize) > 64<<20 {
+	if cfg.MaxMsgSize < 0 || int64(cfg.MaxMsgSize) > maxStoredBatch {
 		add("max_msg_size: %d must be between 1 and 64 MiB (the NATS limit)", cfg.MaxMsgSize)
 	}
 	if cfg.MaxBytes > 0 && int64(cfg.MaxMsgSize) > cfg.MaxBytes {
