@@ -198,11 +198,25 @@ func (w *Writer) notice(kind, tbl, col string) {
 // transaction, a row in `tracks` and one in the event's table each; a
 // messageId already loaded adds no row.
 func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
+	return w.WriteParsed(ctx, payloads, nil)
+}
+
+var _ destination.ParsedWriter = (*Writer)(nil)
+
+// WriteParsed implements destination.ParsedWriter: parsed[i], when set, is
+// payloads[i]'s row as Encoder built it from the mapped event (a *wh.Row);
+// the others are read from the payload.
+func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []any) error {
 	rows := make([]wh.Row, 0, len(payloads))
 	seen := make(map[string]bool, len(payloads))
-	for _, p := range payloads {
-		r, err := parseMessage(p)
-		if err != nil {
+	for i, p := range payloads {
+		var (
+			r   wh.Row
+			err error
+		)
+		if i < len(parsed) && parsed[i] != nil {
+			r = *parsed[i].(*wh.Row)
+		} else if r, err = parseMessage(p); err != nil {
 			return &destination.PermanentError{Err: err, Response: err.Error()}
 		}
 		if seen[r.ID] {
