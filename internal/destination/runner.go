@@ -193,8 +193,8 @@ type item struct {
 	payload []byte
 	// parsed is the payload's Encoded.Parsed (or ExtraParsed), or nil.
 	parsed any
-	lm      *logMessage
-	ev      *statsig.Event
+	lm     *logMessage
+	ev     *statsig.Event
 	// ident is set on an identify: its traits are recorded once delivered.
 	ident *mapping.Identify
 }

@@ -82,4 +82,3 @@ func FuzzTrackRow(f *testing.F) {
 		}
 	})
 }
-
