@@ -22,7 +22,7 @@ var _ destination.Encoder = Encoder{}
 // Encode implements destination.Encoder.
 func (e Encoder) Encode(b *statsig.Batch, ev *statsig.Event) destination.Encoded {
 	enc := e.Track
-	enc.Parse = parseTrack // the rows, for Writer.WriteParsed
+	enc.Parse = keepMapped // the rows' source, for Writer.WriteParsed
 	out := enc.Encode(b, ev)
 	if out.Filtered || out.Invalid {
 		return out

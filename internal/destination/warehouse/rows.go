@@ -11,14 +11,15 @@ import (
 )
 
 // trackRow is the Row wh.ParseTrack reads from the message Encoder makes of
-// t in batch b (t's JSON plus receivedAt and sentAt), built from t itself:
+// t (t's JSON plus receivedAt and sentAt from the batch's receivedAt and
+// clientTime, Unix ms, 0 for none), built from t itself:
 // writing the message and reading it back cost about a quarter of the
 // warehouse's CPU (BENCHMARKS.md, "Postgres warehouse: rows built
 // directly"). The strings and times are what the JSON round trip makes
 // of them; the context and properties are flattened by the same code as
 // ParseTrack's. TestTrackRowMatchesParseTrack and FuzzTrackRow hold the
 // two equal.
-func trackRow(b *statsig.Batch, t *segment.Track) (wh.Row, error) {
+func trackRow(t *segment.Track, receivedAt, clientTime int64) (wh.Row, error) {
 	r := wh.Row{
 		ID:          jsonText(t.MessageID),
 		EventText:   jsonText(t.Event),
@@ -32,27 +33,41 @@ func trackRow(b *statsig.Batch, t *segment.Track) (wh.Row, error) {
 	if r.OriginalTimestamp, err = jsonTime(t.OriginalTimestamp); err != nil {
 		return wh.Row{}, err
 	}
-	if b.ReceivedAt > 0 {
-		if r.ReceivedAt, err = jsonTime(time.UnixMilli(b.ReceivedAt)); err != nil {
+	if receivedAt > 0 {
+		if r.ReceivedAt, err = jsonTime(time.UnixMilli(receivedAt)); err != nil {
 			return wh.Row{}, err
 		}
 	}
-	if b.ClientTime > 0 {
-		if r.SentAt, err = jsonTime(time.UnixMilli(b.ClientTime)); err != nil {
+	if clientTime > 0 {
+		if r.SentAt, err = jsonTime(time.UnixMilli(clientTime)); err != nil {
 			return wh.Row{}, err
 		}
 	}
 	return wh.NewRow(r, t.Context, t.Properties)
 }
 
-// parseTrack is trackRow as TrackEncoder.Parse: nil when the row cannot be
-// built, so the Writer reads the message and reports why.
-func parseTrack(b *statsig.Batch, t *segment.Track) any {
-	r, err := trackRow(b, t)
-	if err != nil {
-		return nil
-	}
-	return &r
+// mapped is a message's mapped Track and its batch's times: what Encoder
+// hands the Writer beside the payload (TrackEncoder.Parse), from which the
+// Writer builds the row. The row is built by the Writer's workers, not
+// here: the encoder runs on the fetch loop, and a built row (a field, a
+// string and a boxed value per column) held in the runner's queues cost
+// more memory and garbage-collector marking than the Track, whose context
+// and properties are one byte buffer.
+type mapped struct {
+	track                  segment.Track
+	receivedAt, clientTime int64
+}
+
+// keepMapped is TrackEncoder.Parse for the warehouse.
+func keepMapped(b *statsig.Batch, t *segment.Track) any {
+	return &mapped{track: *t, receivedAt: b.ReceivedAt, clientTime: b.ClientTime}
+}
+
+// row builds the message's row; false when it cannot be built, so the
+// Writer reads the message and reports why as it always has.
+func (m *mapped) row() (wh.Row, bool) {
+	r, err := trackRow(&m.track, m.receivedAt, m.clientTime)
+	return r, err == nil
 }
 
 // jsonText is s as segment.AppendString writes it and a JSON reader reads

@@ -73,7 +73,7 @@ func FuzzTrackRow(f *testing.F) {
 		b := &statsig.Batch{ReceivedAt: receivedAt, ClientTime: clientTime}
 		msg := warehouse.AppendTimes(tr.AppendJSON(nil), b)
 		want, wantErr := wh.ParseTrack(msg)
-		got, err := warehouse.TrackRow(b, &tr)
+		got, err := warehouse.TrackRow(&tr, b.ReceivedAt, b.ClientTime)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("built: err %v; read back: err %v\nmessage %s", err, wantErr, msg)
 		}

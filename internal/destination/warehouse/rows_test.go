@@ -59,11 +59,11 @@ func compareParsed(t *testing.T, payload []byte, parsed any) {
 	if err != nil {
 		t.Fatalf("reading %s: %v", payload, err)
 	}
-	got, ok := parsed.(*wh.Row)
+	got, ok := warehouse.ParsedRow(parsed)
 	if !ok {
-		t.Fatalf("Parsed is %T, want *warehouse.Row, for %s", parsed, payload)
+		t.Fatalf("no row built from Parsed (%T) for %s", parsed, payload)
 	}
-	if !reflect.DeepEqual(*got, want) {
-		t.Fatalf("row built from the mapped event differs from the message read back\n got  %+v\nwant %+v\nmessage %s", *got, want, payload)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("row built from the mapped event differs from the message read back\n got  %+v\nwant %+v\nmessage %s", got, want, payload)
 	}
 }

@@ -204,8 +204,8 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 var _ destination.ParsedWriter = (*Writer)(nil)
 
 // WriteParsed implements destination.ParsedWriter: parsed[i], when set, is
-// payloads[i]'s row as Encoder built it from the mapped event (a *wh.Row);
-// the others are read from the payload.
+// payloads[i]'s mapped Track as Encoder kept it, from which its row is
+// built; the others are read from the payload.
 func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []any) error {
 	rows := make([]wh.Row, 0, len(payloads))
 	seen := make(map[string]bool, len(payloads))
@@ -214,9 +214,14 @@ func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []an
 			r   wh.Row
 			err error
 		)
-		if i < len(parsed) && parsed[i] != nil {
-			r = *parsed[i].(*wh.Row)
-		} else if r, err = parseMessage(p); err != nil {
+		ok := false
+		if m, isMapped := at(parsed, i).(*mapped); isMapped {
+			r, ok = m.row()
+		}
+		if !ok {
+			r, err = parseMessage(p)
+		}
+		if err != nil {
 			return &destination.PermanentError{Err: err, Response: err.Error()}
 		}
 		if seen[r.ID] {
@@ -250,6 +255,14 @@ func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []an
 		w.forget()
 	}
 	return wrapped
+}
+
+// at is parsed[i], nil past its end.
+func at(parsed []any, i int) any {
+	if i < len(parsed) {
+		return parsed[i]
+	}
+	return nil
 }
 
 func (w *Writer) setup(ctx context.Context) error {
