@@ -116,6 +116,8 @@ type tableBatch struct {
 	// args are the rows' values one after the other, as the driver takes
 	// them (SQLite; see values).
 	args []any
+	// copy is the rows as binary COPY data, or nil (Postgres; see values).
+	copy []byte
 }
 
 // New opens the warehouse. It does not connect to Postgres yet: the first
