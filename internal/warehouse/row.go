@@ -146,8 +146,14 @@ func (r *Row) fill(ctxRaw, propsRaw []byte) error {
 			slices.ContainsFunc(r.Properties, func(f Field) bool { return f.Column == col }) ||
 			slices.Contains(r.Dropped, col)
 	}
+	// Context and properties share one array when they fit (one
+	// allocation per message, not two).
+	var fields []Field
+	if len(ctxRaw) > 0 || len(propsRaw) > 0 {
+		fields = make([]Field, 0, 32)
+	}
 	if len(ctxRaw) > 0 {
-		r.Context = make([]Field, 0, 16)
+		r.Context = fields
 		if err := flatten(ctxRaw, "context", func(col string, v Value) {
 			if col == "" || seen(col) {
 				return
@@ -156,9 +162,15 @@ func (r *Row) fill(ctxRaw, propsRaw []byte) error {
 		}); err != nil {
 			return fmt.Errorf("reading the track message's context: %w", err)
 		}
+		n := len(r.Context)
+		// Capped, so that the properties appended after it cannot change it.
+		r.Context = r.Context[:n:n]
+		if n <= cap(fields) {
+			fields = fields[n:n]
+		} // else the context outgrew the array: the properties have it all
 	}
 	if len(propsRaw) > 0 {
-		r.Properties = make([]Field, 0, 16)
+		r.Properties = fields
 		if err := flatten(propsRaw, "", func(col string, v Value) {
 			if seen(col) {
 				return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -245,11 +246,17 @@ func (p *postgres) values(b *tableBatch) {
 			return
 		}
 	}
-	data := appendCopyHeader(make([]byte, 0, 64<<10))
-	for _, row := range b.rows {
+	data := appendCopyHeader(make([]byte, 0, 4<<10))
+	for i, row := range b.rows {
+		start := len(data)
 		var err error
 		if data, err = appendCopyRow(data, row, types); err != nil {
 			return
+		}
+		if i == 0 {
+			// Room for the rest at the first row's size and a quarter,
+			// instead of growing (and copying) by doubling.
+			data = slices.Grow(data, (len(data)-start)*len(b.rows)*5/4)
 		}
 	}
 	b.copy = appendCopyTrailer(data)
