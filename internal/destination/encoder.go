@@ -18,9 +18,10 @@ type TrackEncoder struct {
 	// it the append copies the message into a buffer twice its size.
 	Room int
 	// Parse, when set, makes Encoded.Parsed (ExtraParsed) from each mapped
-	// Track: a ParsedWriter's own form of the message. nil (Parse failed)
-	// leaves the Writer to read the payload.
-	Parse func(b *statsig.Batch, t *segment.Track) any
+	// Track and the message just written from it (msg; the destination's
+	// Encoder may still append to it): a ParsedWriter's own form of the
+	// message. nil leaves the Writer to read the payload.
+	Parse func(b *statsig.Batch, t *segment.Track, msg []byte) any
 }
 
 // Encode implements Encoder. With the mapping's experiment_viewed option,
@@ -61,9 +62,9 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 		}
 	}
 	if t.Parse != nil && !out.Invalid {
-		out.Parsed = t.Parse(b, &r.Track)
+		out.Parsed = t.Parse(b, &r.Track, out.Payload)
 		if out.Extra != nil {
-			out.ExtraParsed = t.Parse(b, &extra.Track)
+			out.ExtraParsed = t.Parse(b, &extra.Track, out.Extra)
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"bytes"
 	"errors"
 	"time"
 	"unicode/utf8"
@@ -46,27 +47,67 @@ func trackRow(t *segment.Track, receivedAt, clientTime int64) (wh.Row, error) {
 	return wh.NewRow(r, t.Context, t.Properties)
 }
 
-// mapped is a message's mapped Track and its batch's times: what Encoder
-// hands the Writer beside the payload (TrackEncoder.Parse), from which the
-// Writer builds the row. The row is built by the Writer's workers, not
-// here: the encoder runs on the fetch loop, and a built row (a field, a
-// string and a boxed value per column) held in the runner's queues cost
-// more memory and garbage-collector marking than the Track, whose context
-// and properties are one byte buffer.
+// mapped is what Encoder hands the Writer beside a message
+// (TrackEncoder.Parse), from which the Writer builds the row: the mapped
+// Track's strings and times, its batch's times, and where the context and
+// properties are in the message (AppendJSON copies them in verbatim). The
+// row is built by the Writer's workers, not on the fetch loop that
+// encodes, and nothing is held twice while batches wait in the runner's
+// queues: a built row (a field, a string and a boxed value per column) or
+// the Track's own context and properties buffer cost 15-40 MB of RSS there.
 type mapped struct {
-	track                  segment.Track
+	track                  segment.Track // without Context, Properties, Integrations
 	receivedAt, clientTime int64
+	ctx, props             [2]int // offsets in the message
 }
 
-// keepMapped is TrackEncoder.Parse for the warehouse.
-func keepMapped(b *statsig.Batch, t *segment.Track) any {
-	return &mapped{track: *t, receivedAt: b.ReceivedAt, clientTime: b.ClientTime}
+// keepMapped is TrackEncoder.Parse for the warehouse: nil when the context
+// and properties are not where AppendJSON puts them, so the Writer reads
+// the message (TestParsedRowsMatchParseTrack fails if that happens).
+func keepMapped(b *statsig.Batch, t *segment.Track, msg []byte) any {
+	m := &mapped{receivedAt: b.ReceivedAt, clientTime: b.ClientTime}
+	end := len(msg) - 1 // the closing brace
+	if len(t.Integrations) > 0 {
+		end -= len(`,"integrations":`) + len(t.Integrations)
+	}
+	var ok bool
+	if m.ctx, end, ok = locate(msg, end, `,"context":`, t.Context); !ok {
+		return nil
+	}
+	if m.props, _, ok = locate(msg, end, `,"properties":`, t.Properties); !ok {
+		return nil
+	}
+	m.track = *t
+	m.track.Context, m.track.Properties, m.track.Integrations = nil, nil, nil
+	return m
 }
 
-// row builds the message's row; false when it cannot be built, so the
-// Writer reads the message and reports why as it always has.
-func (m *mapped) row() (wh.Row, bool) {
-	r, err := trackRow(&m.track, m.receivedAt, m.clientTime)
+// locate checks that msg holds key and then value just before end, and
+// returns value's offsets and where key starts; an empty value is not in
+// msg at all (AppendJSON leaves it out).
+func locate(msg []byte, end int, key string, value []byte) (at [2]int, keyStart int, ok bool) {
+	if len(value) == 0 {
+		return [2]int{}, end, true
+	}
+	start := end - len(value)
+	keyStart = start - len(key)
+	if keyStart < 0 || string(msg[keyStart:start]) != key || !bytes.Equal(msg[start:end], value) {
+		return [2]int{}, 0, false
+	}
+	return [2]int{start, end}, keyStart, true
+}
+
+// row builds the row of msg, the message m was made beside (receivedAt and
+// sentAt appended after it do not move the offsets); false when it cannot
+// be built, so the Writer reads the message and reports why as it always
+// has.
+func (m *mapped) row(msg []byte) (wh.Row, bool) {
+	if m.ctx[1] > len(msg) || m.props[1] > len(msg) {
+		return wh.Row{}, false
+	}
+	t := m.track
+	t.Context, t.Properties = msg[m.ctx[0]:m.ctx[1]], msg[m.props[0]:m.props[1]]
+	r, err := trackRow(&t, m.receivedAt, m.clientTime)
 	return r, err == nil
 }
 

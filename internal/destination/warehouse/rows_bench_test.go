@@ -51,7 +51,7 @@ func BenchmarkEventToRow(b *testing.B) {
 			if e.Filtered || e.Invalid {
 				continue
 			}
-			if _, ok := warehouse.ParsedRow(e.Parsed); !ok {
+			if _, ok := warehouse.ParsedRow(e.Parsed, e.Payload); !ok {
 				b.Fatal("no row")
 			}
 		}

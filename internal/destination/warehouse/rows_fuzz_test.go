@@ -71,7 +71,9 @@ func FuzzTrackRow(f *testing.F) {
 			tr.Properties = props
 		}
 		b := &statsig.Batch{ReceivedAt: receivedAt, ClientTime: clientTime}
-		msg := warehouse.AppendTimes(tr.AppendJSON(nil), b)
+		msg := tr.AppendJSON(nil)
+		kept := warehouse.KeepMapped(b, &tr, msg)
+		msg = warehouse.AppendTimes(msg, b)
 		want, wantErr := wh.ParseTrack(msg)
 		got, err := warehouse.TrackRow(&tr, b.ReceivedAt, b.ClientTime)
 		if (err != nil) != (wantErr != nil) {
@@ -79,6 +81,15 @@ func FuzzTrackRow(f *testing.F) {
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("built row differs from the message read back\n got  %+v\nwant %+v\nmessage %s", got, want, msg)
+		}
+		// What the Writer does: the row from the kept Track and the
+		// context and properties found in the message.
+		if kept == nil {
+			t.Fatalf("context and properties not found in the message %s", msg)
+		}
+		got, ok := warehouse.ParsedRow(kept, msg)
+		if ok != (wantErr == nil) || ok && !reflect.DeepEqual(got, want) {
+			t.Fatalf("row from the kept Track (built %v) differs from the message read back (err %v)\n got  %+v\nwant %+v\nmessage %s", ok, wantErr, got, want, msg)
 		}
 	})
 }

@@ -59,7 +59,7 @@ func compareParsed(t *testing.T, payload []byte, parsed any) {
 	if err != nil {
 		t.Fatalf("reading %s: %v", payload, err)
 	}
-	got, ok := warehouse.ParsedRow(parsed)
+	got, ok := warehouse.ParsedRow(parsed, payload)
 	if !ok {
 		t.Fatalf("no row built from Parsed (%T) for %s", parsed, payload)
 	}

@@ -206,8 +206,8 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 var _ destination.ParsedWriter = (*Writer)(nil)
 
 // WriteParsed implements destination.ParsedWriter: parsed[i], when set, is
-// payloads[i]'s mapped Track as Encoder kept it, from which its row is
-// built; the others are read from the payload.
+// what Encoder kept of payloads[i]'s mapped Track (see mapped), from which
+// its row is built; the others are read from the payload.
 func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []any) error {
 	rows := make([]wh.Row, 0, len(payloads))
 	seen := make(map[string]bool, len(payloads))
@@ -218,7 +218,7 @@ func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []an
 		)
 		ok := false
 		if m, isMapped := at(parsed, i).(*mapped); isMapped {
-			r, ok = m.row()
+			r, ok = m.row(p)
 		}
 		if !ok {
 			r, err = parseMessage(p)
