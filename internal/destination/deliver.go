@@ -16,6 +16,20 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		payloads[i] = it.payload
 		size += len(it.payload)
 	}
+	pw, _ := r.cfg.Writer.(ParsedWriter)
+	var parsed []any
+	if pw != nil {
+		parsed = make([]any, len(items))
+		for i, it := range items {
+			parsed[i] = it.parsed
+		}
+	}
+	write := func() error {
+		if pw != nil {
+			return pw.WriteParsed(ctx, payloads, parsed)
+		}
+		return r.cfg.Writer.Write(ctx, payloads)
+	}
 	start := time.Now()
 	attempt := 0 // failed attempts that count towards the backoff
 	tries := 0   // every write, pause probes included
@@ -35,7 +49,7 @@ func (r *Runner) deliver(ctx context.Context, items []item, depth int) {
 		if err := r.limiter.Wait(ctx); err != nil {
 			return
 		}
-		err := r.cfg.Writer.Write(ctx, payloads)
+		err := write()
 		tries++
 		if err == nil {
 			r.delivered(items, tries-1, r.limits.size(len(items), size))

@@ -23,6 +23,17 @@ type Writer interface {
 	Limits() Limits
 }
 
+// ParsedWriter is a Writer that also takes, beside each payload, the form
+// its Encoder made of the message (Encoded.Parsed, ExtraParsed; nil where
+// there is none, as for a re-driven dead letter or an identify): the
+// warehouse builds its rows from the mapped event instead of reading back
+// the JSON it was just written as. It must deliver exactly what Write
+// would for the payloads.
+type ParsedWriter interface {
+	Writer
+	WriteParsed(ctx context.Context, payloads [][]byte, parsed []any) error
+}
+
 // Limits bound a batch.
 type Limits struct {
 	MaxItems     int
@@ -52,6 +63,10 @@ type Encoded struct {
 	// "Experiment Viewed" sent alongside the exposure), or nil. Both must be
 	// delivered (or dead-lettered) before the event counts as done.
 	Extra []byte
+	// Parsed and ExtraParsed are the destination's own form of Payload and
+	// Extra when its Encoder makes one (TrackEncoder.Parse), for a
+	// ParsedWriter; nil otherwise.
+	Parsed, ExtraParsed any
 	// Status, Reason and Note as in mapping.Result.
 	Filtered bool
 	Invalid  bool

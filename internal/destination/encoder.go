@@ -17,6 +17,11 @@ type TrackEncoder struct {
 	// destination appends (the warehouse's receivedAt and sentAt): without
 	// it the append copies the message into a buffer twice its size.
 	Room int
+	// Parse, when set, makes Encoded.Parsed (ExtraParsed) from each mapped
+	// Track and the message just written from it (msg; the destination's
+	// Encoder may still append to it): a ParsedWriter's own form of the
+	// message. nil leaves the Writer to read the payload.
+	Parse func(b *statsig.Batch, t *segment.Track, msg []byte) any
 }
 
 // Encode implements Encoder. With the mapping's experiment_viewed option,
@@ -54,6 +59,12 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 			out.Invalid = true
 			out.Reason = "message_too_big: " + extra.Track.Event + " " + strconv.Itoa(len(out.Extra)) + " bytes, limit " + strconv.Itoa(t.MaxItemBytes)
 			out.Extra = nil
+		}
+	}
+	if t.Parse != nil && !out.Invalid {
+		out.Parsed = t.Parse(b, &r.Track, out.Payload)
+		if out.Extra != nil {
+			out.ExtraParsed = t.Parse(b, &extra.Track, out.Extra)
 		}
 	}
 	return out

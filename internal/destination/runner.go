@@ -190,8 +190,10 @@ type logMessage struct {
 
 type item struct {
 	payload []byte
-	lm      *logMessage
-	ev      *statsig.Event
+	// parsed is the payload's Encoded.Parsed (or ExtraParsed), or nil.
+	parsed any
+	lm     *logMessage
+	ev     *statsig.Event
 	// ident is set on an identify: its traits are recorded once delivered.
 	ident *mapping.Identify
 }
@@ -344,6 +346,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					lm.remaining.Add(1) // the identify goes ahead of the event
 				}
 				payloads := [3][]byte{nil, enc.Payload, enc.Extra}
+				parsed := [3]any{nil, enc.Parsed, enc.ExtraParsed}
 				if ident != nil {
 					payloads[0] = ident.JSON
 				}
@@ -363,7 +366,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 					if len(cur) == 0 {
 						opened = time.Now()
 					}
-					it := item{payload: p, lm: lm, ev: ev}
+					it := item{payload: p, parsed: parsed[j], lm: lm, ev: ev}
 					if j == 0 {
 						it.ident = ident
 					}

@@ -78,7 +78,7 @@ func (r *Runner) dedupe(ctx context.Context, batch []prepared) bool {
 		if !ok {
 			e := where[j]
 			e.Filtered, e.Filter, e.Reason = true, mapping.FilterDuplicateExposure, string(mapping.FilterDuplicateExposure)
-			e.Payload, e.Extra, e.Identify = nil, nil, nil
+			e.Payload, e.Extra, e.Identify, e.Parsed, e.ExtraParsed = nil, nil, nil, nil, nil
 		}
 	}
 	return true

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -111,8 +113,32 @@ func ParseTrack(data []byte) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("reading the track message: %w", err)
 	}
+	if err := r.fill(ctxRaw, propsRaw); err != nil {
+		return Row{}, err
+	}
+	return r, nil
+}
+
+// NewRow is ParseTrack for a message the caller holds as its parts rather
+// than its JSON: r's standard fields (ID, EventText, UserID, AnonymousID and
+// the times, as ParseTrack would read them from the JSON) and the raw
+// context and properties objects. It returns the Row ParseTrack returns
+// for that message (a differential test and a fuzz target hold the two
+// equal): the warehouse builds rows from the mapped event this way instead
+// of writing the message and reading it back.
+func NewRow(r Row, context, properties []byte) (Row, error) {
+	r.Context, r.Properties, r.Dropped = nil, nil, nil
+	if err := r.fill(context, properties); err != nil {
+		return Row{}, err
+	}
+	return r, nil
+}
+
+// fill sets Table and flattens the context and properties into r: one
+// implementation for ParseTrack and NewRow.
+func (r *Row) fill(ctxRaw, propsRaw []byte) error {
 	if r.ID == "" {
-		return Row{}, errors.New("reading the track message: no messageId")
+		return errors.New("reading the track message: no messageId")
 	}
 	r.Table = TableName(r.EventText)
 	seen := func(col string) bool {
@@ -120,19 +146,31 @@ func ParseTrack(data []byte) (Row, error) {
 			slices.ContainsFunc(r.Properties, func(f Field) bool { return f.Column == col }) ||
 			slices.Contains(r.Dropped, col)
 	}
+	// Context and properties share one array when they fit (one
+	// allocation per message, not two).
+	var fields []Field
+	if len(ctxRaw) > 0 || len(propsRaw) > 0 {
+		fields = make([]Field, 0, 32)
+	}
 	if len(ctxRaw) > 0 {
-		r.Context = make([]Field, 0, 16)
+		r.Context = fields
 		if err := flatten(ctxRaw, "context", func(col string, v Value) {
 			if col == "" || seen(col) {
 				return
 			}
 			r.Context = append(r.Context, Field{Column: col, Value: v})
 		}); err != nil {
-			return Row{}, fmt.Errorf("reading the track message's context: %w", err)
+			return fmt.Errorf("reading the track message's context: %w", err)
 		}
+		n := len(r.Context)
+		// Capped, so that the properties appended after it cannot change it.
+		r.Context = r.Context[:n:n]
+		if n <= cap(fields) {
+			fields = fields[n:n]
+		} // else the context outgrew the array: the properties have it all
 	}
 	if len(propsRaw) > 0 {
-		r.Properties = make([]Field, 0, 16)
+		r.Properties = fields
 		if err := flatten(propsRaw, "", func(col string, v Value) {
 			if seen(col) {
 				return
@@ -143,10 +181,10 @@ func ParseTrack(data []byte) (Row, error) {
 			}
 			r.Properties = append(r.Properties, Field{Column: col, Value: v})
 		}); err != nil {
-			return Row{}, fmt.Errorf("reading the track message's properties: %w", err)
+			return fmt.Errorf("reading the track message's properties: %w", err)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // flatten walks a JSON object and calls emit with each non-null leaf's
@@ -192,30 +230,54 @@ func (p *parser) flatten(path []byte, emit func(col string, v Value)) error {
 
 // columns caches the column of each flattened path seen: the same few
 // names recur in every message.
-var columns = nameCache{m: map[string]string{}}
+var columns nameCache
 
 // nameCache maps paths to columns; it stops growing at maxCachedNames (a
-// sender inventing names would otherwise fill memory).
+// sender inventing names would otherwise fill memory). Hits read an
+// immutable map without a lock: every event looks up each of its 20–35
+// paths, and a read lock's shared counter, written from every core, cost
+// more than the lookups (BENCHMARKS.md, "Postgres warehouse: rows built
+// directly"). Misses go into added under mu, which is merged into a new
+// map once it holds an eighth of the published one (or while the map is
+// small), so the copying stays proportional to the names cached.
 type nameCache struct {
-	mu sync.RWMutex
-	m  map[string]string
+	published atomic.Pointer[map[string]string]
+	mu        sync.Mutex
+	added     map[string]string
 }
 
 const maxCachedNames = 50_000
 
 func (c *nameCache) get(path []byte) string {
-	c.mu.RLock()
-	col, ok := c.m[string(path)]
-	c.mu.RUnlock()
-	if ok {
+	if m := c.published.Load(); m != nil {
+		if col, ok := (*m)[string(path)]; ok {
+			return col
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if col, ok := c.added[string(path)]; ok {
 		return col
 	}
-	col = column(string(path))
-	c.mu.Lock()
-	if len(c.m) < maxCachedNames {
-		c.m[string(path)] = col
+	col := column(string(path))
+	var pub map[string]string
+	if m := c.published.Load(); m != nil {
+		pub = *m
 	}
-	c.mu.Unlock()
+	if len(pub)+len(c.added) >= maxCachedNames {
+		return col
+	}
+	if c.added == nil {
+		c.added = map[string]string{}
+	}
+	c.added[string(path)] = col
+	if len(pub) < 1024 || len(c.added) >= len(pub)/8 {
+		next := make(map[string]string, len(pub)+len(c.added))
+		maps.Copy(next, pub)
+		maps.Copy(next, c.added)
+		c.published.Store(&next)
+		c.added = nil
+	}
 	return col
 }
 

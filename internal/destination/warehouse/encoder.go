@@ -21,7 +21,9 @@ var _ destination.Encoder = Encoder{}
 
 // Encode implements destination.Encoder.
 func (e Encoder) Encode(b *statsig.Batch, ev *statsig.Event) destination.Encoded {
-	out := e.Track.Encode(b, ev)
+	enc := e.Track
+	enc.Parse = keepMapped // the rows' source, for Writer.WriteParsed
+	out := enc.Encode(b, ev)
 	if out.Filtered || out.Invalid {
 		return out
 	}

@@ -1,10 +1,13 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +22,11 @@ import (
 type postgres struct {
 	pool   *pgxpool.Pool
 	schema string
+
+	// binary is each table's columns' binary COPY encodings, as last read
+	// from the catalogue (see pgBinary).
+	binaryMu sync.Mutex
+	binary   map[string]map[string]pgBinary
 }
 
 func openPostgres(dsn, schema string) (*postgres, error) {
@@ -33,7 +41,7 @@ func openPostgres(dsn, schema string) (*postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
 	}
-	return &postgres{pool: pool, schema: schema}, nil
+	return &postgres{pool: pool, schema: schema, binary: map[string]map[string]pgBinary{}}, nil
 }
 
 func (p *postgres) close() error { p.pool.Close(); return nil }
@@ -81,6 +89,7 @@ func (p *postgres) columns(ctx context.Context, table string) (map[string]wh.Typ
 	}
 	defer rows.Close()
 	var cols map[string]wh.Type
+	binary := map[string]pgBinary{}
 	for rows.Next() {
 		var name, typ string
 		if err := rows.Scan(&name, &typ); err != nil {
@@ -90,8 +99,15 @@ func (p *postgres) columns(ctx context.Context, table string) (map[string]wh.Typ
 			cols = map[string]wh.Type{}
 		}
 		cols[name] = pgTypeOf(typ)
+		binary[name] = pgBinaryOf(typ)
 	}
-	return cols, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	p.binaryMu.Lock()
+	p.binary[table] = binary
+	p.binaryMu.Unlock()
+	return cols, nil
 }
 
 // pgTypeOf reads a catalogue type back, including ones a user changed a
@@ -163,11 +179,26 @@ func (p *postgres) copyDirect(ctx context.Context, batches []tableBatch) error {
 	}
 	defer tx.Rollback(ctx)
 	for _, b := range batches {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{p.schema, b.table}, b.cols, pgx.CopyFromRows(b.rows)); err != nil {
+		var err error
+		if b.copy != nil {
+			_, err = tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(b.copy),
+				"COPY "+p.qualified(b.table)+" ("+quoteList(b.cols)+") FROM STDIN BINARY")
+		} else {
+			_, err = tx.CopyFrom(ctx, pgx.Identifier{p.schema, b.table}, b.cols, pgx.CopyFromRows(b.rows))
+		}
+		if err != nil {
 			return fmt.Errorf("loading %s: %w", b.table, err)
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+func quoteList(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = quote(c)
+	}
+	return strings.Join(q, ", ")
 }
 
 func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
@@ -198,11 +229,37 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	return tx.Commit(ctx)
 }
 
-// values strips NULs (see stripNUL); COPY takes the rows as they are.
+// values strips NULs (see stripNUL) and, when every column has one of the
+// types the warehouse creates, writes the rows as binary COPY data
+// (b.copy); otherwise pgx's CopyFrom encodes b.rows.
 func (p *postgres) values(b *tableBatch) {
 	for _, row := range b.rows {
 		stripNUL(row)
 	}
+	b.copy = nil
+	p.binaryMu.Lock()
+	known := p.binary[b.table]
+	p.binaryMu.Unlock()
+	types := make([]pgBinary, len(b.cols))
+	for i, c := range b.cols {
+		if types[i] = known[c]; types[i] == pgNone {
+			return
+		}
+	}
+	data := appendCopyHeader(make([]byte, 0, 4<<10))
+	for i, row := range b.rows {
+		start := len(data)
+		var err error
+		if data, err = appendCopyRow(data, row, types); err != nil {
+			return
+		}
+		if i == 0 {
+			// Room for the rest at the first row's size and a quarter,
+			// instead of growing (and copying) by doubling.
+			data = slices.Grow(data, (len(data)-start)*len(b.rows)*5/4)
+		}
+	}
+	b.copy = appendCopyTrailer(data)
 }
 
 // stripNUL removes NUL characters, which Postgres text cannot hold (the
@@ -228,7 +285,10 @@ func (p *postgres) classify(err error) (error, bool) {
 	switch {
 	case strings.HasPrefix(pe.Code, "28"), pe.Code == "42501":
 		return &destination.AuthError{Err: err}, false
-	case pe.Code == "42P01", pe.Code == "42703", pe.Code == "3F000":
+	case pe.Code == "42P01", pe.Code == "42703", pe.Code == "3F000",
+		// A column's type changed since the catalogue was read: the
+		// binary COPY data no longer matches it.
+		pe.Code == "22P03":
 		return err, true
 	case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"), strings.HasPrefix(pe.Code, "54"):
 		return &destination.PermanentError{Err: err, Response: pe.Code + " " + pe.Message}, false

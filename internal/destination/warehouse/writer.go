@@ -116,6 +116,8 @@ type tableBatch struct {
 	// args are the rows' values one after the other, as the driver takes
 	// them (SQLite; see values).
 	args []any
+	// copy is the rows as binary COPY data, or nil (Postgres; see values).
+	copy []byte
 }
 
 // New opens the warehouse. It does not connect to Postgres yet: the first
@@ -198,10 +200,29 @@ func (w *Writer) notice(kind, tbl, col string) {
 // transaction, a row in `tracks` and one in the event's table each; a
 // messageId already loaded adds no row.
 func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
+	return w.WriteParsed(ctx, payloads, nil)
+}
+
+var _ destination.ParsedWriter = (*Writer)(nil)
+
+// WriteParsed implements destination.ParsedWriter: parsed[i], when set, is
+// what Encoder kept of payloads[i]'s mapped Track (see mapped), from which
+// its row is built; the others are read from the payload.
+func (w *Writer) WriteParsed(ctx context.Context, payloads [][]byte, parsed []any) error {
 	rows := make([]wh.Row, 0, len(payloads))
 	seen := make(map[string]bool, len(payloads))
-	for _, p := range payloads {
-		r, err := parseMessage(p)
+	for i, p := range payloads {
+		var (
+			r   wh.Row
+			err error
+		)
+		ok := false
+		if m, isMapped := at(parsed, i).(*mapped); isMapped {
+			r, ok = m.row(p)
+		}
+		if !ok {
+			r, err = parseMessage(p)
+		}
 		if err != nil {
 			return &destination.PermanentError{Err: err, Response: err.Error()}
 		}
@@ -236,6 +257,14 @@ func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 		w.forget()
 	}
 	return wrapped
+}
+
+// at is parsed[i], nil past its end.
+func at(parsed []any, i int) any {
+	if i < len(parsed) {
+		return parsed[i]
+	}
+	return nil
 }
 
 func (w *Writer) setup(ctx context.Context) error {
@@ -359,8 +388,14 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 		b.types = append(b.types, typ)
 	}
 	b.rows = make([][]any, len(t.rows))
+	// One array for the table's values and uuid_ts boxed once: a slice
+	// per row and a boxed time per row were a third of the writer's
+	// allocations.
+	n := len(b.cols)
+	values := make([]any, len(t.rows)*n)
+	var nowValue any = now
 	for i, r := range t.rows {
-		row := make([]any, len(b.cols))
+		row := values[i*n : (i+1)*n : (i+1)*n]
 		if len(std) == len(wh.StandardColumns) {
 			row[0] = r.ID
 			row[1] = nullString(r.AnonymousID)
@@ -371,10 +406,10 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 			row[6] = nullTime(r.SentAt)
 			row[7] = nullTime(r.Timestamp)
 			row[8] = nullTime(r.OriginalTimestamp)
-			row[9] = now
+			row[9] = nowValue
 		} else {
 			for j, c := range std {
-				row[j] = standardValue(r, c.Name, now)
+				row[j] = standardValue(r, c.Name, nowValue)
 			}
 		}
 		set := func(fields []wh.Field) {
@@ -401,7 +436,7 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 
 // standardValue is a row's value of a standard column, for the tables
 // with fewer standard columns than tracks (identifies, users).
-func standardValue(r *wh.Row, column string, now time.Time) any {
+func standardValue(r *wh.Row, column string, now any) any {
 	switch column {
 	case "id":
 		return r.ID
