@@ -18,10 +18,11 @@ func warehouseEncoder(env buildEnv, d config.Destination) (destination.Encoder, 
 
 func warehouseWriter(env buildEnv, d config.Destination) (destination.Writer, func() error, error) {
 	w, err := warehouse.New(warehouse.Config{
-		Driver: d.Warehouse.Driver,
-		DSN:    d.Warehouse.DSN,
-		Schema: d.Warehouse.Schema,
-		Logger: env.Logger.With("destination", d.Name),
+		Driver:          d.Warehouse.Driver,
+		DSN:             d.Warehouse.DSN,
+		Schema:          d.Warehouse.Schema,
+		MaxStringLength: d.Warehouse.MaxStringLength,
+		Logger:          env.Logger.With("destination", d.Name),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -183,6 +183,10 @@ type Warehouse struct {
 	// Schema is the source's schema (Postgres) or database name (SQLite),
 	// as Segment names it after the source: default "statsig".
 	Schema string `yaml:"schema" json:"schema"`
+	// MaxStringLength truncates strings in property and context columns
+	// to this many characters; 0 (default) keeps them whole, 512 does as
+	// Segment's warehouses do (Segment conformance check 41).
+	MaxStringLength int `yaml:"max_string_length" json:"max_string_length"`
 }
 
 // Webhook configures a destination that POSTs JSON batches of mapped Track

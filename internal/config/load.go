@@ -419,6 +419,9 @@ func (c *Config) Validate() []string {
 			case w.Driver == "sqlite" && c.Log.NATSURL != "":
 				add("%s.warehouse.driver: sqlite writes a file of this process, but on an external log (log.nats_url, BRIDGE_NATS_URL) every bridge process shares the destination's consumer, so each file would hold only the events its own process delivered; use a postgres warehouse that every process writes to (driver: postgres, or BRIDGE_WAREHOUSE=postgres and BRIDGE_WAREHOUSE_DSN), or turn it off (BRIDGE_WAREHOUSE=off; a warehouse that ran before keeps its position in the log until removed: log.remove_stale_destinations, BRIDGE_REMOVE_STALE_DESTINATIONS=true)", p)
 			}
+			if w != nil && w.MaxStringLength < 0 {
+				add("%s.warehouse.max_string_length: %d is negative (0 keeps strings whole; 512 truncates as Segment's warehouses do)", p, w.MaxStringLength)
+			}
 			if w != nil && !schemaName.MatchString(w.Schema) {
 				add("%s.warehouse.schema: %q must be a lower-case slug ([a-z_][a-z0-9_]*, at most 63 bytes)", p, w.Schema)
 			}

@@ -116,3 +116,21 @@ func TestEnvWarehouseDefaultOnExternalLog(t *testing.T) {
 		t.Error("BRIDGE_REMOVE_STALE_DESTINATIONS=sometimes accepted")
 	}
 }
+
+// A negative max_string_length is a configuration error naming the key;
+// 0 and 512 are fine.
+func TestValidateMaxStringLength(t *testing.T) {
+	problems := problemsOf(t, `
+destinations:
+  - name: wh_a
+    warehouse: {driver: sqlite, schema: a, max_string_length: -1}
+  - name: wh_b
+    warehouse: {driver: sqlite, schema: b, max_string_length: 512}
+`)
+	if !hasProblem(problems, "destinations[0].warehouse.max_string_length:", "-1", "negative") {
+		t.Errorf("no problem naming max_string_length; got:\n  %s", strings.Join(problems, "\n  "))
+	}
+	if hasProblem(problems, "destinations[1]") {
+		t.Errorf("512 refused; got:\n  %s", strings.Join(problems, "\n  "))
+	}
+}

@@ -109,3 +109,24 @@ func TestInferAndConvert(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncateCountsCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+		cut  bool
+	}{
+		{"abc", 5, "abc", false},
+		{"abcde", 5, "abcde", false},
+		{"abcdef", 5, "abcde", true},
+		{"ééééé", 5, "ééééé", false}, // 10 bytes, 5 characters
+		{"éééééé", 5, "ééééé", true},
+		{"a😀b😀c", 3, "a😀b", true},
+	} {
+		got, cut := warehouse.Truncate(tc.in, tc.n)
+		if got != tc.want || cut != tc.cut {
+			t.Errorf("Truncate(%q, %d) = %q, %v; want %q, %v", tc.in, tc.n, got, cut, tc.want, tc.cut)
+		}
+	}
+}

@@ -169,3 +169,19 @@ func Convert(v Value, t Type) (out any, ok bool) {
 	}
 	return nil, false
 }
+
+// Truncate returns s cut to its first n characters (runes, not bytes, so
+// no character is split), and whether it was cut.
+func Truncate(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false // n bytes hold at most n characters
+	}
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j], true
+		}
+		i++
+	}
+	return s, false
+}

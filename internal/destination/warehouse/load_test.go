@@ -330,3 +330,30 @@ func TestErrorsAreClassifiedForTheRunner(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxStringLengthTruncatesAsSegment (Segment conformance check 41):
+// with max_string_length 512, a longer string property or context field is
+// stored as its first 512 characters (not bytes) and the cut is reported;
+// without it, stored whole.
+func TestMaxStringLengthTruncatesAsSegment(t *testing.T) {
+	t.Parallel() // its own SQLite file and Postgres schema
+	long := strings.Repeat("é", 600)
+	eachDB(t, func(t *testing.T, d *db) {
+		w := d.open(t, func(c *warehouse.Config) { c.MaxStringLength = 512 })
+		write(t, w, track("s1", "note", fmt.Sprintf(`{"body":%q,"short":"ok"}`, long)))
+		got := d.query(t, "SELECT body, short FROM note")
+		if len(got) != 1 || got[0][0] != strings.Repeat("é", 512) || got[0][1] != "ok" {
+			t.Errorf("stored %d rows, body of %d characters, short %q; want the first 512 characters and ok", len(got), len([]rune(got[0][0])), got[0][1])
+		}
+		if n := w.Notices()[warehouse.Notice{Kind: "truncated", Table: "note", Column: "body"}]; n != 1 {
+			t.Errorf("truncation reported %d times, want 1: %v", n, w.Notices())
+		}
+	})
+	eachDB(t, func(t *testing.T, d *db) {
+		w := d.open(t)
+		write(t, w, track("s2", "note", fmt.Sprintf(`{"body":%q}`, long)))
+		if got := d.query(t, "SELECT body FROM note"); len(got) != 1 || got[0][0] != long {
+			t.Errorf("without max_string_length the body was not stored whole")
+		}
+	})
+}

@@ -39,7 +39,11 @@ type Config struct {
 	Schema string
 	// MaxColumns caps the columns of a table; DefaultMaxColumns when 0.
 	MaxColumns int
-	Logger     *slog.Logger
+	// MaxStringLength truncates a property's or context field's string
+	// to this many characters (0: kept whole). 512 is Segment's: its
+	// warehouses store VARCHAR(512) and truncate longer strings.
+	MaxStringLength int
+	Logger          *slog.Logger
 	// Now is the clock of uuid_ts; time.Now when nil.
 	Now func() time.Time
 }
@@ -191,6 +195,7 @@ func (w *Writer) notice(kind, tbl, col string) {
 			"reserved_name": "a property is named like a standard column and was dropped",
 			"column_cap":    "the table has reached its column cap; a new property was dropped",
 			"empty_name":    "a property's name has nothing left after snake-casing; it was dropped",
+			"truncated":     "a string was longer than warehouse.max_string_length and was truncated",
 		}[kind]
 		w.log.Warn("warehouse: "+msg, "table", tbl, "column", col, "times", count)
 	}
@@ -421,6 +426,12 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 				v, ok := wh.Convert(f.Value, b.types[j])
 				if !ok {
 					w.notice("type_conflict", t.name, f.Column)
+				}
+				if str, isStr := v.(string); isStr && w.cfg.MaxStringLength > 0 {
+					if cut, truncated := wh.Truncate(str, w.cfg.MaxStringLength); truncated {
+						v = cut
+						w.notice("truncated", t.name, f.Column)
+					}
 				}
 				row[j] = v
 			}
