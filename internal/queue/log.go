@@ -16,8 +16,9 @@ import (
 )
 
 const (
-	// closeAckWait bounds how long Close waits for in-flight publishes to be
-	// acked before draining; callers should have stopped publishing already.
+	// closeAckWait bounds how long Close waits for Store calls still
+	// waiting for their ack before draining; callers should have stopped
+	// publishing already.
 	closeAckWait = 5 * time.Second
 	// drainTimeout bounds nats.Conn.Drain inside Close.
 	drainTimeout = 10 * time.Second
@@ -38,6 +39,10 @@ type Log struct {
 	dlStream jetstream.Stream
 
 	connClosed chan struct{} // closed by the connection's ClosedHandler
+
+	// storing counts Store calls waiting for the store's answer (Close
+	// waits for them, not for publishes nobody waits for any more).
+	storing inflight
 
 	// versions (external only) holds the verdict on the NATS servers'
 	// versions (see MinServerVersion), checked again by a goroutine that
@@ -278,6 +283,8 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 			return Stored{}, fmt.Errorf("publishing batch: %w", err)
 		}
 	}
+	l.storing.enter()
+	defer l.storing.leave()
 	opts := []jetstream.PublishOpt{
 		jetstream.WithExpectStream(l.cfg.Stream),
 		jetstream.WithStallWait(stallWait(ctx)),
@@ -350,7 +357,9 @@ func (l *Log) Ready(ctx context.Context) error {
 // Embedded reports whether the log runs on an in-process nats-server.
 func (l *Log) Embedded() bool { return l.ns != nil }
 
-// Close waits briefly for in-flight publishes, drains the connection and,
+// Close waits briefly for Store calls still waiting for their ack (not for
+// publishes whose Store call already returned, such as one a full disk
+// left unanswered), drains the connection and,
 // when embedded, shuts the server down (flushing its store). Stop intake and
 // consumers first. Close is idempotent.
 func (l *Log) Close() error {
@@ -368,12 +377,8 @@ func (l *Log) close() error {
 		l.stopGuard()
 		<-l.guardDone
 	}
-	if l.js != nil {
-		select {
-		case <-l.js.PublishAsyncComplete():
-		case <-time.After(closeAckWait):
-			errs = append(errs, fmt.Errorf("closing log: %d publishes still unacked", l.js.PublishAsyncPending()))
-		}
+	if n := l.storing.wait(closeAckWait); n > 0 {
+		errs = append(errs, fmt.Errorf("closing log: %d batches still waiting for the store's ack after %s", n, closeAckWait))
 	}
 	if l.nc != nil {
 		if err := l.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
