@@ -178,7 +178,10 @@ func (l *Log) Warnings() []string {
 
 // startGuard runs the store guard until Close.
 func (l *Log) startGuard() {
-	l.guard = newStoreGuard(l.ns, l.cfg, l.logger, l.Trim)
+	l.guard = newStoreGuard(l.ns, l.cfg, l.logger, l.Trim, func(ctx context.Context) error {
+		_, err := l.stream.Info(ctx)
+		return err
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopGuard, l.guardDone = cancel, make(chan struct{})
 	go func() {

@@ -34,7 +34,12 @@ import (
 // failure (each acknowledged batch was written before its ack, so all are
 // still there). Reads and acks go on working, so destinations go on
 // delivering, and the guard trims what they finished every storeTrimEvery.
-// Batches are accepted again once storeResumeFree is free.
+// Batches are accepted again once storeResumeFree is free and the store
+// answers the bridge's own connection (probe): a restart that left
+// JetStream not answering (reported under load: acks, purges and stream
+// info all timing out after a restart on a full disk) must not be taken
+// for recovery, or every SDK waits out the store timeout for a 503; the
+// guard keeps answering 503 at once, says why, and restarts again.
 type storeGuard struct {
 	ns     *server.Server
 	dir    string
@@ -42,6 +47,9 @@ type storeGuard struct {
 	js     server.JetStreamConfig // to enable JetStream again as it was
 	// trim purges what every destination has finished (Log.Trim).
 	trim func(context.Context) (uint64, error)
+	// probe asks the store for the events stream's state over the bridge's
+	// connection: nil when it answers.
+	probe func(context.Context) error
 
 	fault atomic.Pointer[error] // non-nil while writes are refused
 	// refusing is closed when writes start being refused, so that
@@ -77,10 +85,14 @@ const (
 	// itself filled the disk, what destinations deliver meanwhile is what
 	// makes room.
 	storeTrimEvery = 2 * time.Second
+	// storeProbeTimeout bounds the probe before writes are accepted again;
+	// a store that answers does so in milliseconds.
+	storeProbeTimeout = 3 * time.Second
 )
 
-func newStoreGuard(ns *server.Server, cfg Config, logger *slog.Logger, trim func(context.Context) (uint64, error)) *storeGuard {
-	g := &storeGuard{ns: ns, dir: cfg.DataDir, logger: logger, trim: trim, kick: make(chan struct{}, 1)}
+func newStoreGuard(ns *server.Server, cfg Config, logger *slog.Logger, trim func(context.Context) (uint64, error),
+	probe func(context.Context) error) *storeGuard {
+	g := &storeGuard{ns: ns, dir: cfg.DataDir, logger: logger, trim: trim, probe: probe, kick: make(chan struct{}, 1)}
 	if c := ns.JetStreamConfig(); c != nil {
 		g.js = *c
 	}
@@ -170,6 +182,18 @@ func (g *storeGuard) check(ctx context.Context) {
 	case known && free < storeMinFree:
 		g.refuse(fmt.Sprintf("%d bytes left on the disk of %s", free, g.dir))
 	case g.fault.Load() != nil && (!known || free >= storeResumeFree):
+		if err := g.answers(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			reason := fmt.Sprintf("the embedded store does not answer after a write error (%v)", err)
+			g.logger.Warn("the disk has room again but the embedded store does not answer: intake goes on answering 503; restarting it",
+				"dir", g.dir, "err", err)
+			g.failed.Store(&reason)
+			g.refuse(reason)
+			g.wake()
+			return
+		}
 		ch := make(chan struct{})
 		g.refusing.Store(&ch)
 		g.fault.Store(nil)
@@ -179,6 +203,16 @@ func (g *storeGuard) check(ctx context.Context) {
 	if g.fault.Load() != nil {
 		g.trimWhileRefusing(ctx)
 	}
+}
+
+// answers probes the store (nil without a probe).
+func (g *storeGuard) answers(ctx context.Context) error {
+	if g.probe == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	return g.probe(pctx)
 }
 
 // refuse makes Publish fail with reason until check clears it.
