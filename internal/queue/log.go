@@ -312,8 +312,12 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 		// deduplicated.
 		return Stored{}, fmt.Errorf("storing batch: %w", l.guard.errOr(ErrUnavailable))
 	case <-ctx.Done():
-		// An embedded store that failed to write does not answer at all.
-		l.checkStore(nil)
+		// An embedded store that failed to write, or is stuck, does not
+		// answer at all: a deadline (not a caller that went away) has the
+		// guard probe it.
+		if l.guard != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			l.guard.noteUnanswered()
+		}
 		// The batch may still be stored; the SDK's retry with the same
 		// msgID is then deduplicated.
 		return Stored{}, fmt.Errorf("waiting for store ack: %w", ctx.Err())
@@ -321,7 +325,7 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 }
 
 // checkStore has the store guard look at the store now: a write failed
-// with err, or was not answered (err nil).
+// with err.
 func (l *Log) checkStore(err error) {
 	if l.guard != nil {
 		l.guard.noteError(err)

@@ -39,7 +39,9 @@ import (
 // JetStream not answering (reported under load: acks, purges and stream
 // info all timing out after a restart on a full disk) must not be taken
 // for recovery, or every SDK waits out the store timeout for a 503; the
-// guard keeps answering 503 at once, says why, and restarts again.
+// guard keeps answering 503 at once, says why, and restarts again. A
+// publish left unanswered past its deadline while writes are accepted has
+// the guard probe the store the same way.
 type storeGuard struct {
 	ns     *server.Server
 	dir    string
@@ -59,7 +61,10 @@ type storeGuard struct {
 	// failed is a write error seen in an answer (a purge, a publish) that
 	// nats-server's health report does not show.
 	failed atomic.Pointer[string]
-	kick   chan struct{}
+	// unanswered says a Store call's deadline passed without an answer
+	// while writes were accepted: check probes the store.
+	unanswered atomic.Bool
+	kick       chan struct{}
 
 	mu          sync.Mutex // serialises check
 	lastRestart time.Time
@@ -177,21 +182,23 @@ func (g *storeGuard) check(ctx context.Context) {
 		}
 		return
 	}
+	if g.unanswered.Swap(false) && g.fault.Load() == nil {
+		if err := g.answers(ctx); err != nil {
+			if ctx.Err() == nil {
+				g.stuck(err)
+			}
+			return
+		}
+	}
 	free, known := freeBytes(g.dir)
 	switch {
 	case known && free < storeMinFree:
 		g.refuse(fmt.Sprintf("%d bytes left on the disk of %s", free, g.dir))
 	case g.fault.Load() != nil && (!known || free >= storeResumeFree):
 		if err := g.answers(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
+			if ctx.Err() == nil {
+				g.stuck(err)
 			}
-			reason := fmt.Sprintf("the embedded store does not answer after a write error (%v)", err)
-			g.logger.Warn("the disk has room again but the embedded store does not answer: intake goes on answering 503; restarting it",
-				"dir", g.dir, "err", err)
-			g.failed.Store(&reason)
-			g.refuse(reason)
-			g.wake()
 			return
 		}
 		ch := make(chan struct{})
@@ -203,6 +210,24 @@ func (g *storeGuard) check(ctx context.Context) {
 	if g.fault.Load() != nil {
 		g.trimWhileRefusing(ctx)
 	}
+}
+
+// stuck refuses writes because the store did not answer the probe (err),
+// and has the next check restart it.
+func (g *storeGuard) stuck(err error) {
+	reason := fmt.Sprintf("the embedded store does not answer (%v)", err)
+	g.logger.Warn("the embedded store does not answer: intake answers 503 until it does; restarting it",
+		"dir", g.dir, "err", err)
+	g.failed.Store(&reason)
+	g.refuse(reason)
+	g.wake()
+}
+
+// noteUnanswered reports a Store call whose deadline passed without an
+// answer from the store.
+func (g *storeGuard) noteUnanswered() {
+	g.unanswered.Store(true)
+	g.wake()
 }
 
 // answers probes the store (nil without a probe).
