@@ -16,8 +16,9 @@ import (
 )
 
 const (
-	// closeAckWait bounds how long Close waits for in-flight publishes to be
-	// acked before draining; callers should have stopped publishing already.
+	// closeAckWait bounds how long Close waits for Store calls still
+	// waiting for their ack before draining; callers should have stopped
+	// publishing already.
 	closeAckWait = 5 * time.Second
 	// drainTimeout bounds nats.Conn.Drain inside Close.
 	drainTimeout = 10 * time.Second
@@ -38,6 +39,10 @@ type Log struct {
 	dlStream jetstream.Stream
 
 	connClosed chan struct{} // closed by the connection's ClosedHandler
+
+	// storing counts Store calls waiting for the store's answer (Close
+	// waits for them, not for publishes nobody waits for any more).
+	storing inflight
 
 	// versions (external only) holds the verdict on the NATS servers'
 	// versions (see MinServerVersion), checked again by a goroutine that
@@ -173,7 +178,10 @@ func (l *Log) Warnings() []string {
 
 // startGuard runs the store guard until Close.
 func (l *Log) startGuard() {
-	l.guard = newStoreGuard(l.ns, l.cfg, l.logger, l.Trim)
+	l.guard = newStoreGuard(l.ns, l.cfg, l.logger, l.Trim, func(ctx context.Context) error {
+		_, err := l.stream.Info(ctx)
+		return err
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopGuard, l.guardDone = cancel, make(chan struct{})
 	go func() {
@@ -278,6 +286,8 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 			return Stored{}, fmt.Errorf("publishing batch: %w", err)
 		}
 	}
+	l.storing.enter()
+	defer l.storing.leave()
 	opts := []jetstream.PublishOpt{
 		jetstream.WithExpectStream(l.cfg.Stream),
 		jetstream.WithStallWait(stallWait(ctx)),
@@ -302,8 +312,12 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 		// deduplicated.
 		return Stored{}, fmt.Errorf("storing batch: %w", l.guard.errOr(ErrUnavailable))
 	case <-ctx.Done():
-		// An embedded store that failed to write does not answer at all.
-		l.checkStore(nil)
+		// An embedded store that failed to write, or is stuck, does not
+		// answer at all: a deadline (not a caller that went away) has the
+		// guard probe it.
+		if l.guard != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			l.guard.noteUnanswered()
+		}
 		// The batch may still be stored; the SDK's retry with the same
 		// msgID is then deduplicated.
 		return Stored{}, fmt.Errorf("waiting for store ack: %w", ctx.Err())
@@ -311,7 +325,7 @@ func (l *Log) Store(ctx context.Context, data []byte, msgID string) (Stored, err
 }
 
 // checkStore has the store guard look at the store now: a write failed
-// with err, or was not answered (err nil).
+// with err.
 func (l *Log) checkStore(err error) {
 	if l.guard != nil {
 		l.guard.noteError(err)
@@ -350,7 +364,9 @@ func (l *Log) Ready(ctx context.Context) error {
 // Embedded reports whether the log runs on an in-process nats-server.
 func (l *Log) Embedded() bool { return l.ns != nil }
 
-// Close waits briefly for in-flight publishes, drains the connection and,
+// Close waits briefly for Store calls still waiting for their ack (not for
+// publishes whose Store call already returned, such as one a full disk
+// left unanswered), drains the connection and,
 // when embedded, shuts the server down (flushing its store). Stop intake and
 // consumers first. Close is idempotent.
 func (l *Log) Close() error {
@@ -368,12 +384,8 @@ func (l *Log) close() error {
 		l.stopGuard()
 		<-l.guardDone
 	}
-	if l.js != nil {
-		select {
-		case <-l.js.PublishAsyncComplete():
-		case <-time.After(closeAckWait):
-			errs = append(errs, fmt.Errorf("closing log: %d publishes still unacked", l.js.PublishAsyncPending()))
-		}
+	if n := l.storing.wait(closeAckWait); n > 0 {
+		errs = append(errs, fmt.Errorf("closing log: %d batches still waiting for the store's ack after %s", n, closeAckWait))
 	}
 	if l.nc != nil {
 		if err := l.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

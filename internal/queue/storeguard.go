@@ -34,7 +34,14 @@ import (
 // failure (each acknowledged batch was written before its ack, so all are
 // still there). Reads and acks go on working, so destinations go on
 // delivering, and the guard trims what they finished every storeTrimEvery.
-// Batches are accepted again once storeResumeFree is free.
+// Batches are accepted again once storeResumeFree is free and the store
+// answers the bridge's own connection (probe): a restart that left
+// JetStream not answering (reported under load: acks, purges and stream
+// info all timing out after a restart on a full disk) must not be taken
+// for recovery, or every SDK waits out the store timeout for a 503; the
+// guard keeps answering 503 at once, says why, and restarts again. A
+// publish left unanswered past its deadline while writes are accepted has
+// the guard probe the store the same way.
 type storeGuard struct {
 	ns     *server.Server
 	dir    string
@@ -42,6 +49,9 @@ type storeGuard struct {
 	js     server.JetStreamConfig // to enable JetStream again as it was
 	// trim purges what every destination has finished (Log.Trim).
 	trim func(context.Context) (uint64, error)
+	// probe asks the store for the events stream's state over the bridge's
+	// connection: nil when it answers.
+	probe func(context.Context) error
 
 	fault atomic.Pointer[error] // non-nil while writes are refused
 	// refusing is closed when writes start being refused, so that
@@ -51,7 +61,10 @@ type storeGuard struct {
 	// failed is a write error seen in an answer (a purge, a publish) that
 	// nats-server's health report does not show.
 	failed atomic.Pointer[string]
-	kick   chan struct{}
+	// unanswered says a Store call's deadline passed without an answer
+	// while writes were accepted: check probes the store.
+	unanswered atomic.Bool
+	kick       chan struct{}
 
 	mu          sync.Mutex // serialises check
 	lastRestart time.Time
@@ -77,10 +90,14 @@ const (
 	// itself filled the disk, what destinations deliver meanwhile is what
 	// makes room.
 	storeTrimEvery = 2 * time.Second
+	// storeProbeTimeout bounds the probe before writes are accepted again;
+	// a store that answers does so in milliseconds.
+	storeProbeTimeout = 3 * time.Second
 )
 
-func newStoreGuard(ns *server.Server, cfg Config, logger *slog.Logger, trim func(context.Context) (uint64, error)) *storeGuard {
-	g := &storeGuard{ns: ns, dir: cfg.DataDir, logger: logger, trim: trim, kick: make(chan struct{}, 1)}
+func newStoreGuard(ns *server.Server, cfg Config, logger *slog.Logger, trim func(context.Context) (uint64, error),
+	probe func(context.Context) error) *storeGuard {
+	g := &storeGuard{ns: ns, dir: cfg.DataDir, logger: logger, trim: trim, probe: probe, kick: make(chan struct{}, 1)}
 	if c := ns.JetStreamConfig(); c != nil {
 		g.js = *c
 	}
@@ -165,11 +182,25 @@ func (g *storeGuard) check(ctx context.Context) {
 		}
 		return
 	}
+	if g.unanswered.Swap(false) && g.fault.Load() == nil {
+		if err := g.answers(ctx); err != nil {
+			if ctx.Err() == nil {
+				g.stuck(err)
+			}
+			return
+		}
+	}
 	free, known := freeBytes(g.dir)
 	switch {
 	case known && free < storeMinFree:
 		g.refuse(fmt.Sprintf("%d bytes left on the disk of %s", free, g.dir))
 	case g.fault.Load() != nil && (!known || free >= storeResumeFree):
+		if err := g.answers(ctx); err != nil {
+			if ctx.Err() == nil {
+				g.stuck(err)
+			}
+			return
+		}
 		ch := make(chan struct{})
 		g.refusing.Store(&ch)
 		g.fault.Store(nil)
@@ -179,6 +210,34 @@ func (g *storeGuard) check(ctx context.Context) {
 	if g.fault.Load() != nil {
 		g.trimWhileRefusing(ctx)
 	}
+}
+
+// stuck refuses writes because the store did not answer the probe (err),
+// and has the next check restart it.
+func (g *storeGuard) stuck(err error) {
+	reason := fmt.Sprintf("the embedded store does not answer (%v)", err)
+	g.logger.Warn("the embedded store does not answer: intake answers 503 until it does; restarting it",
+		"dir", g.dir, "err", err)
+	g.failed.Store(&reason)
+	g.refuse(reason)
+	g.wake()
+}
+
+// noteUnanswered reports a Store call whose deadline passed without an
+// answer from the store.
+func (g *storeGuard) noteUnanswered() {
+	g.unanswered.Store(true)
+	g.wake()
+}
+
+// answers probes the store (nil without a probe).
+func (g *storeGuard) answers(ctx context.Context) error {
+	if g.probe == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	return g.probe(pctx)
 }
 
 // refuse makes Publish fail with reason until check clears it.
