@@ -24,8 +24,8 @@ import (
 
 // receivedRequest is what the test endpoint saw.
 type receivedRequest struct {
-	Path, Auth, ContentType, ContentEncoding, UserAgent string
-	Body                                                []byte
+	Method, Path, Auth, ContentType, ContentEncoding, UserAgent string
+	Body                                                        []byte
 }
 
 // endpoint is a Segment-compatible test server that records requests and
@@ -49,7 +49,7 @@ func newEndpoint(t *testing.T, respond func(w http.ResponseWriter)) *endpoint {
 		}
 		e.mu.Lock()
 		e.got = append(e.got, receivedRequest{
-			Path: r.URL.Path, Auth: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"),
+			Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"),
 			ContentEncoding: r.Header.Get("Content-Encoding"), UserAgent: r.Header.Get("User-Agent"), Body: body,
 		})
 		e.mu.Unlock()
@@ -88,8 +88,9 @@ func TestWriteSendsBasicAuthWithEmptyPassword(t *testing.T) {
 	if r.Auth != "Basic YWJjMTIzOg==" {
 		t.Errorf("Authorization = %q, want %q (base64 of \"abc123:\")", r.Auth, "Basic YWJjMTIzOg==")
 	}
-	if r.Path != "/v1/batch" || r.ContentType != "application/json" || r.UserAgent != "statsig-bridge/test" || r.ContentEncoding != "" {
-		t.Errorf("path %q content type %q user agent %q encoding %q", r.Path, r.ContentType, r.UserAgent, r.ContentEncoding)
+	// Segment conformance check 1: POST <endpoint>/v1/batch, JSON.
+	if r.Method != http.MethodPost || r.Path != "/v1/batch" || r.ContentType != "application/json" || r.UserAgent != "statsig-bridge/test" || r.ContentEncoding != "" {
+		t.Errorf("method %q path %q content type %q user agent %q encoding %q", r.Method, r.Path, r.ContentType, r.UserAgent, r.ContentEncoding)
 	}
 	var body struct {
 		Batch  []map[string]any `json:"batch"`
