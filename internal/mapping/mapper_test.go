@@ -556,6 +556,7 @@ func TestMapMessageShape(t *testing.T) {
 		"context/library/name":             "statsig-bridge",
 		"context/library/version":          "test",
 		"context/integration/name":         "statsig",
+		"context/integration/version":      "1.0.0", // Segment check 16's partner value
 		"context/locale":                   "de-DE",
 		"context/statsig/source":           "sdk",
 		"context/statsig/sdkType":          "js",
