@@ -282,3 +282,24 @@ func TestConcurrentWritesKeepTheirBodies(t *testing.T) {
 		t.Fatalf("%d distinct bodies for 16 sends", len(seen))
 	}
 }
+
+// roundTripFunc answers requests without a network.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestWriteDefaultsToTheUSEndpoint (Segment conformance check 3): with no
+// endpoint configured, batches go to https://api.segment.io/v1/batch.
+func TestWriteDefaultsToTheUSEndpoint(t *testing.T) {
+	var got string
+	w := segmentapi.New(segmentapi.Config{WriteKey: "k", Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.Method + " " + r.URL.String()
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{"success":true}`)), Header: http.Header{}, Request: r}, nil
+	})})
+	if err := w.Write(context.Background(), testItems); err != nil {
+		t.Fatal(err)
+	}
+	if got != "POST https://api.segment.io/v1/batch" {
+		t.Errorf("request %q, want POST https://api.segment.io/v1/batch", got)
+	}
+}
