@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateSegmentRequestRate (Segment conformance check 25): a Segment
@@ -40,5 +41,23 @@ destinations:
 		if hasProblem(problems, d) {
 			t.Errorf("%s refused; got:\n  %s", d, strings.Join(problems, "\n  "))
 		}
+	}
+}
+
+// TestSegmentDefaults (Segment conformance checks 3 and 23): a Segment
+// destination configured with only its write key sends to the US endpoint
+// and abandons a request after analytics-go's 10 s (then retried).
+func TestSegmentDefaults(t *testing.T) {
+	cfg, err := load(t, `
+destinations:
+  - name: s
+    segment: {write_key: k}
+`, env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Destinations[0].Segment
+	if s.Endpoint != "https://api.segment.io" || s.Timeout != 10*time.Second {
+		t.Errorf("endpoint %q timeout %s, want https://api.segment.io and 10s", s.Endpoint, s.Timeout)
 	}
 }
