@@ -265,6 +265,12 @@ func TestBrowserLiveView(t *testing.T) {
 		`(() => { const t = Array.from(document.querySelectorAll('[data-testid="out-json"]')).map(e => e.innerText).join("\n");
 		  return t.includes('"messageId"') && t.includes('"bt_purchase"') && t.includes('"ZEBRA-7731"'); })()`)
 	screenshot(t, ctx, "event-out")
+	// Pretty (Segment conformance check 53): the message as the library
+	// call that would have sent it, user, event and properties.
+	page(t, ctx, "the Pretty tab", uiWait, chromedp.Click(testid("tab-pretty"), chromedp.NodeVisible), chromedp.WaitVisible(testid("pretty-code")))
+	waitPage(t, ctx, uiWait, "analytics.track for user-grace's bt_purchase with its coupon",
+		`Array.from(document.querySelectorAll('[data-testid="pretty-code"]')).some(e =>
+		  /^analytics\.track\(["']user-grace["'], ["']bt_purchase["'], \{/.test(e.innerText) && e.innerText.includes("ZEBRA-7731"))`)
 }
 
 func TestBrowserDeliveryView(t *testing.T) {
