@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +103,13 @@ func TestWriteSendsBasicAuthWithEmptyPassword(t *testing.T) {
 	}
 	if len(body.Batch) != 2 || body.Batch[1]["event"] != "b" {
 		t.Errorf("batch = %v", body.Batch)
+	}
+	// Segment conformance checks 15 and 17: the envelope is the batch and
+	// sentAt only, no receivedAt (Segment's own clock) and no batch-level
+	// context that Segment would merge over each message's.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(r.Body, &top); err != nil || len(top) != 2 || top["batch"] == nil || top["sentAt"] == nil {
+		t.Errorf("envelope keys %v, want batch and sentAt only", slices.Sorted(maps.Keys(top)))
 	}
 }
 
