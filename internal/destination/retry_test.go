@@ -54,3 +54,20 @@ func TestRunnerRetriesResendTheSameMessages(t *testing.T) {
 		t.Errorf("%d requests after the 200, want no more than the 3", n)
 	}
 }
+
+// TestRunnerSendsAFullBatchAtOnce (Segment conformance check 24): with a
+// batch size of N, N events are sent at once as one request; nothing waits
+// for the flush interval (an hour here). (The runner also sends a partial
+// batch at once when the log holds no more events: the interval only
+// bounds how long a batch may wait for more while they keep coming.)
+func TestRunnerSendsAFullBatchAtOnce(t *testing.T) {
+	t.Parallel()
+	l := openLog(t)
+	recv := newReceiver(t)
+	startRunner(t, l, recv, runnerOptions{MaxBatchItems: 5, Concurrency: 1, FlushInterval: time.Hour})
+	publish(t, l, "full", events("full", 5, 0))
+	testwait.For(t, 10*time.Second, "the full batch sent", func() bool { return recv.Unique() == 5 })
+	if reqs := recv.Requests(); len(reqs) != 1 || len(reqs[0].Items) != 5 {
+		t.Errorf("%d requests, want one of 5 messages", len(reqs))
+	}
+}
