@@ -232,6 +232,23 @@ func TestBrowserLiveView(t *testing.T) {
 		rowNamesJS+`.join(",") === "bt_purchase"`)
 	clearFilters(t, ctx)
 	waitRows(t, ctx, uiWait, "bt_signup", 1)
+	// Property values only (Segment conformance check 52): bt_signup's
+	// metadata holds "landing" as a value; "coupon" is only a name (of
+	// bt_purchase's metadata), so the raw search finds it and this does not.
+	typeInto(t, ctx, "filter-value", "landing")
+	waitPage(t, ctx, uiWait, "only bt_signup to have the property value landing", rowNamesJS+`.join(",") === "bt_signup"`)
+	// AND with Allowed (the sink takes it), then with Blocked: nothing.
+	selectOption(t, ctx, "filter-status", "allowed")
+	waitPage(t, ctx, uiWait, "bt_signup still listed as allowed", rowNamesJS+`.join(",") === "bt_signup"`)
+	selectOption(t, ctx, "filter-status", "blocked")
+	waitPage(t, ctx, uiWait, "no blocked event with the value landing",
+		rowNamesJS+`.length === 0 && !document.querySelector('[data-testid="live-empty"]').hidden`)
+	clearFilters(t, ctx)
+	typeInto(t, ctx, "filter-value", "coupon")
+	waitPage(t, ctx, uiWait, "no event with the property value coupon",
+		rowNamesJS+`.length === 0 && !document.querySelector('[data-testid="live-empty"]').hidden`)
+	clearFilters(t, ctx)
+	waitRows(t, ctx, uiWait, "bt_signup", 1)
 	// Filter by user: the stableID of the anonymous search.
 	typeInto(t, ctx, "filter-user", "stable-anon-1")
 	waitPage(t, ctx, uiWait, "only bt_search for user stable-anon-1", rowNamesJS+`.join(",") === "bt_search"`)
@@ -265,6 +282,12 @@ func TestBrowserLiveView(t *testing.T) {
 		`(() => { const t = Array.from(document.querySelectorAll('[data-testid="out-json"]')).map(e => e.innerText).join("\n");
 		  return t.includes('"messageId"') && t.includes('"bt_purchase"') && t.includes('"ZEBRA-7731"'); })()`)
 	screenshot(t, ctx, "event-out")
+	// Pretty (Segment conformance check 53): the message as the library
+	// call that would have sent it, user, event and properties.
+	page(t, ctx, "the Pretty tab", uiWait, chromedp.Click(testid("tab-pretty"), chromedp.NodeVisible), chromedp.WaitVisible(testid("pretty-code")))
+	waitPage(t, ctx, uiWait, "analytics.track for user-grace's bt_purchase with its coupon",
+		`Array.from(document.querySelectorAll('[data-testid="pretty-code"]')).some(e =>
+		  /^analytics\.track\(["']user-grace["'], ["']bt_purchase["'], \{/.test(e.innerText) && e.innerText.includes("ZEBRA-7731"))`)
 }
 
 func TestBrowserDeliveryView(t *testing.T) {

@@ -401,8 +401,13 @@ func (c *Config) Validate() []string {
 			if d.Segment == nil || d.Segment.WriteKey == "" {
 				add("%s.segment.write_key: missing (SEGMENT_WRITE_KEY)", p)
 			}
-			if d.Segment != nil && d.Segment.PartnerSource && d.Delivery.RequestsPerSecond > PartnerSourceRequestsPerSec {
+			switch {
+			case d.Segment != nil && d.Segment.PartnerSource && d.Delivery.RequestsPerSecond > PartnerSourceRequestsPerSec:
 				add("%s.delivery.requests_per_second: %g is over the %d requests a second Segment allows a partner source (segment.partner_source: true)", p, d.Delivery.RequestsPerSecond, PartnerSourceRequestsPerSec)
+			case d.Delivery.RequestsPerSecond > DefaultRequestsPerSec:
+				// Segment's workspace ceiling (conformance check 25): more
+				// would be answered 429 at best.
+				add("%s.delivery.requests_per_second: %g is over Segment's ceiling of %d requests a second per workspace", p, d.Delivery.RequestsPerSecond, DefaultRequestsPerSec)
 			}
 			if d.Segment != nil && !strings.HasPrefix(d.Segment.Endpoint, "http://") && !strings.HasPrefix(d.Segment.Endpoint, "https://") {
 				add("%s.segment.endpoint: %q is not an http(s) URL", p, maskURL(d.Segment.Endpoint)) // the URL may carry credentials

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -132,5 +133,28 @@ destinations:
 	}
 	if hasProblem(problems, "destinations[1]") {
 		t.Errorf("512 refused; got:\n  %s", strings.Join(problems, "\n  "))
+	}
+}
+
+// Segment conformance check 49: a schema is a lower-case slug, so every
+// query names it unquoted; anything else is a configuration error naming
+// the key.
+func TestValidateSchemaIsALowerCaseSlug(t *testing.T) {
+	problems := problemsOf(t, `
+destinations:
+  - name: wh_a
+    warehouse: {driver: sqlite, schema: Statsig}
+  - name: wh_b
+    warehouse: {driver: sqlite, schema: statsig-eu}
+  - name: wh_c
+    warehouse: {driver: sqlite, schema: statsig_eu2}
+`)
+	for i, s := range []string{"Statsig", "statsig-eu"} {
+		if !hasProblem(problems, fmt.Sprintf("destinations[%d].warehouse.schema:", i), `"`+s+`"`, "lower-case slug") {
+			t.Errorf("schema %q not refused; got:\n  %s", s, strings.Join(problems, "\n  "))
+		}
+	}
+	if hasProblem(problems, "destinations[2]") {
+		t.Errorf("statsig_eu2 refused; got:\n  %s", strings.Join(problems, "\n  "))
 	}
 }

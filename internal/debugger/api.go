@@ -169,14 +169,24 @@ func (d *Debugger) rawJSON(rec *record) []byte {
 	return raw
 }
 
-// filter is the list's search.
+// filter is the list's search. Every field set must match (AND): q
+// searches the raw payload, value only the property values, status is
+// statusAllowed or statusBlocked.
 type filter struct {
-	q, kind, name, user string
+	q, kind, name, user, value, status string
 }
 
-func (f filter) empty() bool { return f.q == "" && f.kind == "" && f.name == "" && f.user == "" }
+func (f filter) empty() bool {
+	return f.q == "" && f.kind == "" && f.name == "" && f.user == "" && f.value == "" && f.status == ""
+}
 
 func (d *Debugger) match(f filter, rec *record) bool {
+	if f.status != "" && rec.allowed() != (f.status == statusAllowed) {
+		return false
+	}
+	if f.value != "" && !matchPropertyValue(rec.ev, strings.ToLower(f.value)) {
+		return false
+	}
 	if f.kind != "" && string(statsig.KindOf(rec.ev.EventName)) != f.kind {
 		return false
 	}
@@ -227,7 +237,11 @@ func (d *Debugger) handleEvents(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	limit = min(limit, d.Capacity())
-	f := filter{q: q.Get("q"), kind: q.Get("type"), name: q.Get("name"), user: q.Get("user")}
+	f := filter{q: q.Get("q"), kind: q.Get("type"), name: q.Get("name"), user: q.Get("user"), value: q.Get("value"), status: q.Get("status")}
+	if f.status != "" && f.status != statusAllowed && f.status != statusBlocked {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "status must be allowed or blocked, not " + strconv.Quote(f.status)})
+		return
+	}
 	recs, _ := d.snapshot(0, 0)
 	events := make([]summary, 0, min(limit, len(recs)))
 	for i := range recs {

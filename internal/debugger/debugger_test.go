@@ -164,6 +164,18 @@ destinations:
 		{"user=u2", "[statsig::gate_exposure]"},
 		{"limit=1", "[statsig::gate_exposure]"},
 		{"type=custom&name=click", "[anonymous_click]"},
+		// Property values only (Segment conformance check 52): plan=pro is
+		// checkout's metadata; "plan" is a name and u2 a user, not values.
+		{"value=PRO", "[checkout]"},
+		{"value=new_check", "[statsig::gate_exposure]"},
+		{"value=plan", "[]"},
+		{"q=plan", "[checkout]"},
+		{"value=u2", "[]"},
+		// Allowed: some destination takes the event (segment, each one
+		// here, even the dead letter); none is blocked by every one.
+		{"status=allowed", "[statsig::gate_exposure anonymous_click checkout]"},
+		{"status=blocked", "[]"},
+		{"status=allowed&type=custom&value=pro", "[checkout]"},
 	} {
 		l := events(t, b, c.query)
 		var got []string
@@ -176,6 +188,7 @@ destinations:
 	}
 	getJSON(t, b.URL+"/api/events/00000000-0000-0000-0000-000000000000", http.StatusNotFound, nil)
 	getJSON(t, b.URL+"/api/events?limit=x", http.StatusBadRequest, nil)
+	getJSON(t, b.URL+"/api/events?status=maybe", http.StatusBadRequest, nil)
 
 	// Config, masked.
 	resp, err := http.Get(b.URL + "/api/config")

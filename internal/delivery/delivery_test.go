@@ -109,3 +109,21 @@ func TestCeilingBelowOnePerSecond(t *testing.T) {
 		t.Error("a second request within the second passed")
 	}
 }
+
+// TestDefaultBackoffIsSegments (Segment conformance check 22): with the
+// defaults the first gap is at least 100 ms, each doubles, and none is
+// over 10 s; the jitter never takes a gap under Segment's floor.
+func TestDefaultBackoffIsSegments(t *testing.T) {
+	p := RetryPolicy{}.WithDefaults()
+	for n := range 40 {
+		floor := 8 * time.Second // 80% of the 10 s cap
+		if n < 7 {
+			floor = min(100*time.Millisecond<<n, floor)
+		}
+		for range 50 {
+			if got := p.Backoff(n); got < floor || got > 10*time.Second {
+				t.Fatalf("Backoff(%d) = %s, want within [%s, 10s]", n, got, floor)
+			}
+		}
+	}
+}

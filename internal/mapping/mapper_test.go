@@ -556,6 +556,7 @@ func TestMapMessageShape(t *testing.T) {
 		"context/library/name":             "statsig-bridge",
 		"context/library/version":          "test",
 		"context/integration/name":         "statsig",
+		"context/integration/version":      "1.0.0", // Segment check 16's partner value
 		"context/locale":                   "de-DE",
 		"context/statsig/source":           "sdk",
 		"context/statsig/sdkType":          "js",
@@ -592,6 +593,41 @@ func TestMapIsDeterministic(t *testing.T) {
 			first = got
 		} else if string(got) != string(first) {
 			t.Fatalf("mapping %d differs:\n%s\n%s", i, first, got)
+		}
+	}
+}
+
+// TestMapOmitsEmptyStrings (Segment conformance check 9): Segment drops
+// events with some empty strings (context.groupId ""), so a field the
+// bridge writes into the message is left out rather than sent as "".
+// Every user field here is empty, every option that copies one is on, and
+// properties and context stay objects.
+func TestMapOmitsEmptyStrings(t *testing.T) {
+	for _, email := range []string{mappingconfig.EmailTrait, mappingconfig.EmailHash} {
+		opts := mappingconfig.Options{Email: email, IPAndUserAgent: true, UserTraits: true}
+		_, msg := mapOne(t, opts, nil, `{"events":[{"eventName":"e","user":{"userID":"u","email":"","ip":"","userAgent":"",
+			"country":"","locale":"","appVersion":"","customIDs":{"stableID":""}}}],"statsigMetadata":{"sdkType":"","sdkVersion":"","stableID":""}}`)
+		for _, k := range []string{"properties", "context"} {
+			if _, ok := msg[k].(map[string]any); !ok {
+				t.Errorf("email %s: %s = %#v, want an object", email, k, msg[k])
+			}
+		}
+		var walk func(path string, v any)
+		walk = func(path string, v any) {
+			switch v := v.(type) {
+			case string:
+				if v == "" {
+					t.Errorf("email %s: %s is an empty string", email, path)
+				}
+			case map[string]any:
+				for k, c := range v {
+					walk(path+"."+k, c)
+				}
+			}
+		}
+		walk("message", msg)
+		if _, ok := msg["anonymousId"]; ok {
+			t.Errorf("email %s: anonymousId %#v sent for an empty stableID", email, msg["anonymousId"])
 		}
 	}
 }

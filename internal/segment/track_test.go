@@ -130,7 +130,7 @@ func FuzzTrackAppendJSON(f *testing.F) {
 }
 
 func TestTrackValidate(t *testing.T) {
-	long := strings.Repeat("x", segment.MaxMessageIDLen+1)
+	long := strings.Repeat("x", 100)
 	tests := []struct {
 		name string
 		edit func(*segment.Track)
@@ -142,8 +142,10 @@ func TestTrackValidate(t *testing.T) {
 		{"no event", func(tr *segment.Track) { tr.Event = "" }, segment.ErrEventNotDefined},
 		{"no IDs", func(tr *segment.Track) { tr.UserID, tr.AnonymousID = "", "" }, segment.ErrNoUserAnonID},
 		{"no messageId", func(tr *segment.Track) { tr.MessageID = "" }, segment.ErrMessageIDLength},
-		{"messageId of 100", func(tr *segment.Track) { tr.MessageID = long[:100] }, nil},
-		{"messageId of 101", func(tr *segment.Track) { tr.MessageID = long }, segment.ErrMessageIDLength},
+		// Segment conformance check 10: 1–99 characters ("fewer than 100",
+		// the stricter of Segment's two readings, reference §9.4).
+		{"messageId of 99", func(tr *segment.Track) { tr.MessageID = long[:99] }, nil},
+		{"messageId of 100", func(tr *segment.Track) { tr.MessageID = long[:100] }, segment.ErrMessageIDLength},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

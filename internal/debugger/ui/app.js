@@ -13,6 +13,8 @@
 //   paused-count                          "N new" while paused; data-count = events arrived meanwhile
 //   search                                raw-payload search (→ /api/events?q=, debounced 250 ms)
 //   filter-type                           <select> of kinds (value = kind, "" = all)
+//   filter-value                          search of property values only (value and metadata)
+//   filter-status                         <select>: "" = all, allowed, blocked (every destination filtered it)
 //   filter-name, filter-user              event-name and user (userId/anonymousId/stableID) filters
 //   filter-clear                          clears search and filters
 //   rate                                  events/s from `event: stats`; data-rate = number

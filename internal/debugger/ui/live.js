@@ -39,7 +39,7 @@ export class LiveView {
     this.heldCount = 0; // events that arrived while paused (uncapped)
     this.outcomes = new Map(); // id → summary whose dots need a repaint
     this.paused = false;
-    this.filters = { q: '', type: '', name: '', user: '' };
+    this.filters = { q: '', value: '', type: '', status: '', name: '', user: '' };
     this.frame = 0;
     this.lastFlush = 0;
     this.fetchSeq = 0;
@@ -57,7 +57,7 @@ export class LiveView {
 
   get filtered() {
     const f = this.filters;
-    return Boolean(f.q || f.type || f.name || f.user);
+    return Boolean(f.q || f.value || f.type || f.status || f.name || f.user);
   }
 
   build() {
@@ -84,6 +84,14 @@ export class LiveView {
       id: 'filter-type', 'data-testid': 'filter-type', 'aria-label': 'Event type',
       onchange: (e) => { this.filters.type = e.target.value; this.refetch(true); },
     }, el('option', { value: '' }, 'All types'), KINDS.map(([k, label]) => el('option', { value: k }, label)));
+    // Segment's debugger searches property values apart from the raw
+    // payload, and filters Allowed (some destination takes the event) from
+    // Blocked (every destination filtered it out); all filters combine.
+    this.valueInput = input('value', { id: 'filter-value', 'data-testid': 'filter-value', placeholder: 'Property value', 'aria-label': 'Search property values only' });
+    this.statusSelect = el('select', {
+      id: 'filter-status', 'data-testid': 'filter-status', 'aria-label': 'Allowed or blocked',
+      onchange: (e) => { this.filters.status = e.target.value; this.refetch(true); },
+    }, el('option', { value: '' }, 'Allowed and blocked'), el('option', { value: 'allowed' }, 'Allowed'), el('option', { value: 'blocked' }, 'Blocked'));
     this.nameInput = input('name', { id: 'filter-name', 'data-testid': 'filter-name', placeholder: 'Event name', 'aria-label': 'Event name' });
     this.userInput = input('user', { id: 'filter-user', 'data-testid': 'filter-user', placeholder: 'User / stableID', 'aria-label': 'User ID, anonymous ID or stableID' });
     this.clearBtn = el('button', { class: 'link', type: 'button', 'data-testid': 'filter-clear', hidden: true, onclick: () => this.clearFilters() }, 'Clear');
@@ -120,7 +128,7 @@ export class LiveView {
     this.element = el('section', { class: 'live', id: 'live', 'data-testid': 'live-view' },
       el('div', { class: 'toolbar' },
         el('div', { class: 'toolbar-group' }, this.toggle, this.pausedCount),
-        el('div', { class: 'toolbar-group grow' }, this.search, this.typeSelect, this.nameInput, this.userInput, this.clearBtn),
+        el('div', { class: 'toolbar-group grow' }, this.search, this.valueInput, this.typeSelect, this.statusSelect, this.nameInput, this.userInput, this.clearBtn),
         el('div', { class: 'toolbar-group meta' }, this.shown, this.rate)),
       el('div', { class: 'split' },
         el('div', { class: 'list-pane' }, this.scroller, el('div', { class: 'list-foot' }, legend,
@@ -429,9 +437,9 @@ export class LiveView {
   }
 
   clearFilters() {
-    this.filters = { q: '', type: '', name: '', user: '' };
-    this.search.value = this.nameInput.value = this.userInput.value = '';
-    this.typeSelect.value = '';
+    this.filters = { q: '', value: '', type: '', status: '', name: '', user: '' };
+    this.search.value = this.valueInput.value = this.nameInput.value = this.userInput.value = '';
+    this.typeSelect.value = this.statusSelect.value = '';
     this.refetch(true);
   }
 

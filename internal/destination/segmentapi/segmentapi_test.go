@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +26,8 @@ import (
 
 // receivedRequest is what the test endpoint saw.
 type receivedRequest struct {
-	Path, Auth, ContentType, ContentEncoding, UserAgent string
-	Body                                                []byte
+	Method, Path, Auth, ContentType, ContentEncoding, UserAgent string
+	Body                                                        []byte
 }
 
 // endpoint is a Segment-compatible test server that records requests and
@@ -49,7 +51,7 @@ func newEndpoint(t *testing.T, respond func(w http.ResponseWriter)) *endpoint {
 		}
 		e.mu.Lock()
 		e.got = append(e.got, receivedRequest{
-			Path: r.URL.Path, Auth: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"),
+			Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"),
 			ContentEncoding: r.Header.Get("Content-Encoding"), UserAgent: r.Header.Get("User-Agent"), Body: body,
 		})
 		e.mu.Unlock()
@@ -88,8 +90,9 @@ func TestWriteSendsBasicAuthWithEmptyPassword(t *testing.T) {
 	if r.Auth != "Basic YWJjMTIzOg==" {
 		t.Errorf("Authorization = %q, want %q (base64 of \"abc123:\")", r.Auth, "Basic YWJjMTIzOg==")
 	}
-	if r.Path != "/v1/batch" || r.ContentType != "application/json" || r.UserAgent != "statsig-bridge/test" || r.ContentEncoding != "" {
-		t.Errorf("path %q content type %q user agent %q encoding %q", r.Path, r.ContentType, r.UserAgent, r.ContentEncoding)
+	// Segment conformance check 1: POST <endpoint>/v1/batch, JSON.
+	if r.Method != http.MethodPost || r.Path != "/v1/batch" || r.ContentType != "application/json" || r.UserAgent != "statsig-bridge/test" || r.ContentEncoding != "" {
+		t.Errorf("method %q path %q content type %q user agent %q encoding %q", r.Method, r.Path, r.ContentType, r.UserAgent, r.ContentEncoding)
 	}
 	var body struct {
 		Batch  []map[string]any `json:"batch"`
@@ -100,6 +103,13 @@ func TestWriteSendsBasicAuthWithEmptyPassword(t *testing.T) {
 	}
 	if len(body.Batch) != 2 || body.Batch[1]["event"] != "b" {
 		t.Errorf("batch = %v", body.Batch)
+	}
+	// Segment conformance checks 15 and 17: the envelope is the batch and
+	// sentAt only, no receivedAt (Segment's own clock) and no batch-level
+	// context that Segment would merge over each message's.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(r.Body, &top); err != nil || len(top) != 2 || top["batch"] == nil || top["sentAt"] == nil {
+		t.Errorf("envelope keys %v, want batch and sentAt only", slices.Sorted(maps.Keys(top)))
 	}
 }
 
@@ -279,5 +289,26 @@ func TestConcurrentWritesKeepTheirBodies(t *testing.T) {
 	}
 	if len(seen) != 16 {
 		t.Fatalf("%d distinct bodies for 16 sends", len(seen))
+	}
+}
+
+// roundTripFunc answers requests without a network.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestWriteDefaultsToTheUSEndpoint (Segment conformance check 3): with no
+// endpoint configured, batches go to https://api.segment.io/v1/batch.
+func TestWriteDefaultsToTheUSEndpoint(t *testing.T) {
+	var got string
+	w := segmentapi.New(segmentapi.Config{WriteKey: "k", Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.Method + " " + r.URL.String()
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{"success":true}`)), Header: http.Header{}, Request: r}, nil
+	})})
+	if err := w.Write(context.Background(), testItems); err != nil {
+		t.Fatal(err)
+	}
+	if got != "POST https://api.segment.io/v1/batch" {
+		t.Errorf("request %q, want POST https://api.segment.io/v1/batch", got)
 	}
 }

@@ -3,6 +3,7 @@ package warehouse_test
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -94,6 +95,13 @@ func TestFixturesLoadIntoSegmentTables(t *testing.T) {
 		if sum != total {
 			t.Errorf("event tables hold %d rows, want %d", sum, total)
 		}
+		// Segment conformance check 48: received_at is every table's sort
+		// key, so each table, tracks included, has an index on it alone.
+		for _, tbl := range wantTables {
+			if n := receivedAtIndexes(t, d, tbl); n != 1 {
+				t.Errorf("%s has %d indexes on (received_at), want 1", tbl, n)
+			}
+		}
 		// The worked example: a gate exposure.
 		rows := d.query(t, `SELECT event, event_text, metadata_gate, metadata_gate_value, context_library_name,
 			received_at IS NOT NULL, sent_at IS NOT NULL, uuid_ts FROM statsig_gate_exposure
@@ -110,4 +118,21 @@ func TestFixturesLoadIntoSegmentTables(t *testing.T) {
 			t.Errorf("gate exposure has no received_at or sent_at: %q", r)
 		}
 	})
+}
+
+// receivedAtIndexes counts the indexes of table whose only column is
+// received_at, as the database's catalogue lists them.
+func receivedAtIndexes(t *testing.T, d *db, table string) int {
+	t.Helper()
+	q := `SELECT count(*) FROM sqlite_master m WHERE m.type = 'index' AND m.tbl_name = ?
+		AND (SELECT group_concat(i.name) FROM pragma_index_info(m.name) i) = 'received_at'`
+	if d.Driver == "postgres" {
+		q = `SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1
+			AND indexdef LIKE '%(received_at)'`
+	}
+	n, err := strconv.Atoi(d.query(t, q, table)[0][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
