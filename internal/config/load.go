@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -404,9 +405,10 @@ func (c *Config) Validate() []string {
 			switch {
 			case d.Segment != nil && d.Segment.PartnerSource && d.Delivery.RequestsPerSecond > PartnerSourceRequestsPerSec:
 				add("%s.delivery.requests_per_second: %g is over the %d requests a second Segment allows a partner source (segment.partner_source: true)", p, d.Delivery.RequestsPerSecond, PartnerSourceRequestsPerSec)
-			case d.Delivery.RequestsPerSecond > DefaultRequestsPerSec:
+			case d.Delivery.RequestsPerSecond > DefaultRequestsPerSec && d.Segment != nil && segmentHosted(d.Segment.Endpoint):
 				// Segment's workspace ceiling (conformance check 25): more
-				// would be answered 429 at best.
+				// would be answered 429 at best. A Segment-compatible
+				// receiver of one's own (RudderStack, a sink) sets its own.
 				add("%s.delivery.requests_per_second: %g is over Segment's ceiling of %d requests a second per workspace", p, d.Delivery.RequestsPerSecond, DefaultRequestsPerSec)
 			}
 			if d.Segment != nil && !strings.HasPrefix(d.Segment.Endpoint, "http://") && !strings.HasPrefix(d.Segment.Endpoint, "https://") {
@@ -485,4 +487,23 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// segmentHosted reports whether endpoint is Segment's own API (US or EU),
+// whose workspace ceiling applies; "" is the default, Segment's.
+func segmentHosted(endpoint string) bool {
+	if endpoint == "" {
+		return true
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	for _, domain := range []string{"segment.io", "segmentapis.com", "segment.com"} {
+		if h == domain || strings.HasSuffix(h, "."+domain) {
+			return true
+		}
+	}
+	return false
 }

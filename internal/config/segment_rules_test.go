@@ -30,6 +30,12 @@ destinations:
     type: webhook
     webhook: {url: "https://hooks.example.com/in"}
     delivery: {requests_per_second: 5000}
+  - name: own_receiver
+    segment: {write_key: k, endpoint: "https://rudder.internal.example:8080"}
+    delivery: {requests_per_second: 5000}
+  - name: eu_over
+    segment: {write_key: k, endpoint: "https://events.eu1.segmentapis.com"}
+    delivery: {requests_per_second: 1001}
 `)
 	if !hasProblem(problems, "destinations[0].delivery.requests_per_second:", "1001", "1000") {
 		t.Errorf("no problem naming requests_per_second over 1,000; got:\n  %s", strings.Join(problems, "\n  "))
@@ -37,7 +43,10 @@ destinations:
 	if !hasProblem(problems, "destinations[1].delivery.requests_per_second:", "51", "50", "partner_source") {
 		t.Errorf("no problem naming a partner source's requests_per_second over 50; got:\n  %s", strings.Join(problems, "\n  "))
 	}
-	for _, d := range []string{"destinations[2]", "destinations[3]", "destinations[4]"} {
+	if !hasProblem(problems, "destinations[6].delivery.requests_per_second:", "1001", "1000") {
+		t.Errorf("no problem naming the EU endpoint's requests_per_second over 1,000; got:\n  %s", strings.Join(problems, "\n  "))
+	}
+	for _, d := range []string{"destinations[2]", "destinations[3]", "destinations[4]", "destinations[5]"} {
 		if hasProblem(problems, d) {
 			t.Errorf("%s refused; got:\n  %s", d, strings.Join(problems, "\n  "))
 		}
