@@ -33,6 +33,10 @@ func startNATSCluster(t testing.TB, n int) *natsCluster {
 		routePorts[i] = freePort(t)
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[i])})
 	}
+	// The store directory first: cleanups run last-registered first, so
+	// the servers stop before their directory is removed (the other way
+	// round a node still writing made RemoveAll fail the test).
+	storeDir := t.TempDir()
 	c := &natsCluster{}
 	t.Cleanup(c.shutdown)
 	for i := range n {
@@ -43,7 +47,7 @@ func startNATSCluster(t testing.TB, n int) *natsCluster {
 			NoSigs:             true,
 			NoLog:              true,
 			JetStream:          true,
-			StoreDir:           filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i+1)),
+			StoreDir:           filepath.Join(storeDir, fmt.Sprintf("n%d", i+1)),
 			JetStreamMaxStore:  1 << 30,
 			JetStreamMaxMemory: 64 << 20,
 			MaxPayload:         17 << 20, // the bridge's 16 MiB batches plus headers
