@@ -72,3 +72,23 @@ func writeHeapProfile(path string) error {
 	defer f.Close()
 	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
+
+// startCPUProfile writes a CPU profile of this process to path until the
+// returned func is called; with path "" it does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}

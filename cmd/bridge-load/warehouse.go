@@ -153,17 +153,11 @@ func runWarehouse(o options) error {
 			fmt.Printf("  (peak RSS not reset: %v; it includes the preload)\n", err)
 		}
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopCPU, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopCPU()
 	cpuStart, start := processCPU(), time.Now()
 	base, stop, err := serveBridge(o, env(true))
 	if err != nil {
