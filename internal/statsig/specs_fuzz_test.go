@@ -83,6 +83,9 @@ func FuzzParseSpecs(f *testing.F) {
 		for _, list := range [][]wireSpec{ref.FeatureGates, ref.DynamicConfigs, ref.LayerConfigs} {
 			for _, c := range list {
 				h := DJB2(c.Name)
+				if _, isConfig := s.configs[h]; isConfig || s.gates[h] {
+					continue // a real name that reads like a hash wins over the hash
+				}
 				if got := s.Resolve(h); DJB2(got) != h {
 					t.Fatalf("Resolve(DJB2(%q) = %s) = %q, whose hash is %s", c.Name, h, got, DJB2(got))
 				}
