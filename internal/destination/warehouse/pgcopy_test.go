@@ -17,7 +17,7 @@ func FuzzCopyValue(f *testing.F) {
 	f.Add("", int64(0), 0.0, false, int64(0), int64(0))
 	f.Add("héllo\x00\xff", int64(math.MinInt64), math.Inf(-1), true, int64(-62135596800), int64(999_999_999))
 	f.Add("x", int64(math.MaxInt64), math.NaN(), false, int64(253402300799), int64(1))
-	f.Add("y", int64(-1), -0.0, true, int64(946684799), int64(999_999))
+	f.Add("y", int64(-1), math.Copysign(0, -1), true, int64(946684799), int64(999_999))
 	f.Add("z", int64(42), 1e308, false, int64(1795541030), int64(123_456_789))
 	m := pgtype.NewMap()
 	f.Fuzz(func(t *testing.T, s string, i int64, fl float64, b bool, sec, nsec int64) {
