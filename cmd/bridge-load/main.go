@@ -311,7 +311,7 @@ func run(o options) error {
 
 	report(os.Stdout, o, res, sk, loadEnd, drainEnd, deliveredAtEnd, cpuUsed, stopBridge != nil)
 	if whOpts.beside && stopBridge != nil {
-		reportBeside(os.Stdout, base, res.events)
+		reportBeside(os.Stdout, base, res.events, o.drain)
 	}
 	if o.identify && sk != nil {
 		fmt.Printf("identify on_change\n  identifies sent     %d (%.1f per 100 events accepted)\n", sk.identifies.Load(), 100*float64(sk.identifies.Load())/float64(max(res.events, 1)))

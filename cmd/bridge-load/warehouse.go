@@ -368,16 +368,36 @@ func (w *whRun) drop() {
 }
 
 // reportBeside prints what the warehouse beside Segment (-with-warehouse)
-// loaded by the end of the run: its CPU is in the run's, whether it kept
-// up or not.
-func reportBeside(out io.Writer, base string, accepted int64) {
-	n, err := deliveredMetric(strings.TrimRight(base, "/"), "warehouse")
+// loaded by the end of the run, then waits for it to load the rest (it
+// gives way to Segment while Segment catches up, up to warehouse.max_lag)
+// and prints how long that took and the peak RSS with it.
+func reportBeside(out io.Writer, base string, accepted int64, wait time.Duration) {
+	base = strings.TrimRight(base, "/")
+	n, err := deliveredMetric(base, "warehouse")
 	if err != nil {
 		fmt.Fprintf(out, "warehouse beside: reading its count: %v\n", err)
 		return
 	}
 	fmt.Fprintf(out, "warehouse beside (SQLite)\n")
 	fmt.Fprintf(out, "  events loaded       %d of %d accepted by the end (backlog %d)\n", n, accepted, max(accepted-n, 0))
+	start, from := time.Now(), n
+	for n < accepted && time.Since(start) < wait {
+		time.Sleep(100 * time.Millisecond)
+		if n, err = deliveredMetric(base, "warehouse"); err != nil {
+			fmt.Fprintf(out, "warehouse beside: reading its count: %v\n", err)
+			return
+		}
+	}
+	took := time.Since(start)
+	state := "caught up"
+	if n < accepted {
+		state = fmt.Sprintf("NOT caught up (%d left)", accepted-n)
+	}
+	fmt.Fprintf(out, "  then                %s %.1fs later, loading %.0f events/s\n", state, took.Seconds(), float64(n-from)/took.Seconds())
+	if y, err := counterMetric(base, "statsig_bridge_yielded_seconds_total{", `destination="warehouse"`); err == nil {
+		fmt.Fprintf(out, "  gave way to Segment %.1fs (summed over its fetch loops)\n", y)
+	}
+	fmt.Fprintf(out, "  RSS peak            %s (whole process, the catch-up included)\n", procStatus("VmHWM"))
 }
 
 func writeInuseProfile(path string) error {
@@ -392,6 +412,13 @@ func writeInuseProfile(path string) error {
 // deliveredMetric sums statsig_bridge_delivered_events_total of one
 // destination from the bridge's /metrics.
 func deliveredMetric(base, dest string) (int64, error) {
+	v, err := counterMetric(base, "statsig_bridge_delivered_events_total{", `destination="`+dest+`"`)
+	return int64(v), err
+}
+
+// counterMetric sums the series of one metric (name ends with "{") that
+// carry label, from the bridge's /metrics.
+func counterMetric(base, name, label string) (float64, error) {
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		return 0, err
@@ -400,9 +427,7 @@ func deliveredMetric(base, dest string) (int64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("/metrics: HTTP %d", resp.StatusCode)
 	}
-	const name = "statsig_bridge_delivered_events_total{"
-	label := `destination="` + dest + `"`
-	var total int64
+	var total float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -415,7 +440,7 @@ func deliveredMetric(base, dest string) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("/metrics: %q: %w", line, err)
 		}
-		total += int64(v)
+		total += v
 	}
 	return total, sc.Err()
 }

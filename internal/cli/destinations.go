@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mappingconfig"
 
@@ -94,6 +95,7 @@ func trackEncoder(env buildEnv, d config.Destination) (destination.Encoder, erro
 // release the writers' resources once the runners have stopped.
 func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *specsapi.Watcher, logger *slog.Logger) ([]*destination.Runner, []func() error, error) {
 	metrics := destination.NewMetrics(reg)
+	prio := destination.NewPriority()
 	env := buildEnv{Cfg: cfg, Specs: specsFunc(specs), Logger: logger}
 	var (
 		runners []*destination.Runner
@@ -126,7 +128,14 @@ func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, 
 		if err != nil {
 			return fail(err)
 		}
+		var maxLag time.Duration
+		if d.Warehouse != nil && d.Warehouse.MaxLag != nil {
+			maxLag = d.Warehouse.MaxLag.Duration()
+		}
 		runners = append(runners, destination.NewRunner(destination.Config{
+			Priority:   prio,
+			Streaming:  d.Type != "warehouse",
+			MaxLag:     maxLag,
 			Dedupe:     dedupe,
 			Identities: identities,
 			Name:       d.Name,

@@ -187,7 +187,18 @@ type Warehouse struct {
 	// to this many characters; 0 (default) keeps them whole, 512 does as
 	// Segment's warehouses do (Segment conformance check 41).
 	MaxStringLength int `yaml:"max_string_length" json:"max_string_length"`
+	// MaxLag is how far the warehouse may fall behind the log while it
+	// leaves the CPU to streaming destinations (Segment, webhooks, the
+	// tee) that are catching up; 0 loads beside them at full speed.
+	// Segment's own warehouses load every few hours. Default
+	// DefaultWarehouseMaxLag (BRIDGE_WAREHOUSE_MAX_LAG).
+	MaxLag *mappingconfig.Window `yaml:"max_lag" json:"max_lag"`
 }
+
+// DefaultWarehouseMaxLag is warehouse.max_lag when unset: minutes, not the
+// hours of Segment's sync schedule, so the tables stay fresh for an
+// operator checking an experiment.
+const DefaultWarehouseMaxLag = 5 * time.Minute
 
 // Webhook configures a destination that POSTs JSON batches of mapped Track
 // messages to a URL (Segment's "streaming destinations").

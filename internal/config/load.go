@@ -198,6 +198,11 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 			Name: "warehouse", Type: "warehouse",
 			Warehouse: &Warehouse{Driver: w, DSN: getenv("BRIDGE_WAREHOUSE_DSN"), Schema: getenv("BRIDGE_WAREHOUSE_SCHEMA")},
 		})
+		if v := getenv("BRIDGE_WAREHOUSE_MAX_LAG"); v != "" {
+			var lag mappingconfig.Window
+			_ = lag.UnmarshalText([]byte(v)) // a bad value is kept and named by Validate
+			c.Destinations[len(c.Destinations)-1].Warehouse.MaxLag = &lag
+		}
 	default:
 		return nil, fmt.Errorf("BRIDGE_WAREHOUSE: %q is not sqlite, postgres or off", w)
 	}
@@ -316,6 +321,10 @@ func (c *Config) applyDefaults() {
 			if w.Driver == "sqlite" && w.DSN == "" {
 				w.DSN = filepath.Join(c.DataDir, "warehouse", w.Schema+".db")
 			}
+			if w.MaxLag == nil {
+				lag := mappingconfig.Window(DefaultWarehouseMaxLag)
+				w.MaxLag = &lag
+			}
 		}
 		if w := d.Webhook; w != nil && w.Timeout <= 0 {
 			w.Timeout = 10 * time.Second
@@ -425,6 +434,9 @@ func (c *Config) Validate() []string {
 				add("%s.warehouse.dsn: missing (BRIDGE_WAREHOUSE_DSN), e.g. postgres://user@host:5432/db", p)
 			case w.Driver == "sqlite" && c.Log.NATSURL != "":
 				add("%s.warehouse.driver: sqlite writes a file of this process, but on an external log (log.nats_url, BRIDGE_NATS_URL) every bridge process shares the destination's consumer, so each file would hold only the events its own process delivered; use a postgres warehouse that every process writes to (driver: postgres, or BRIDGE_WAREHOUSE=postgres and BRIDGE_WAREHOUSE_DSN), or turn it off (BRIDGE_WAREHOUSE=off; a warehouse that ran before keeps its position in the log until removed: log.remove_stale_destinations, BRIDGE_REMOVE_STALE_DESTINATIONS=true)", p)
+			}
+			if w != nil && w.MaxLag != nil && (!w.MaxLag.Valid() || *w.MaxLag < 0) {
+				add("%s.warehouse.max_lag: not a duration of 0 or more (such as 5m or 1h; 0 loads beside streaming destinations at full speed)", p)
 			}
 			if w != nil && w.MaxStringLength < 0 {
 				add("%s.warehouse.max_string_length: %d is negative (0 keeps strings whole; 512 truncates as Segment's warehouses do)", p, w.MaxStringLength)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 )
@@ -156,5 +157,47 @@ destinations:
 	}
 	if hasProblem(problems, "destinations[2]") {
 		t.Errorf("statsig_eu2 refused; got:\n  %s", strings.Join(problems, "\n  "))
+	}
+}
+
+// warehouse.max_lag: 5m when unset, 0 (full speed beside streaming
+// destinations) when written so, from BRIDGE_WAREHOUSE_MAX_LAG without a
+// file, and anything but a duration of 0 or more is a named problem.
+func TestWarehouseMaxLag(t *testing.T) {
+	cfg, err := load(t, `
+destinations:
+  - name: unset
+    warehouse: {driver: sqlite}
+  - name: off
+    warehouse: {driver: sqlite, schema: nolag, max_lag: 0}
+  - name: hour
+    warehouse: {driver: sqlite, schema: hour, max_lag: 1h}
+`, env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{config.DefaultWarehouseMaxLag, 0, time.Hour} {
+		w := cfg.Destinations[i].Warehouse
+		if w.MaxLag == nil || w.MaxLag.Duration() != want {
+			t.Errorf("%s: max_lag %v, want %v", cfg.Destinations[i].Name, w.MaxLag, want)
+		}
+	}
+	if p := cfg.Validate(); len(p) != 0 {
+		t.Errorf("problems: %v", p)
+	}
+
+	fromEnv, err := config.FromEnv(env{"BRIDGE_WAREHOUSE_MAX_LAG": "30s"}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := fromEnv.Destinations[0].Warehouse; w.MaxLag == nil || w.MaxLag.Duration() != 30*time.Second {
+		t.Errorf("BRIDGE_WAREHOUSE_MAX_LAG=30s: max_lag %v", w.MaxLag)
+	}
+
+	for _, bad := range []string{"soon", "-1m"} {
+		problems := problemsOf(t, fmt.Sprintf("destinations:\n  - name: wh\n    warehouse: {driver: sqlite, max_lag: %s}\n", bad))
+		if !hasProblem(problems, "destinations[0].warehouse.max_lag:", "duration") {
+			t.Errorf("max_lag %s: no problem named; got %v", bad, problems)
+		}
 	}
 }

@@ -24,6 +24,9 @@ type Destination interface {
 	Status() (paused bool, lastError string)
 	Health() destination.Health
 	Retrying() int64
+	// Yielding says a warehouse is waiting for streaming destinations to
+	// catch up (warehouse.max_lag).
+	Yielding() bool
 	Lag(ctx context.Context) (uint64, error)
 	Redrive(ctx context.Context, max int) (destination.RedriveResult, error)
 }
@@ -320,9 +323,12 @@ func (d *Debugger) handleEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 type destinationView struct {
-	Name      string `json:"name"`
-	Type      string `json:"type"`
-	Paused    bool   `json:"paused"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Paused bool   `json:"paused"`
+	// Yielding: a warehouse waiting for streaming destinations to catch
+	// up before it loads more (behind on purpose, within max_lag).
+	Yielding  bool   `json:"yielding"`
 	LastError string `json:"lastError"`
 	// Health is the check of the target at start (reachable, what could
 	// not be verified), again every 30 s while it fails.
@@ -350,7 +356,7 @@ func (d *Debugger) handleDelivery(w http.ResponseWriter, r *http.Request) {
 	for i, dest := range d.opts.Destinations {
 		ws := d.stats[i].window(win, now)
 		paused, lastErr := dest.Status()
-		v := destinationView{Name: dest.Name(), Type: d.types[dest.Name()], Paused: paused, LastError: lastErr, Health: dest.Health(),
+		v := destinationView{Name: dest.Name(), Type: d.types[dest.Name()], Paused: paused, Yielding: dest.Yielding(), LastError: lastErr, Health: dest.Health(),
 			Counts: ws.counts, Latency: ws.latency, Reasons: ws.reasons, Series: ws.series}
 		v.Counts.Retrying = dest.Retrying()
 		if v.Reasons == nil {

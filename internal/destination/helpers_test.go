@@ -183,6 +183,12 @@ type runnerOptions struct {
 	Dedupe *destination.Dedupe
 	// Identities is the identify on_change state (default: none).
 	Identities *destination.Identities
+	// Name is the destination's name (default destName).
+	Name string
+	// Priority, Streaming and MaxLag order the runner against others.
+	Priority  *destination.Priority
+	Streaming bool
+	MaxLag    time.Duration
 }
 
 // startRunner runs a Segment destination over l, posting to recv. Each
@@ -205,13 +211,14 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 	ctx, cancel := context.WithCancel(context.Background())
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 	defer ccancel()
-	cons, err := l.Consumer(cctx, destName, queue.ConsumerOptions{AckWait: o.AckWait})
+	name := cmp.Or(o.Name, destName)
+	cons, err := l.Consumer(cctx, name, queue.ConsumerOptions{AckWait: o.AckWait})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	r := destination.NewRunner(destination.Config{
-		Name:   destName,
+		Name:   name,
 		Writer: segmentapi.New(segmentapi.Config{Endpoint: recv.URL, WriteKey: "test-write-key"}),
 		Encoder: destination.TrackEncoder{
 			Mapper:       cmp.Or(o.Mapper, mapping.New(mappingconfig.Options{}, nil, mapping.Library{Name: "statsig-bridge", Version: "test"})),
@@ -232,6 +239,9 @@ func startRunner(t testing.TB, l *queue.Log, recv *receiver, o runnerOptions) *r
 		DrainTimeout: o.DrainTimeout,
 		Dedupe:       o.Dedupe,
 		Identities:   o.Identities,
+		Priority:     o.Priority,
+		Streaming:    o.Streaming,
+		MaxLag:       o.MaxLag,
 	})
 	rn := &run{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- r.Run(ctx) }()

@@ -20,6 +20,7 @@ type Metrics struct {
 	Unresolved    *prometheus.CounterVec
 	RequestErrors *prometheus.CounterVec
 	StateErrors   *prometheus.CounterVec
+	Yielded       *prometheus.CounterVec
 }
 
 // NewMetrics registers the delivery metrics with reg.
@@ -56,5 +57,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed delivery requests, by destination and class (status code or network)."}, []string{"destination", "class"}),
 		StateErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "state_errors_total",
 			Help: "Fetches delivered without their state in the log (dedupe: every exposure sent; identify: every identify sent), by destination and state."}, []string{"destination", "state"}),
+		Yielded: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "yielded_seconds_total",
+			Help: "Time a warehouse waited for streaming destinations to catch up before fetching (warehouse.max_lag), by destination; summed over its fetch loops."}, []string{"destination"}),
 	}
 }

@@ -49,6 +49,13 @@ type Config struct {
 	// (DeadLetterKey) is stored already: such an event is not
 	// dead-lettered twice (a replay of events that failed before).
 	DeadLettered func(key string) bool
+	// Priority, if set, orders the destinations' use of the CPU (see
+	// Priority): a Streaming destination goes first; a warehouse with
+	// MaxLag > 0 gives way to the streaming ones while it is less than
+	// MaxLag behind the log.
+	Priority  *Priority
+	Streaming bool
+	MaxLag    time.Duration
 }
 
 // Status is what happened to an event at a destination. Observers switch on
@@ -114,6 +121,11 @@ type Runner struct {
 	// redriving allows one re-drive of dead letters at a time.
 	redriving sync.Mutex
 
+	// progress is what the fetches saw last (see Priority); yielding
+	// counts the fetch loops waiting for streaming destinations.
+	progress fetchProgress
+	yielding atomic.Int32
+
 	// perMsg is the events per log message seen, ×16 (a moving average;
 	// see fetchSize).
 	perMsg atomic.Int64
@@ -143,13 +155,17 @@ func NewRunner(cfg Config) *Runner {
 	if lim.MaxItems <= 0 || cfg.MaxBatchEvents < lim.MaxItems {
 		lim.MaxItems = cfg.MaxBatchEvents
 	}
-	return &Runner{
+	r := &Runner{
 		cfg:      cfg,
 		limits:   lim,
 		limiter:  delivery.NewCeiling(cfg.RequestsPerSecond),
 		log:      cfg.Logger.With("destination", cfg.Name),
 		inflight: map[*logMessage]struct{}{},
 	}
+	if cfg.Priority != nil && cfg.Streaming {
+		cfg.Priority.add(&r.progress)
+	}
+	return r
 }
 
 // Name returns the destination's name.
@@ -201,6 +217,7 @@ type item struct {
 // Run delivers until ctx is cancelled, then drains: it stops fetching, sends
 // what it has batched, and gives in-flight deliveries DrainTimeout to finish.
 func (r *Runner) Run(ctx context.Context) error {
+	r.progress.polledAt.Store(time.Now().UnixNano())
 	deliverCtx, cancelDeliver := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliver()
 	work := make(chan []item, r.cfg.Concurrency)
@@ -290,6 +307,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		select {
 		case work <- cur:
 			cur, curBytes = nil, 0
+			r.progress.activeAt.Store(time.Now().UnixNano())
 			return true
 		case <-stop:
 			return false
@@ -309,7 +327,17 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		if ctx.Err() != nil {
 			return finish()
 		}
+		if r.background() {
+			// What is batched goes now rather than wait out the yield.
+			if !flush(ctx.Done()) || !r.yield(ctx) {
+				return finish()
+			}
+		}
 		msgs, err := r.cfg.Consumer.Fetch(ctx, r.fetchSize(), wait)
+		if err == nil {
+			r.progress.held.Add(int64(len(msgs))) // until acked (done) or dead-lettered (begin)
+			r.progress.saw(msgs, time.Now())
+		}
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("reading the log", "err", err)
 			select {
@@ -446,6 +474,7 @@ func (r *Runner) seen(n int) {
 			next = old + (n16-old)/8
 		}
 		if r.perMsg.CompareAndSwap(old, next) {
+			r.progress.want.Store(int64(r.fetchSize()))
 			return
 		}
 	}
@@ -470,6 +499,7 @@ func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
 		b, err = statsig.DecodeBatch(data)
 	}
 	if err != nil {
+		r.progress.held.Add(-1)
 		r.deadLetterRaw(ctx, m, err)
 		return nil
 	}
@@ -523,6 +553,7 @@ func (r *Runner) done(lm *logMessage) {
 	r.mu.Lock()
 	delete(r.inflight, lm)
 	r.mu.Unlock()
+	r.progress.held.Add(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := lm.msg.Ack(ctx); err != nil {

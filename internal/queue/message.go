@@ -40,6 +40,13 @@ func (m *Message) Stored() []byte { return m.msg.Data() }
 // Seq is the batch's stream sequence, stable across redeliveries.
 func (m *Message) Seq() uint64 { return m.meta.Sequence.Stream }
 
+// StoredAt is when the log stored the batch.
+func (m *Message) StoredAt() time.Time { return m.meta.Timestamp }
+
+// Pending is how many batches the consumer had left to deliver after this
+// one when the log handed it out.
+func (m *Message) Pending() uint64 { return m.meta.NumPending }
+
 // Delivered is the delivery attempt count, 1 on the first delivery.
 func (m *Message) Delivered() uint64 { return m.meta.NumDelivered }
 

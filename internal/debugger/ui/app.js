@@ -33,7 +33,7 @@
 //   out-extra-json                        a second message sent for the event (e.g. "Experiment Viewed")
 //   delivery-view, window-select          Delivery view and its window buttons window-10m, window-1h, window-24h (aria-pressed)
 //   delivery-updated                      "Updated hh:mm:ss"
-//   delivery-card                         one per destination; data-destination, data-paused, data-window
+//   delivery-card                         one per destination; data-destination, data-paused, data-yielding, data-window
 //   delivery-state, lag, last-error
 //   count-delivered, count-delivered-first-try, count-delivered-retry,
 //   count-retrying, count-filtered, count-dead-lettered       numbers; data-value = the exact count
