@@ -91,11 +91,11 @@ func trackEncoder(env buildEnv, d config.Destination) (destination.Encoder, erro
 	return destination.TrackEncoder{Mapper: mapping.New(d.Mapping, env.Specs, library()), MaxItemBytes: segment.MaxMessageBytes}, nil
 }
 
-// buildDestinations builds a Runner per destination. The returned closers
-// release the writers' resources once the runners have stopped.
-func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *specsapi.Watcher, logger *slog.Logger) ([]*destination.Runner, []func() error, error) {
+// buildDestinations builds a Runner per destination, ordered by prio for
+// the CPU. The returned closers release the writers' resources once the
+// runners have stopped.
+func buildDestinations(ctx context.Context, cfg *config.Config, log *queue.Log, reg prometheus.Registerer, specs *specsapi.Watcher, logger *slog.Logger, prio *destination.Priority) ([]*destination.Runner, []func() error, error) {
 	metrics := destination.NewMetrics(reg)
-	prio := destination.NewPriority()
 	env := buildEnv{Cfg: cfg, Specs: specsFunc(specs), Logger: logger}
 	var (
 		runners []*destination.Runner

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/cpupressure"
 	"github.com/statsig-bridge/statsig-bridge/internal/demo"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
@@ -83,7 +84,9 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		logger.Info("no STATSIG_SERVER_SECRET: experiments cannot be told from dynamic configs; config exposures are reported as such unless their name is listed in a destination's mapping.experiments")
 	}
 
-	runners, closers, err := buildDestinations(startCtx, cfg, log, reg, specs, logger)
+	// Intake is foreground work: a warehouse waits for it (warehouse.max_lag).
+	intake := &cpupressure.Activity{}
+	runners, closers, err := buildDestinations(startCtx, cfg, log, reg, specs, logger, destination.NewPriority(intake))
 	if err != nil {
 		return err
 	}
@@ -108,6 +111,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready R
 		MaxEvents:        cfg.Intake.MaxEvents,
 		CORSOrigins:      cfg.Intake.CORSOrigins,
 		StoreTimeout:     cfg.Intake.StoreTimeout,
+		Activity:         intake,
 		MaxConcurrent:    cfg.Intake.MaxConcurrentRequests,
 	}, log, reg, logger)
 	srv.SetDestinations(func() any {

@@ -1,35 +1,77 @@
 package destination_test
 
 import (
+	"context"
 	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/cpupressure"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
-// slow makes recv answer each batch after d: a streaming destination whose
-// delivery keeps its fetch loop busy with a backlog.
+// The priority tests do not run in parallel: they take every core.
+
+// spin keeps 4 goroutines per core busy, so that this process's goroutines
+// wait for a CPU, until the returned stop is called (also at cleanup).
+func spin(t *testing.T) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Bursts of 2 ms of CPU, each followed by a turn in the run
+			// queue: many schedulings, each waiting for the others.
+			for ctx.Err() == nil {
+				for start := time.Now(); time.Since(start) < 2*time.Millisecond; {
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(stop)
+	return stop
+}
+
+// slow makes recv answer each batch after d: a streaming destination that
+// keeps handing batches to its workers for a while.
 func slow(recv *receiver, d time.Duration) {
 	recv.Respond(func([]string) int { time.Sleep(d); return 200 })
 }
 
-// TestWarehouseGivesWayToStreamingDestination: while a streaming
-// destination works through a backlog, a background destination (a
-// warehouse with max_lag) loads nothing and says it is waiting; once the
-// streaming one has caught up it loads everything.
-func TestWarehouseGivesWayToStreamingDestination(t *testing.T) {
-	t.Parallel()
-	l := openLog(t)
-	const messages, per = 60, 100
+func backlog(t *testing.T, l *queue.Log, messages, per int) {
 	for m := range messages {
 		publish(t, l, fmt.Sprintf("batch-%d", m), events(fmt.Sprintf("ev%02d", m), per, 10))
 	}
-	prio := destination.NewPriority()
+}
+
+func yielded(t *testing.T, m *destination.Metrics, name string) float64 {
+	var v dto.Metric
+	if err := m.Yielded.WithLabelValues(name).Write(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.GetCounter().GetValue()
+}
+
+// TestWarehouseGivesWayUnderPressure: while a streaming destination works
+// and the process's goroutines wait for a CPU, a warehouse with max_lag
+// loads nothing and says it is waiting; once the CPU is free again it
+// loads everything.
+func TestWarehouseGivesWayUnderPressure(t *testing.T) {
+	l := openLog(t)
+	const messages, per = 40, 100
+	backlog(t, l, messages, per)
+	stop := spin(t)
+	prio := destination.NewPriority(nil)
 	streamRecv, whRecv := newReceiver(t), newReceiver(t)
 	slow(streamRecv, 20*time.Millisecond)
 	startRunner(t, l, streamRecv, runnerOptions{Name: "segment", Priority: prio, Streaming: true, MaxBatchItems: 20, Concurrency: 4})
@@ -37,65 +79,83 @@ func TestWarehouseGivesWayToStreamingDestination(t *testing.T) {
 
 	metrics := destination.NewMetrics(prometheus.NewRegistry())
 	wh := startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: time.Hour, Metrics: metrics})
-	testwait.For(t, 20*time.Second, "the warehouse waiting for streaming", wh.Runner.Yielding)
-	// Half way through the streaming backlog the warehouse has loaded
-	// nothing: it has not fetched since it started.
+	testwait.For(t, 20*time.Second, "the warehouse waiting", wh.Runner.Yielding)
 	testwait.For(t, 60*time.Second, "half the backlog streamed", func() bool { return streamRecv.Unique() >= messages*per/2 })
 	if n := whRecv.Unique(); n != 0 {
-		t.Fatalf("the warehouse loaded %d events while the streaming destination was catching up", n)
+		t.Fatalf("the warehouse loaded %d events while the streaming destination waited for a CPU", n)
 	}
-	testwait.For(t, 60*time.Second, "the warehouse loading everything once streaming caught up", func() bool {
-		return streamRecv.Unique() == messages*per && whRecv.Unique() == messages*per
+	stop()
+	testwait.For(t, 60*time.Second, "the warehouse loading everything once the CPU is free", func() bool {
+		return whRecv.Unique() == messages*per
 	})
 	if wh.Runner.Yielding() {
 		t.Error("the warehouse still says it is waiting after loading everything")
 	}
-	var m dto.Metric
-	if err := metrics.Yielded.WithLabelValues("warehouse").Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if s := m.GetCounter().GetValue(); s <= 0 {
+	if s := yielded(t, metrics, "warehouse"); s <= 0 {
 		t.Errorf("yielded_seconds_total = %v, want the time it waited", s)
 	}
 }
 
-// TestWarehouseLoadsOnceMaxLagBehind: a streaming destination that stays
-// busy cannot hold the warehouse back beyond max_lag.
+// TestWarehouseGivesWayToIntake: intake marked as running counts as
+// foreground work, as a streaming destination does.
+func TestWarehouseGivesWayToIntake(t *testing.T) {
+	l := openLog(t)
+	const messages, per = 200, 10 // more than a few fetches: it is behind when it waits
+	backlog(t, l, messages, per)
+	intake := &cpupressure.Activity{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			intake.Mark(time.Now())
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	spin(t)
+	whRecv := newReceiver(t)
+	wh := startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: destination.NewPriority(intake), MaxLag: time.Hour})
+	testwait.For(t, 20*time.Second, "the warehouse waiting", wh.Runner.Yielding)
+	if n := whRecv.Unique(); n == messages*per {
+		t.Fatalf("the warehouse loaded all %d events before it waited", n)
+	}
+	cancel() // intake stops: nothing to give way to
+	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
+}
+
+// TestWarehouseLoadsOnceMaxLagBehind: foreground work that keeps every
+// core busy cannot hold the warehouse back beyond max_lag.
 func TestWarehouseLoadsOnceMaxLagBehind(t *testing.T) {
-	t.Parallel()
 	l := openLog(t)
 	const messages, per = 60, 100
-	for m := range messages {
-		publish(t, l, fmt.Sprintf("batch-%d", m), events(fmt.Sprintf("ev%02d", m), per, 10))
-	}
-	prio := destination.NewPriority()
+	backlog(t, l, messages, per)
+	prio := destination.NewPriority(nil)
 	streamRecv, whRecv := newReceiver(t), newReceiver(t)
 	slow(streamRecv, 200*time.Millisecond) // 4 × 20 events / 200 ms: 30 s for the backlog
 	stream := startRunner(t, l, streamRecv, runnerOptions{Name: "segment", Priority: prio, Streaming: true, MaxBatchItems: 20, Concurrency: 4})
 	testwait.For(t, 20*time.Second, "the streaming destination delivering", func() bool { return streamRecv.Unique() > 0 })
+	spin(t)
 	startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: 300 * time.Millisecond})
-	testwait.For(t, 20*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
+	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
 	if n := streamRecv.Unique(); n == messages*per {
 		t.Fatal("the streaming destination finished first: the test proves nothing")
 	}
 	stream.Stop(t)
 }
 
-// TestWarehouseDoesNotWaitForStuckDestination: a streaming destination
-// whose target fails (its workers retrying, its fetch loop stopped) is
-// not busy: the warehouse loads beside it.
-func TestWarehouseDoesNotWaitForStuckDestination(t *testing.T) {
-	t.Parallel()
+// TestWarehouseDoesNotWaitWithoutForeground: CPU taken by work that is not
+// intake or streaming delivery (here spinning goroutines; a failing
+// streaming destination, whose workers retry and hand out nothing) is
+// nothing to give way to.
+func TestWarehouseDoesNotWaitWithoutForeground(t *testing.T) {
 	l := openLog(t)
 	const messages, per = 30, 100
-	for m := range messages {
-		publish(t, l, fmt.Sprintf("batch-%d", m), events(fmt.Sprintf("ev%02d", m), per, 10))
-	}
-	prio := destination.NewPriority()
+	backlog(t, l, messages, per)
+	prio := destination.NewPriority(nil)
 	streamRecv, whRecv := newReceiver(t), newReceiver(t)
 	streamRecv.Respond(func([]string) int { return 503 })
 	stream := startRunner(t, l, streamRecv, runnerOptions{Name: "segment", Priority: prio, Streaming: true, MaxBatchItems: 20, Concurrency: 2})
 	testwait.For(t, 20*time.Second, "the streaming destination failing", func() bool { return len(streamRecv.Requests()) > 0 })
+	spin(t)
 	startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: time.Hour})
 	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
 	if n := streamRecv.Unique(); n != 0 {

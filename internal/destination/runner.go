@@ -50,9 +50,9 @@ type Config struct {
 	// dead-lettered twice (a replay of events that failed before).
 	DeadLettered func(key string) bool
 	// Priority, if set, orders the destinations' use of the CPU (see
-	// Priority): a Streaming destination goes first; a warehouse with
-	// MaxLag > 0 gives way to the streaming ones while it is less than
-	// MaxLag behind the log.
+	// Priority): a Streaming destination's work is foreground; a
+	// warehouse with MaxLag > 0 gives way to foreground work waiting for
+	// a CPU while it is less than MaxLag behind the log.
 	Priority  *Priority
 	Streaming bool
 	MaxLag    time.Duration
@@ -122,7 +122,7 @@ type Runner struct {
 	redriving sync.Mutex
 
 	// progress is what the fetches saw last (see Priority); yielding
-	// counts the fetch loops waiting for streaming destinations.
+	// counts the fetch loops giving way to foreground work.
 	progress fetchProgress
 	yielding atomic.Int32
 
@@ -307,7 +307,7 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		select {
 		case work <- cur:
 			cur, curBytes = nil, 0
-			r.progress.activeAt.Store(time.Now().UnixNano())
+			r.progress.activeAt.Mark(time.Now())
 			return true
 		case <-stop:
 			return false
@@ -335,7 +335,6 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		}
 		msgs, err := r.cfg.Consumer.Fetch(ctx, r.fetchSize(), wait)
 		if err == nil {
-			r.progress.held.Add(int64(len(msgs))) // until acked (done) or dead-lettered (begin)
 			r.progress.saw(msgs, time.Now())
 		}
 		if err != nil && ctx.Err() == nil {
@@ -474,7 +473,6 @@ func (r *Runner) seen(n int) {
 			next = old + (n16-old)/8
 		}
 		if r.perMsg.CompareAndSwap(old, next) {
-			r.progress.want.Store(int64(r.fetchSize()))
 			return
 		}
 	}
@@ -499,7 +497,6 @@ func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
 		b, err = statsig.DecodeBatch(data)
 	}
 	if err != nil {
-		r.progress.held.Add(-1)
 		r.deadLetterRaw(ctx, m, err)
 		return nil
 	}
@@ -553,7 +550,6 @@ func (r *Runner) done(lm *logMessage) {
 	r.mu.Lock()
 	delete(r.inflight, lm)
 	r.mu.Unlock()
-	r.progress.held.Add(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := lm.msg.Ack(ctx); err != nil {

@@ -159,6 +159,9 @@ const maxPooledStore = 2 << 20
 // store appends the batch to the durable log and answers only after the log
 // has stored it. bodyLen, the size of the decoded body, sizes the buffer.
 func (s *Server) store(w http.ResponseWriter, r *http.Request, b *statsig.Batch, rejects []statsig.Rejection, bodyLen int) {
+	if s.cfg.Activity != nil {
+		s.cfg.Activity.Mark(time.Now())
+	}
 	for _, rj := range rejects {
 		s.metrics.rejectedEvents.WithLabelValues(rj.Reason).Inc()
 		if former, ok := statsig.FormerReasons[rj.Reason]; ok {

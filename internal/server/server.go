@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/statsig-bridge/statsig-bridge/internal/cpupressure"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
 )
@@ -50,6 +51,9 @@ type Config struct {
 	CORSOrigins []string
 	// Now is the clock (tests inject it to accept old signed fixtures).
 	Now func() time.Time
+	// Activity, if set, is marked at each intake request: background work
+	// (the warehouse) gives way to intake while it waits for a CPU.
+	Activity *cpupressure.Activity
 }
 
 // Publisher stores a batch durably; queue.Log implements it.

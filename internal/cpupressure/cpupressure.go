@@ -1,0 +1,126 @@
+// Package cpupressure tells whether this process's goroutines are waiting
+// for a CPU: the signal background work (the warehouse loader) uses to give
+// way to latency-sensitive work (intake, streaming delivery).
+//
+// The measure is the Go scheduler's own: the time goroutines spend runnable
+// before they run (runtime/metrics "/sched/latencies:seconds"). With a spare
+// core it stays in microseconds; when every core is taken it grows to
+// milliseconds. CockroachDB's admission control throttles its elastic work
+// (backups, rangefeeds) on the same signal.
+package cpupressure
+
+import (
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const latencies = "/sched/latencies:seconds"
+
+// Gauge reads the scheduling latency over the time since its last reading.
+// Safe for concurrent use.
+type Gauge struct {
+	// Limit is the p99 latency above which the process is under pressure.
+	Limit time.Duration
+	// Every is the shortest window: a reading sooner returns the last
+	// answer, so frequent callers cost one histogram read per window.
+	Every time.Duration
+
+	mu     sync.Mutex
+	sample [1]metrics.Sample
+	prev   []uint64
+	at     time.Time
+	last   bool
+	// decided is set when the first window closes.
+	decided bool
+}
+
+// Default thresholds: Go's scheduler hands out time slices of 10 ms, so a
+// p99 wait of a millisecond means goroutines queue for a core.
+const (
+	DefaultLimit = time.Millisecond
+	DefaultEvery = 50 * time.Millisecond
+)
+
+// New returns a Gauge with the default thresholds, its first window
+// starting now.
+func New() *Gauge {
+	g := &Gauge{Limit: DefaultLimit, Every: DefaultEvery}
+	g.Pressed(time.Now())
+	return g
+}
+
+// Pressed says whether more than 1 % of the goroutines scheduled in the
+// last window waited Limit or longer for a CPU (the 99th percentile of
+// the scheduling latency is over Limit). A window is at least Every long;
+// until the first one closes (at most a second after New) the answer is
+// yes.
+func (g *Gauge) Pressed(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.at.IsZero() && now.Sub(g.at) < g.Every {
+		return g.last || !g.decided
+	}
+	g.sample[0].Name = latencies
+	metrics.Read(g.sample[:])
+	if g.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return false // not measured by this runtime: never hold work back
+	}
+	h := g.sample[0].Value.Float64Histogram()
+	if g.prev == nil {
+		g.prev, g.at = append(g.prev[:0], h.Counts...), now
+		return g.last
+	}
+	// The runtime tracks one scheduling in eight or so: a window grows
+	// until it holds minSamples of them or maxWindow passed, so that a
+	// quiet moment does not flip the answer. A whole maxWindow with
+	// fewer is a quiet process: not pressed.
+	total, slow := delta(h.Counts, g.prev, h.Buckets, g.Limit.Seconds())
+	if total < minSamples && now.Sub(g.at) < maxWindow {
+		// Until the first window closes the answer is unknown, and
+		// background work waits to know (at most maxWindow).
+		return g.last || !g.decided
+	}
+	g.last, g.decided = slow*100 > total, true
+	g.prev, g.at = append(g.prev[:0], h.Counts...), now
+	return g.last
+}
+
+// A window's bounds: at least minSamples schedulings unless maxWindow
+// passes first.
+const (
+	minSamples = 50
+	maxWindow  = time.Second
+)
+
+// delta counts the goroutine schedulings between prev and counts, and
+// those among them that waited limit seconds or longer (buckets[i] is the
+// lower bound of counts[i]).
+func delta(counts, prev []uint64, buckets []float64, limit float64) (total, slow uint64) {
+	for i, c := range counts {
+		d := c
+		if i < len(prev) {
+			d -= prev[i]
+		}
+		total += d
+		if buckets[i] >= limit {
+			slow += d
+		}
+	}
+	return total, slow
+}
+
+// Activity marks when latency-sensitive work last ran (an intake request,
+// a streaming delivery): background work gives way only while there is
+// such work to give way to. The zero value has never been marked.
+type Activity struct{ at atomic.Int64 }
+
+// Mark records that the work ran at now.
+func (a *Activity) Mark(now time.Time) { a.at.Store(now.UnixNano()) }
+
+// Since says whether the work ran within d before now.
+func (a *Activity) Since(now time.Time, d time.Duration) bool {
+	at := a.at.Load()
+	return at != 0 && now.UnixNano()-at < int64(d)
+}

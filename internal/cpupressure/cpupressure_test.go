@@ -1,0 +1,50 @@
+package cpupressure
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestDeltaCountsSlowSchedulings(t *testing.T) {
+	buckets := []float64{0, 1e-6, 1e-3, 1e-2, 1} // lower bounds of 4 counts (+ the upper bound)
+	prev := []uint64{10, 10, 0, 0}
+	counts := []uint64{1010, 110, 5, 2}
+	total, slow := delta(counts, prev, buckets, 1e-3)
+	if total != 1107 || slow != 7 {
+		t.Errorf("delta = %d, %d; want 1107 schedulings, 7 of them 1 ms or longer", total, slow)
+	}
+}
+
+// TestPressedWhenEveryCoreIsTaken: with 4 busy goroutines per core, the
+// goroutines that wake up (here a ticker's) wait for a core.
+func TestPressedWhenEveryCoreIsTaken(t *testing.T) {
+	g := New()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Bursts of 2 ms of CPU, each followed by a turn in the run
+			// queue: many schedulings, each waiting for the others.
+			for ctx.Err() == nil {
+				for start := time.Now(); time.Since(start) < 2*time.Millisecond; {
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for !g.Pressed(time.Now()) {
+		if time.Now().After(deadline) {
+			t.Fatal("not pressed within 30 s with every core taken")
+		}
+		<-tick.C
+	}
+}
