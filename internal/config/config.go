@@ -188,8 +188,8 @@ type Warehouse struct {
 	// Segment's warehouses do (Segment conformance check 41).
 	MaxStringLength int `yaml:"max_string_length" json:"max_string_length"`
 	// MaxLag is how far the warehouse may fall behind the log while it
-	// leaves the CPU to streaming destinations (Segment, webhooks, the
-	// tee) that are catching up; 0 loads beside them at full speed.
+	// gives the CPU to intake and streaming destinations (Segment,
+	// webhooks, the tee); 0 loads beside them at full speed.
 	// Segment's own warehouses load every few hours. Default
 	// DefaultWarehouseMaxLag (BRIDGE_WAREHOUSE_MAX_LAG).
 	MaxLag *mappingconfig.Window `yaml:"max_lag" json:"max_lag"`

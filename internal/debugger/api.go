@@ -24,8 +24,8 @@ type Destination interface {
 	Status() (paused bool, lastError string)
 	Health() destination.Health
 	Retrying() int64
-	// Yielding says a warehouse is waiting for streaming destinations to
-	// catch up (warehouse.max_lag).
+	// Yielding says a warehouse is giving way to intake and streaming
+	// delivery (warehouse.max_lag).
 	Yielding() bool
 	Lag(ctx context.Context) (uint64, error)
 	Redrive(ctx context.Context, max int) (destination.RedriveResult, error)
@@ -326,8 +326,8 @@ type destinationView struct {
 	Name   string `json:"name"`
 	Type   string `json:"type"`
 	Paused bool   `json:"paused"`
-	// Yielding: a warehouse waiting for streaming destinations to catch
-	// up before it loads more (behind on purpose, within max_lag).
+	// Yielding: a warehouse giving way to intake and streaming delivery
+	// before it loads more (behind on purpose, within max_lag).
 	Yielding  bool   `json:"yielding"`
 	LastError string `json:"lastError"`
 	// Health is the check of the target at start (reachable, what could

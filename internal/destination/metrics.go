@@ -58,6 +58,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		StateErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "state_errors_total",
 			Help: "Fetches delivered without their state in the log (dedupe: every exposure sent; identify: every identify sent), by destination and state."}, []string{"destination", "state"}),
 		Yielded: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "yielded_seconds_total",
-			Help: "Time a warehouse waited for streaming destinations to catch up before fetching (warehouse.max_lag), by destination; summed over its fetch loops."}, []string{"destination"}),
+			Help: "Time a warehouse waited before fetching, giving the CPU to intake and streaming delivery (warehouse.max_lag), by destination; summed over its fetch loops."}, []string{"destination"}),
 	}
 }

@@ -119,12 +119,12 @@ class DeliveryCard {
     this.type.textContent = d.type || '';
     this.element.dataset.paused = String(Boolean(d.paused));
     this.element.dataset.yielding = String(Boolean(d.yielding));
-    // A warehouse waiting for streaming destinations to catch up is
-    // behind on purpose (warehouse.max_lag), not stuck: say which.
-    this.state.textContent = d.paused ? 'Paused' : d.yielding ? 'Waiting for streaming' : 'Delivering';
+    // A warehouse giving way to intake and streaming delivery is behind
+    // on purpose (warehouse.max_lag), not stuck: say which.
+    this.state.textContent = d.paused ? 'Paused' : d.yielding ? 'Waiting for a free CPU' : 'Delivering';
     this.state.className = 'pill ' + (d.paused ? 'paused' : d.yielding ? 'off' : 'ok');
     this.state.title = d.paused ? 'Delivery is paused (the destination refused our credentials); events wait in the log.'
-      : d.yielding ? 'Streaming destinations are catching up: this warehouse leaves them the CPU and loads once they have, or once it is warehouse.max_lag behind; events wait in the log.' : '';
+      : d.yielding ? 'Intake and streaming destinations are using every CPU: this warehouse gives way and loads once a CPU is free, or once it is warehouse.max_lag behind; events wait in the log.' : '';
     this.lag.textContent = d.lag === null || d.lag === undefined ? 'Lag unknown' : d.lag ? `${num(d.lag)} batch${d.lag === 1 ? '' : 'es'} behind` : 'Caught up';
     this.lag.dataset.value = String(d.lag ?? '');
     this.lag.title = 'Log messages (request batches) not yet delivered to this destination';
