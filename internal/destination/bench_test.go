@@ -38,8 +38,8 @@ func BenchmarkTransform(b *testing.B) {
 		MaxItemBytes: segment.MaxMessageBytes,
 	}
 	stored := fx.intake(b)
-	var batch statsig.Batch
-	if err := json.Unmarshal(stored, &batch); err != nil {
+	batch, err := statsig.DecodeBatch(stored)
+	if err != nil {
 		b.Fatal(err)
 	}
 	events := len(batch.Events)

@@ -232,3 +232,45 @@ func FuzzDecodeBinaryBatch(f *testing.F) {
 		checkBinaryMatchesJSON(t, b)
 	})
 }
+
+// BenchmarkStoredBatch encodes and decodes the largest fixture batch (the
+// Go SDK's with layers, 147 events) in each stored encoding.
+//
+// Run: go test -run '^$' -bench StoredBatch -benchmem ./internal/statsig/
+func BenchmarkStoredBatch(b *testing.B) {
+	fixtures := fixtureBatches(b)
+	batch := slices.MaxFunc(fixtures, func(x, y fixtureBatch) int { return len(x.Batch.Events) - len(y.Batch.Events) }).Batch
+	for _, enc := range []struct {
+		name   string
+		append func(*Batch, []byte) ([]byte, error)
+	}{
+		{"json", (*Batch).AppendJSON},
+		{"binary", (*Batch).AppendBinary},
+	} {
+		stored, err := enc.append(batch, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("encode/"+enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(stored)))
+			buf := make([]byte, 0, 2*len(stored))
+			for b.Loop() {
+				if _, err := enc.append(batch, buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Events)), "ns/event")
+		})
+		b.Run("decode/"+enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(stored)))
+			for b.Loop() {
+				if _, err := DecodeBatch(stored); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Events)), "ns/event")
+		})
+	}
+}
