@@ -2,6 +2,7 @@ package statsig
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -167,6 +168,21 @@ func TestDecodeBatchRefusesCorruptBinary(t *testing.T) {
 		if n := after.TotalAlloc - before.TotalAlloc; n > 4096 {
 			t.Fatalf("refusing a huge count allocated %d bytes", n)
 		}
+	}
+	// One customIDs key repeated 100,000 times (2 bytes each) makes a map
+	// of one entry, not room for 100,000.
+	repeated := []byte{BinaryBatchVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}
+	repeated = binary.AppendUvarint(repeated, 100_000)
+	repeated = append(repeated, make([]byte, 2*100_000+1)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b, err := DecodeBatch(repeated)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(b.Events[0].User.CustomIDs) != 1 {
+		t.Fatalf("repeated customIDs: %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > uint64(len(repeated)) {
+		t.Fatalf("100,000 repeats of one customIDs key allocated %d bytes for %d of input", n, len(repeated))
 	}
 }
 
