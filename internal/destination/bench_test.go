@@ -38,8 +38,8 @@ func BenchmarkTransform(b *testing.B) {
 		MaxItemBytes: segment.MaxMessageBytes,
 	}
 	stored := fx.intake(b)
-	var batch statsig.Batch
-	if err := json.Unmarshal(stored, &batch); err != nil {
+	batch, err := statsig.DecodeBatch(stored)
+	if err != nil {
 		b.Fatal(err)
 	}
 	events := len(batch.Events)
@@ -154,7 +154,7 @@ func (fx *transformFixture) intake(tb testing.TB) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	data, err := batch.AppendJSON(nil)
+	data, err := batch.AppendBinary(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -189,8 +189,8 @@ func TestTransformFixtureMapsEvents(t *testing.T) {
 		Mapper:       mapping.New(mappingconfig.Options{}, func() *statsig.Specs { return fx.specs }, mapping.Library{Name: "statsig-bridge", Version: "bench"}),
 		MaxItemBytes: segment.MaxMessageBytes,
 	}
-	var batch statsig.Batch
-	if err := json.Unmarshal(fx.intake(t), &batch); err != nil {
+	batch, err := statsig.DecodeBatch(fx.intake(t))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(batch.Events) < 100 {
@@ -199,7 +199,7 @@ func TestTransformFixtureMapsEvents(t *testing.T) {
 	kinds := map[statsig.Kind]int{}
 	mapped := 0
 	for i := range batch.Events {
-		e := enc.Encode(&batch, &batch.Events[i])
+		e := enc.Encode(batch, &batch.Events[i])
 		if !e.Filtered && !e.Invalid {
 			mapped++
 			kinds[e.Kind]++

@@ -32,6 +32,8 @@ type DeadLetter struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// Raw is an undecodable log message: the batch as published, or the
 	// bytes as the log holds them when even those cannot be read back.
+	// It stays in its stored encoding (binary since statsig.AppendBinary,
+	// JSON before): a batch that does not decode has no JSON form to show.
 	Raw []byte `json:"raw,omitempty"`
 }
 

@@ -291,15 +291,26 @@ func events(prefix string, n, pad int) []statsig.Event {
 // publish stores one batch in the log as intake would.
 func publish(t testing.TB, l *queue.Log, id string, evs []statsig.Event) {
 	t.Helper()
-	b := statsig.Batch{ID: id, Source: statsig.SourceSDK, ReceivedAt: time.Now().UnixMilli(), SDKType: "test", Events: evs}
-	data, err := json.Marshal(b)
+	publishBatch(t, l, &statsig.Batch{ID: id, Source: statsig.SourceSDK, ReceivedAt: time.Now().UnixMilli(), SDKType: "test", Events: evs})
+}
+
+// publishBatch stores b in the log in the binary encoding, as intake does.
+func publishBatch(t testing.TB, l *queue.Log, b *statsig.Batch) {
+	t.Helper()
+	data, err := b.AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	publishStored(t, l, b.ID, data)
+}
+
+// publishStored stores data in the log as one message under msgID.
+func publishStored(t testing.TB, l *queue.Log, msgID string, data []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := l.Publish(ctx, data, id); err != nil {
-		t.Fatalf("publishing %s: %v", id, err)
+	if _, err := l.Publish(ctx, data, msgID); err != nil {
+		t.Fatalf("publishing %s: %v", msgID, err)
 	}
 }
 

@@ -40,13 +40,7 @@ func TestRedriveSendsEachDeadLetterOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := openLog(t)
-	data, err := json.Marshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Publish(t.Context(), data, b.ID); err != nil {
-		t.Fatal(err)
-	}
+	publishBatch(t, l, b)
 	recv := newReceiver(t)
 	recv.Respond(func([]string) int { return http.StatusBadRequest })
 	m := mapping.New(mappingconfig.Options{ExperimentViewed: mappingconfig.ExperimentViewedAlongside}, func() *statsig.Specs { return specs }, mapping.Library{Name: "statsig-bridge", Version: "test"})

@@ -112,13 +112,21 @@ func (ft *fuzzTarget) serve(t *testing.T, req *http.Request) fuzzResult {
 		if err != nil {
 			t.Fatalf("the stored batch does not decode: %v\n%s", err, data)
 		}
+		// Stored in the binary encoding, it reads back as its JSON does.
+		if !statsig.IsBinaryBatch(data) {
+			t.Fatalf("stored batch is not in the binary encoding: %q", data)
+		}
+		shown, err := statsig.BatchJSON(data)
+		if err != nil {
+			t.Fatalf("stored batch as JSON: %v", err)
+		}
 		var ref statsig.Batch
-		if err := json.Unmarshal(data, &ref); err != nil || !reflect.DeepEqual(*b, ref) {
+		if err := json.Unmarshal(shown, &ref); err != nil || !reflect.DeepEqual(*b, ref) {
 			t.Fatalf("stored batch read back:\nDecodeBatch %+v\njson        %+v (%v)", b, ref, err)
 		}
-		again, err := b.AppendJSON(nil)
+		again, err := b.AppendBinary(nil)
 		if err != nil || !bytes.Equal(again, data) {
-			t.Fatalf("stored batch re-encoded differently (%v):\n%s\n%s", err, data, again)
+			t.Fatalf("stored batch re-encoded differently (%v):\n%q\n%q", err, data, again)
 		}
 		if b.ID == "" || b.ID != cp.msgID[i] || len(b.Events) != res.Accepted {
 			t.Fatalf("stored batch %q under %q with %d events, answer accepted %d", b.ID, cp.msgID[i], len(b.Events), res.Accepted)

@@ -269,11 +269,11 @@ func readLog(t testing.TB, l *queue.Log, want int) []stored {
 			if err != nil {
 				t.Fatalf("reading log message %d: %v", m.Seq(), err)
 			}
-			var b statsig.Batch
-			if err := json.Unmarshal(data, &b); err != nil {
+			b, err := statsig.DecodeBatch(data)
+			if err != nil {
 				t.Fatalf("log message %d is not a statsig.Batch: %v", m.Seq(), err)
 			}
-			out = append(out, stored{Raw: append([]byte(nil), data...), Batch: b})
+			out = append(out, stored{Raw: append([]byte(nil), data...), Batch: *b})
 			if err := m.Ack(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -10,8 +10,9 @@ import (
 )
 
 // Fast JSON for the two documents every event passes through: the SDK
-// request at intake (wireRequest, wireEvent, User) and the Batch as the log
-// stores it. Each decoder tries the scanner first and falls back to
+// request at intake (wireRequest, wireEvent, User) and the Batch as JSON
+// (the log's stored form before the binary encoding, and the form it is
+// shown in). Each decoder tries the scanner first and falls back to
 // encoding/json for anything the scanner declines, so results and errors
 // are encoding/json's; AppendJSON writes exactly the bytes json.Marshal
 // would. batchjson_test.go holds them to that on fixtures and fuzzed input.
@@ -331,9 +332,13 @@ func (s *scanner) substring(b []byte) string {
 	return string(b)
 }
 
-// DecodeBatch decodes a Batch as the log stores it (see Batch.AppendJSON).
-// The Batch shares memory with data.
+// DecodeBatch decodes a Batch as the log stores it: in the binary encoding
+// (see Batch.AppendBinary) or as JSON (Batch.AppendJSON), which bridges
+// before the binary encoding stored. The Batch shares memory with data.
 func DecodeBatch(data []byte) (*Batch, error) {
+	if IsBinaryBatch(data) {
+		return decodeBinaryBatch(data)
+	}
 	b := &Batch{}
 	if b.scan(data) {
 		return b, nil
@@ -475,7 +480,8 @@ func (s *scanner) event(e *Event) bool {
 	})
 }
 
-// AppendJSON appends the batch as the log stores it: exactly the bytes of
+// AppendJSON appends the batch as JSON, the form it is shown in (and the
+// log's stored form before AppendBinary): exactly the bytes of
 // json.Marshal(b), written without reflection.
 func (b *Batch) AppendJSON(dst []byte) ([]byte, error) {
 	start := len(dst)
@@ -655,15 +661,21 @@ func appendMarshal(dst []byte, s string) []byte {
 // compacted and HTML-escaped. Raw JSON that is already all that (nearly
 // all: the intake compacts what it stores) is copied after one scan.
 func appendRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
-	s := scanner{data: raw}
-	if _, ok := s.value(); ok && s.atEnd() && !s.spaced && len(raw) > 0 && !needsHTMLEscape(raw) {
-		return append(dst, raw...), nil
-	}
-	out, err := json.Marshal(raw)
+	out, err := normalizeRaw(raw)
 	if err != nil {
 		return dst, err
 	}
 	return append(dst, out...), nil
+}
+
+// normalizeRaw returns raw as json.Marshal writes a RawMessage: raw itself
+// when it is so already, else a compacted, escaped copy.
+func normalizeRaw(raw json.RawMessage) ([]byte, error) {
+	s := scanner{data: raw}
+	if _, ok := s.value(); ok && s.atEnd() && !s.spaced && len(raw) > 0 && !needsHTMLEscape(raw) {
+		return raw, nil
+	}
+	return json.Marshal(raw)
 }
 
 func needsHTMLEscape(b []byte) bool {
