@@ -369,7 +369,8 @@ func (w *whRun) drop() {
 
 // reportBeside prints what the warehouse beside Segment (-with-warehouse)
 // loaded by the end of the run, then waits for it to load the rest (it
-// gives way to Segment while Segment catches up, up to warehouse.max_lag)
+// gives way to intake and Segment while they keep the CPU busy, up to
+// warehouse.max_lag)
 // and prints how long that took and the peak RSS with it.
 func reportBeside(out io.Writer, base string, accepted int64, wait time.Duration) {
 	base = strings.TrimRight(base, "/")
@@ -395,7 +396,7 @@ func reportBeside(out io.Writer, base string, accepted int64, wait time.Duration
 	}
 	fmt.Fprintf(out, "  then                %s %.1fs later, loading %.0f events/s\n", state, took.Seconds(), float64(n-from)/took.Seconds())
 	if y, err := counterMetric(base, "statsig_bridge_yielded_seconds_total{", `destination="warehouse"`); err == nil {
-		fmt.Fprintf(out, "  gave way to Segment %.1fs (summed over its fetch loops)\n", y)
+		fmt.Fprintf(out, "  gave way            %.1fs to intake and Segment (yielded_seconds_total, summed over its fetch loops)\n", y)
 	}
 	fmt.Fprintf(out, "  RSS peak            %s (whole process, the catch-up included)\n", procStatus("VmHWM"))
 }
