@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -45,6 +46,12 @@ type sqliteDB struct {
 	stopCkpt context.CancelFunc
 	ckptDone chan struct{}
 	log      *slog.Logger
+
+	// ledger is set when duplicates are kept out by the loaded-events
+	// ledger (see loaded.go) rather than by a primary key on each table's
+	// id: databases this version creates. A warehouse an earlier version
+	// made keeps its primary keys and loads as before.
+	ledger atomic.Bool
 }
 
 // sqliteMaxVars is SQLite's default bound on the parameters of a statement.
@@ -153,7 +160,32 @@ func (s *sqliteDB) loaded() {
 	}
 }
 
-func (s *sqliteDB) setup(context.Context) error { return nil }
+// setup decides how this database keeps duplicates out: a new one gets the
+// loaded-events ledger and tables without a primary key on id; one that
+// already holds tables without the ledger was made by an earlier version,
+// whose tables keep their primary keys (see loaded.go).
+func (s *sqliteDB) setup(ctx context.Context) error {
+	var ledger, others int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE name = ?), count(*) FILTER (WHERE name <> ?)
+		FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`, loadedTable, loadedTable).Scan(&ledger, &others)
+	if err != nil {
+		return fmt.Errorf("reading the tables: %w", err)
+	}
+	if ledger == 0 && others > 0 {
+		s.ledger.Store(false)
+		return nil
+	}
+	// Each statement on its own (IF NOT EXISTS): bridges opening the same
+	// new file at once wait for each other's DDL instead of failing to
+	// upgrade a read transaction.
+	for _, q := range loadedDDL {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating the loaded-events ledger: %w", err)
+		}
+	}
+	s.ledger.Store(true)
+	return nil
+}
 
 func sqliteDecl(t wh.Type) string {
 	switch t {
@@ -212,7 +244,12 @@ func (s *sqliteDB) createTable(ctx context.Context, table string, cols []wh.Colu
 		}
 		b.WriteString(quote(c.Name) + " " + sqliteDecl(c.Type))
 		if c.Name == "id" {
-			b.WriteString(" PRIMARY KEY NOT NULL")
+			// users is upserted by id; the other tables have the ledger
+			// when the database has one.
+			if !s.ledger.Load() || table == wh.UsersTable {
+				b.WriteString(" PRIMARY KEY")
+			}
+			b.WriteString(" NOT NULL")
 		}
 	}
 	b.WriteString(")")
@@ -314,10 +351,19 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 				return fmt.Errorf("loading %s: %w", b.table, err)
 			}
 		}
-		if len(b.rows)%per != 0 {
+		// The ledger may leave any number of rows: the one-row INSERT is
+		// always ready.
+		if len(b.rows)%per != 0 || s.ledger.Load() {
 			if plans[i].one, err = s.insert(ctx, b.table, b.cols, 1); err != nil {
 				return fmt.Errorf("loading %s: %w", b.table, err)
 			}
+		}
+	}
+	var ledger *ledgerStmts
+	if s.ledger.Load() {
+		var err error
+		if ledger, err = s.ledgerStmts(ctx); err != nil {
+			return fmt.Errorf("loading the loaded-events ledger: %w", err)
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -325,6 +371,11 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 		return err
 	}
 	defer tx.Rollback()
+	if ledger != nil {
+		if batches, err = ledger.newRows(ctx, tx, batches); err != nil {
+			return fmt.Errorf("loading the loaded-events ledger: %w", err)
+		}
+	}
 	for i, b := range batches {
 		per := max(1, min(sqliteRowsPerInsert, sqliteMaxVars/len(b.cols)))
 		full, one := plans[i].full, plans[i].one
@@ -360,14 +411,16 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 // (tables whose column sets keep changing) and when the catalogue changes.
 func (s *sqliteDB) insert(ctx context.Context, table string, cols []string, n int) (*sql.Stmt, error) {
 	key := table + "\x00" + strings.Join(cols, "\x00") + "\x00" + strconv.Itoa(n)
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	if st, ok := s.stmts[key]; ok {
-		return st, nil
-	}
-	if len(s.stmts) >= sqliteMaxStmts {
-		s.dropStmtsLocked()
-	}
+	return s.prepare(ctx, key, func() string {
+		return insertQuery(table, cols, n)
+	})
+}
+
+// insertQuery is the INSERT of n rows. ON CONFLICT has no target: the
+// tables of an earlier version's warehouse skip an id present by their
+// primary key; the others have none, and the ledger left out the rows
+// loaded before.
+func insertQuery(table string, cols []string, n int) string {
 	quoted := make([]string, len(cols))
 	for j, c := range cols {
 		quoted[j] = quote(c)
@@ -381,8 +434,22 @@ func (s *sqliteDB) insert(ctx context.Context, table string, cols []string, n in
 		}
 		q.WriteString(tuple)
 	}
-	q.WriteString(" ON CONFLICT (id) DO NOTHING")
-	st, err := s.db.PrepareContext(ctx, q.String())
+	q.WriteString(" ON CONFLICT DO NOTHING")
+	return q.String()
+}
+
+// prepare returns the cached statement of key, preparing query() on first
+// use.
+func (s *sqliteDB) prepare(ctx context.Context, key string, query func() string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[key]; ok {
+		return st, nil
+	}
+	if len(s.stmts) >= sqliteMaxStmts {
+		s.dropStmtsLocked()
+	}
+	st, err := s.db.PrepareContext(ctx, query())
 	if err != nil {
 		return nil, err
 	}
