@@ -63,26 +63,31 @@ const ledgerRowsPerInsert = 128
 // ledgerStmts are the ledger's prepared statements (prepared before the
 // load's transaction takes the one connection).
 type ledgerStmts struct {
-	full, one *sql.Stmt // INSERT … RETURNING h
-	owner     *sql.Stmt // the received_at of the event that took a hash
-	collision *sql.Stmt // INSERT into the collisions table RETURNING 1
+	full          *sql.Stmt // INSERT of ledgerRowsPerInsert events
+	fullReturning *sql.Stmt // the same, RETURNING the hashes it added
+	one           *sql.Stmt // INSERT of one event RETURNING its hash
+	owner         *sql.Stmt // the received_at of the event that took a hash
+	collision     *sql.Stmt // INSERT into the collisions table RETURNING 1
 	// has are the lookups of an id by received_at, by family.
 	has map[string]*sql.Stmt
 }
 
 func (s *sqliteDB) ledgerStmts(ctx context.Context) (*ledgerStmts, error) {
-	insert := func(n int) func() string {
+	insert := func(n int, returning string) func() string {
 		return func() string {
 			return "INSERT INTO " + loadedTable + " (h, received_at) VALUES " +
-				strings.TrimSuffix(strings.Repeat("(?,?),", n), ",") + " ON CONFLICT DO NOTHING RETURNING h"
+				strings.TrimSuffix(strings.Repeat("(?,?),", n), ",") + " ON CONFLICT DO NOTHING" + returning
 		}
 	}
 	var l ledgerStmts
 	var err error
-	if l.full, err = s.prepare(ctx, "\x00ledger full", insert(ledgerRowsPerInsert)); err != nil {
+	if l.full, err = s.prepare(ctx, "\x00ledger full", insert(ledgerRowsPerInsert, "")); err != nil {
 		return nil, err
 	}
-	if l.one, err = s.prepare(ctx, "\x00ledger one", insert(1)); err != nil {
+	if l.fullReturning, err = s.prepare(ctx, "\x00ledger full returning", insert(ledgerRowsPerInsert, " RETURNING h")); err != nil {
+		return nil, err
+	}
+	if l.one, err = s.prepare(ctx, "\x00ledger one", insert(1, " RETURNING h")); err != nil {
 		return nil, err
 	}
 	if l.owner, err = s.prepare(ctx, "\x00ledger owner", func() string {
@@ -140,7 +145,7 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	seen := make(map[loadedEvent]bool, len(events))
 	fresh := make(map[int64]bool, len(events))
 	var args []any
-	run := func(st *sql.Stmt) error {
+	returning := func(st *sql.Stmt) error {
 		rs, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 		if err != nil {
 			return err
@@ -155,6 +160,37 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 		}
 		return rs.Err()
 	}
+	// full adds a whole INSERT's events. Most are new: when it adds them
+	// all, every hash is fresh, known without reading a row back (RETURNING
+	// through database/sql cost more than the INSERT); otherwise it is
+	// undone and run again RETURNING the hashes it adds.
+	full := func() error {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT ledger"); err != nil {
+			return err
+		}
+		res, err := tx.StmtContext(ctx, l.full).ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		added, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if added == ledgerRowsPerInsert {
+			for i := 0; i < len(args); i += 2 {
+				fresh[args[i].(int64)] = true
+			}
+		} else {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO ledger"); err != nil {
+				return err
+			}
+			if err := returning(l.fullReturning); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "RELEASE ledger")
+		return err
+	}
 	unique := events[:0]
 	for _, e := range events {
 		if seen[e.ev] {
@@ -164,7 +200,7 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 		unique = append(unique, e)
 		args = append(args, e.h, e.receivedAt)
 		if len(args) == 2*ledgerRowsPerInsert {
-			if err := run(l.full); err != nil {
+			if err := full(); err != nil {
 				return nil, err
 			}
 			args = args[:0]
@@ -173,7 +209,7 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	rest := args
 	for i := 0; i < len(rest); i += 2 {
 		args = rest[i : i+2]
-		if err := run(l.one); err != nil {
+		if err := returning(l.one); err != nil {
 			return nil, err
 		}
 	}

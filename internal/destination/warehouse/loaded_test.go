@@ -2,6 +2,7 @@ package warehouse_test
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,4 +120,38 @@ func TestEarlierSQLiteWarehouseKeepsItsPrimaryKeys(t *testing.T) {
 	if n := d.query(t, "SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_bridge\\_%' ESCAPE '\\'")[0][0]; n != "0" {
 		t.Errorf("an earlier warehouse got %s ledger tables, want none", n)
 	}
+}
+
+// TestLedgerLargeBatchesAddEachEventOnce: Writes longer than one ledger
+// INSERT, redelivered with new events among them and with every ledger key
+// colliding, still add each event once.
+func TestLedgerLargeBatchesAddEachEventOnce(t *testing.T) {
+	events := func(from, to int) [][]byte {
+		var out [][]byte
+		for i := from; i < to; i++ {
+			out = append(out, track(fmt.Sprintf("big-%d", i), "page_view", `{}`))
+		}
+		return out
+	}
+	check := func(t *testing.T, d *db, want int) {
+		t.Helper()
+		for _, table := range []string{"tracks", "page_view"} {
+			if got := d.count(t, table); got != want {
+				t.Errorf("%s has %d rows, want %d", table, got, want)
+			}
+		}
+	}
+	t.Run("distinct keys", func(t *testing.T) {
+		d := sqliteDB(t)
+		write(t, d.open(t), events(0, 300)...)
+		write(t, d.open(t), append(events(250, 400), events(0, 300)...)...)
+		check(t, d, 400)
+	})
+	t.Run("one key", func(t *testing.T) {
+		defer warehouse.SetLoadedKey(func(string, string) int64 { return 7 })()
+		d := sqliteDB(t)
+		write(t, d.open(t), events(0, 300)...)
+		write(t, d.open(t), append(events(250, 400), events(0, 300)...)...)
+		check(t, d, 400)
+	})
 }

@@ -478,10 +478,27 @@ func (s *sqliteDB) dropStmtsLocked() {
 
 // values lays the rows out as one argument list, times as ISO text and
 // booleans as 0/1: work done before the loader's lock, not under it.
+// A column's time is converted once while it repeats from row to row:
+// uuid_ts is one time for every row, received_at and sent_at one per log
+// message.
 func (s *sqliteDB) values(b *tableBatch) {
 	b.args = make([]any, 0, len(b.rows)*len(b.cols))
+	type converted struct {
+		t time.Time
+		v any
+	}
+	last := make([]converted, len(b.cols))
 	for _, row := range b.rows {
-		for _, v := range row {
+		for j, v := range row {
+			if t, ok := v.(time.Time); ok {
+				if c := &last[j]; c.v != nil && c.t.Equal(t) {
+					b.args = append(b.args, c.v)
+					continue
+				}
+				last[j] = converted{t, sqliteValue(t)}
+				b.args = append(b.args, last[j].v)
+				continue
+			}
 			b.args = append(b.args, sqliteValue(v))
 		}
 	}
