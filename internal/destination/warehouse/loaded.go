@@ -50,7 +50,7 @@ var loadedKey = func(family, id string) int64 {
 	for i := 0; i < len(family); i++ {
 		h = (h ^ uint64(family[i])) * 1099511628211
 	}
-	h = (h ^ 0) * 1099511628211
+	h *= 1099511628211 // a 0 byte between family and id
 	for i := 0; i < len(id); i++ {
 		h = (h ^ uint64(id[i])) * 1099511628211
 	}
@@ -68,8 +68,6 @@ type ledgerStmts struct {
 	one           *sql.Stmt // INSERT of one event RETURNING its hash
 	owner         *sql.Stmt // the received_at of the event that took a hash
 	collision     *sql.Stmt // INSERT into the collisions table RETURNING 1
-	// has are the lookups of an id by received_at, by family.
-	has map[string]*sql.Stmt
 }
 
 func (s *sqliteDB) ledgerStmts(ctx context.Context) (*ledgerStmts, error) {
@@ -135,7 +133,9 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 			var ms any // NULL: no received_at
 			if ra >= 0 {
 				if t, ok := row[ra].(time.Time); ok {
-					ms = t.UnixMilli()
+					// Whole milliseconds rounded down, as the row's text
+					// (timeFormat) has them, before 1970 too.
+					ms = t.Unix()*1000 + int64(t.Nanosecond()/1e6)
 				}
 			}
 			events = append(events, pending{ev: loadedEvent{b.table, id}, h: loadedKey(b.table, id), receivedAt: ms})
