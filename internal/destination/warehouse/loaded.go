@@ -214,20 +214,44 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 		}
 	}
 	// A hash present already: the same event loaded before, or another id
-	// with the same hash (checked against the rows). A hash new to the
-	// ledger is the first of its events' (the one whose received_at it
+	// with the same hash, checked against the rows of the event that took
+	// the hash, found by that event's received_at: one read of the
+	// received_at index per log message, not per event (a redelivered or
+	// replayed log message comes back with all its events). A hash new to
+	// the ledger is the first of its events' (the one whose received_at it
 	// took); a second event with it in this load is checked like any.
+	type rowsAt struct {
+		family     string
+		receivedAt any // as in the rows: text, or nil
+	}
+	present := map[rowsAt]map[string]bool{}
 	loaded := map[loadedEvent]bool{}
 	for _, e := range unique {
 		if fresh[e.h] {
 			delete(fresh, e.h)
 			continue
 		}
-		before, err := l.loadedBefore(ctx, tx, e.ev, e.h)
+		ra, err := l.takenAt(ctx, tx, e.h)
 		if err != nil {
 			return nil, err
 		}
-		if before {
+		at := rowsAt{e.ev.family, ra}
+		ids, ok := present[at]
+		if !ok {
+			if ids, err = idsAt(ctx, tx, at.family, at.receivedAt); err != nil {
+				return nil, err
+			}
+			present[at] = ids
+		}
+		if ids[e.ev.id] {
+			loaded[e.ev] = true
+			continue
+		}
+		added, err := l.collides(ctx, tx, e.ev)
+		if err != nil {
+			return nil, err
+		}
+		if !added {
 			loaded[e.ev] = true
 		}
 	}
@@ -238,27 +262,41 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	return out, nil
 }
 
-// loadedBefore tells whether the event whose hash h was found in the ledger
-// has rows already: it is the event that took h (its row has the ledger's
-// received_at), or an id loaded beside another with the same hash (the
-// collisions table, which it joins now if it is new).
-func (l *ledgerStmts) loadedBefore(ctx context.Context, tx *sql.Tx, ev loadedEvent, h int64) (bool, error) {
+// takenAt is the received_at, as the rows hold it, of the event that took
+// hash h in the ledger.
+func (l *ledgerStmts) takenAt(ctx context.Context, tx *sql.Tx, h int64) (any, error) {
 	var ms sql.NullInt64
 	if err := tx.StmtContext(ctx, l.owner).QueryRowContext(ctx, h).Scan(&ms); err != nil {
-		return false, fmt.Errorf("reading the ledger: %w", err)
+		return nil, fmt.Errorf("reading the ledger: %w", err)
 	}
-	var ra any
-	if ms.Valid {
-		ra = time.UnixMilli(ms.Int64).UTC().Format(timeFormat)
+	if !ms.Valid {
+		return nil, nil
 	}
-	var n int
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE received_at IS ? AND id = ?", quote(ev.family))
-	if err := tx.QueryRowContext(ctx, q, ra, ev.id).Scan(&n); err != nil {
-		return false, fmt.Errorf("looking up %s %s: %w", ev.family, ev.id, err)
+	return time.UnixMilli(ms.Int64).UTC().Format(timeFormat), nil
+}
+
+// idsAt returns the ids of family's rows received at receivedAt (text, or
+// nil for none), through the received_at index.
+func idsAt(ctx context.Context, tx *sql.Tx, family string, receivedAt any) (map[string]bool, error) {
+	rs, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT id FROM %s WHERE received_at IS ?", quote(family)), receivedAt)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ids of %s received at %v: %w", family, receivedAt, err)
 	}
-	if n > 0 {
-		return true, nil
+	defer rs.Close()
+	ids := map[string]bool{}
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			return nil, fmt.Errorf("reading the ids of %s received at %v: %w", family, receivedAt, err)
+		}
+		ids[id] = true
 	}
+	return ids, rs.Err()
+}
+
+// collides records ev, whose hash another event took, in the collisions
+// table; false when it was there already (loaded before).
+func (l *ledgerStmts) collides(ctx context.Context, tx *sql.Tx, ev loadedEvent) (bool, error) {
 	rs, err := tx.StmtContext(ctx, l.collision).QueryContext(ctx, ev.family, ev.id)
 	if err != nil {
 		return false, fmt.Errorf("recording a hash collision: %w", err)
@@ -268,7 +306,7 @@ func (l *ledgerStmts) loadedBefore(ctx context.Context, tx *sql.Tx, ev loadedEve
 	if err := rs.Err(); err != nil {
 		return false, fmt.Errorf("recording a hash collision: %w", err)
 	}
-	return !added, nil
+	return added, nil
 }
 
 // without returns b without the rows of loaded events and without a second
