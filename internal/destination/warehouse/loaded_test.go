@@ -155,3 +155,21 @@ func TestLedgerLargeBatchesAddEachEventOnce(t *testing.T) {
 		check(t, d, 400)
 	})
 }
+
+// TestDroppedLedgerIsMadeAgain: a ledger dropped by hand is made again, and
+// the tables stay without a key on id (no silent switch to loading without
+// either).
+func TestDroppedLedgerIsMadeAgain(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	write(t, d.open(t), track("l1", "Signed Up", `{}`))
+	d.query(t, "DROP TABLE _bridge_loaded")
+	write(t, d.open(t), track("l2", "Signed Up", `{}`))
+	write(t, d.open(t), track("l2", "Signed Up", `{}`))
+	if n := d.count(t, "tracks"); n != 2 {
+		t.Errorf("tracks has %d rows, want 2", n)
+	}
+	if got := d.query(t, "SELECT count(*) FROM _bridge_loaded")[0][0]; got != "1" {
+		t.Errorf("the ledger made again has %s events, want the 1 loaded since", got)
+	}
+}

@@ -160,18 +160,19 @@ func (s *sqliteDB) loaded() {
 	}
 }
 
-// setup decides how this database keeps duplicates out: a new one gets the
-// loaded-events ledger and tables without a primary key on id; one that
-// already holds tables without the ledger was made by an earlier version,
-// whose tables keep their primary keys (see loaded.go).
+// setup decides how this database keeps duplicates out: an earlier
+// version's warehouse (a table but users keyed by id) keeps its primary
+// keys; any other gets the loaded-events ledger (made if missing) and
+// tables without a key on id (see loaded.go).
 func (s *sqliteDB) setup(ctx context.Context) error {
-	var ledger, others int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE name = ?), count(*) FILTER (WHERE name <> ?)
-		FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`, loadedTable, loadedTable).Scan(&ledger, &others)
+	var keyed int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema t, pragma_table_info(t.name) c
+		WHERE t.type = 'table' AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND t.name NOT LIKE '\_bridge\_%' ESCAPE '\'
+		AND t.name <> ? AND c.name = 'id' AND c.pk > 0`, wh.UsersTable).Scan(&keyed)
 	if err != nil {
 		return fmt.Errorf("reading the tables: %w", err)
 	}
-	if ledger == 0 && others > 0 {
+	if keyed > 0 {
 		s.ledger.Store(false)
 		return nil
 	}
