@@ -11,11 +11,18 @@
 //	go build -tags modernc -o /tmp/drv-modernc . && /tmp/drv-modernc
 //	CGO_ENABLED=1 go build -tags mattn -o /tmp/drv-mattn . && /tmp/drv-mattn
 //	go build -tags ncruces -o /tmp/drv-ncruces . && /tmp/drv-ncruces
+//
+// -key measures what keeping duplicates out costs (issue 13): the primary
+// key on id (pk, as the warehouse did), a ledger of log messages by stream
+// sequence (ledger; ledger-index adds a plain index on id for queries), a
+// table of the ids themselves (idtable) or of their 64-bit hashes (hash),
+// or nothing (none, the floor).
 package main
 
 import (
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -44,6 +51,11 @@ func main() {
 	pageSize := flag.Int("page-size", 4096, "page size of the new database")
 	mmap := flag.Int("mmap", 0, "mmap_size (0: reads through the page cache)")
 	seq := flag.Bool("seq", false, "sequential ids instead of random ones")
+	key := flag.String("key", "pk", "how duplicates are kept out: pk (id PRIMARY KEY, ON CONFLICT DO NOTHING), "+
+		"ledger (no key on id; one row per log message of -per-message events in a sequence-keyed table), "+
+		"ledger-index (ledger plus a non-unique index on id), hash (no key on id; a table of the ids' 64-bit hashes), "+
+		"none (no duplicate protection: the floor)")
+	perMessage := flag.Int("per-message", 147, "events per log message (ledger)")
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "drvcmp-")
 	defer os.RemoveAll(dir)
@@ -59,7 +71,11 @@ func main() {
 			panic(err)
 		}
 	}
-	std := []string{"id TEXT PRIMARY KEY NOT NULL", "anonymous_id TEXT", "user_id TEXT", "event TEXT", "event_text TEXT", "received_at TIMESTAMP", "sent_at TIMESTAMP", "timestamp TIMESTAMP", "original_timestamp TIMESTAMP", "uuid_ts TIMESTAMP"}
+	idDecl := "id TEXT PRIMARY KEY NOT NULL"
+	if *key != "pk" {
+		idDecl = "id TEXT NOT NULL"
+	}
+	std := []string{idDecl, "anonymous_id TEXT", "user_id TEXT", "event TEXT", "event_text TEXT", "received_at TIMESTAMP", "sent_at TIMESTAMP", "timestamp TIMESTAMP", "original_timestamp TIMESTAMP", "uuid_ts TIMESTAMP"}
 	var ctxc, propc []string
 	for i := range ctxCols {
 		ctxc = append(ctxc, fmt.Sprintf("context_field_%02d TEXT", i))
@@ -73,6 +89,33 @@ func main() {
 		tables[t] = append(append(append([]string{}, std...), ctxc...), propc...)
 	}
 	stmts := map[string][2]*sql.Stmt{}
+	conflict := ""
+	if *key == "pk" {
+		conflict = " ON CONFLICT (id) DO NOTHING"
+	} else if *key == "idtable" {
+		conflict = " ON CONFLICT DO NOTHING" // no constraint to meet: does SQLite take it?
+	}
+	var ledger *sql.Stmt
+	switch *key {
+	case "ledger", "ledger-index":
+		if _, err := db.Exec("CREATE TABLE _loaded_messages (seq INTEGER PRIMARY KEY, events INTEGER NOT NULL)"); err != nil {
+			panic(err)
+		}
+		ledger, err = db.Prepare("INSERT INTO _loaded_messages (seq, events) VALUES (?, ?)")
+	case "idtable":
+		if _, err := db.Exec("CREATE TABLE _loaded_ids (id TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID"); err != nil {
+			panic(err)
+		}
+		ledger, err = db.Prepare("INSERT INTO _loaded_ids (id) VALUES " + strings.TrimSuffix(strings.Repeat("(?),", perInsert), ",") + " ON CONFLICT DO NOTHING RETURNING id")
+	case "hash":
+		if _, err := db.Exec("CREATE TABLE _loaded_ids (h INTEGER PRIMARY KEY)"); err != nil {
+			panic(err)
+		}
+		ledger, err = db.Prepare("INSERT INTO _loaded_ids (h) VALUES " + strings.TrimSuffix(strings.Repeat("(?),", perInsert), ",") + " ON CONFLICT DO NOTHING")
+	}
+	if err != nil {
+		panic(err)
+	}
 	for t, cols := range tables {
 		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %q (%s)", t, strings.Join(cols, ", "))); err != nil {
 			panic(err)
@@ -80,13 +123,18 @@ func main() {
 		if _, err := db.Exec(fmt.Sprintf("CREATE INDEX %q ON %q (received_at)", t+"__received_at", t)); err != nil {
 			panic(err)
 		}
+		if *key == "ledger-index" {
+			if _, err := db.Exec(fmt.Sprintf("CREATE INDEX %q ON %q (id)", t+"__id", t)); err != nil {
+				panic(err)
+			}
+		}
 		var names []string
 		for _, c := range cols {
 			names = append(names, `"`+strings.Fields(c)[0]+`"`)
 		}
 		tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
 		mk := func(n int) *sql.Stmt {
-			q := fmt.Sprintf("INSERT INTO %q (%s) VALUES %s ON CONFLICT (id) DO NOTHING", t, strings.Join(names, ", "), strings.TrimSuffix(strings.Repeat(tuple+",", n), ","))
+			q := fmt.Sprintf("INSERT INTO %q (%s) VALUES %s%s", t, strings.Join(names, ", "), strings.TrimSuffix(strings.Repeat(tuple+",", n), ","), conflict)
 			st, err := db.Prepare(q)
 			if err != nil {
 				panic(err)
@@ -140,11 +188,63 @@ func main() {
 				args, rows = args[n*cols:], rows-n
 			}
 		}
+		switch *key {
+		case "ledger", "ledger-index":
+			st := tx.Stmt(ledger)
+			for m := (start + *perMessage - 1) / *perMessage; m*(*perMessage) < end; m++ {
+				if _, err := st.Exec(m, *perMessage); err != nil {
+					panic(err)
+				}
+			}
+		case "idtable":
+			st := tx.Stmt(ledger)
+			var ids []any
+			fresh := 0
+			for n := start; n < end; n++ {
+				ids = append(ids, row(n, 1)[0])
+				if len(ids) == perInsert || n == end-1 {
+					for len(ids) < perInsert {
+						ids = append(ids, ids[0])
+					}
+					rs, err := st.Query(ids...)
+					if err != nil {
+						panic(err)
+					}
+					for rs.Next() {
+						var id string
+						if err := rs.Scan(&id); err != nil {
+							panic(err)
+						}
+						fresh++
+					}
+					if err := rs.Err(); err != nil {
+						panic(err)
+					}
+					ids = ids[:0]
+				}
+			}
+			if fresh != end-start {
+				panic(fmt.Sprint("fresh ", fresh))
+			}
+		case "hash":
+			st := tx.Stmt(ledger)
+			var hs []any
+			for n := start; n < end; n++ {
+				h := sha256.Sum256([]byte(fmt.Sprint(n)))
+				hs = append(hs, int64(binary.LittleEndian.Uint64(h[:8])))
+				if len(hs) == perInsert {
+					if _, err := st.Exec(hs...); err != nil {
+						panic(err)
+					}
+					hs = hs[:0]
+				}
+			}
+		}
 		if err := tx.Commit(); err != nil {
 			panic(err)
 		}
 		used += cpu() - t0
 		wall += time.Since(w0)
 	}
-	fmt.Printf("%-8s %d events, %d per tx: %.0f events/s (wall time in transactions), %.1f cpu-µs/event (loading only)\n", driver, *events, *group, float64(*events)/wall.Seconds(), float64(used.Microseconds())/float64(*events))
+	fmt.Printf("%-8s key=%s page=%d: %d events, %d per tx: %.0f events/s (wall time in transactions), %.1f cpu-µs/event (loading only)\n", driver, *key, *pageSize, *events, *group, float64(*events)/wall.Seconds(), float64(used.Microseconds())/float64(*events))
 }

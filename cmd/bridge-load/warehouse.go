@@ -287,7 +287,7 @@ func (w *whRun) report(out io.Writer, accepted int64, sendEnd, drainEnd time.Tim
 	fmt.Fprintf(out, "  rows                %d in tracks, %d in the event tables (%s the delivered count)\n", tracks, events, check)
 }
 
-// countRows counts the rows of tracks and of every other table.
+// countRows counts the rows of tracks and of every other warehouse table.
 func (w *whRun) countRows() (tracks, events int64, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -313,7 +313,8 @@ func (w *whRun) countRows() (tracks, events int64, err error) {
 			return 0, 0, err
 		}
 		defer db.Close()
-		rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
+		// Not the bridge's own bookkeeping (the loaded-events ledger).
+		rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\_bridge\_%' ESCAPE '\'`)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -20,3 +20,11 @@ func ParsedRow(parsed any, payload []byte) (wh.Row, bool) {
 
 // AppendTimes exposes appendTimes to FuzzTrackRow's reference.
 var AppendTimes = appendTimes
+
+// SetLoadedKey replaces the loaded-events ledger's hash until the returned
+// restore is called; tests that use it must not run in parallel.
+func SetLoadedKey(f func(family, id string) int64) (restore func()) {
+	old := loadedKey
+	loadedKey = f
+	return func() { loadedKey = old }
+}

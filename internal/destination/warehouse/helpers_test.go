@@ -119,7 +119,9 @@ func sqliteDB(t testing.TB) *db {
 	d.tables = func(t testing.TB) []string {
 		t.Helper()
 		var out []string
-		for _, r := range d.query(t, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") {
+		// The bridge's own bookkeeping (the loaded-events ledger) is no
+		// warehouse table.
+		for _, r := range d.query(t, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_bridge\\_%' ESCAPE '\\' ORDER BY name") {
 			out = append(out, r[0])
 		}
 		return out

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -45,6 +46,12 @@ type sqliteDB struct {
 	stopCkpt context.CancelFunc
 	ckptDone chan struct{}
 	log      *slog.Logger
+
+	// ledger is set when duplicates are kept out by the loaded-events
+	// ledger (see loaded.go) rather than by a primary key on each table's
+	// id: databases this version creates. A warehouse an earlier version
+	// made keeps its primary keys and loads as before.
+	ledger atomic.Bool
 }
 
 // sqliteMaxVars is SQLite's default bound on the parameters of a statement.
@@ -153,7 +160,33 @@ func (s *sqliteDB) loaded() {
 	}
 }
 
-func (s *sqliteDB) setup(context.Context) error { return nil }
+// setup decides how this database keeps duplicates out: an earlier
+// version's warehouse (a table but users keyed by id) keeps its primary
+// keys; any other gets the loaded-events ledger (made if missing) and
+// tables without a key on id (see loaded.go).
+func (s *sqliteDB) setup(ctx context.Context) error {
+	var keyed int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema t, pragma_table_info(t.name) c
+		WHERE t.type = 'table' AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND t.name NOT LIKE '\_bridge\_%' ESCAPE '\'
+		AND t.name <> ? AND c.name = 'id' AND c.pk > 0`, wh.UsersTable).Scan(&keyed)
+	if err != nil {
+		return fmt.Errorf("reading the tables: %w", err)
+	}
+	if keyed > 0 {
+		s.ledger.Store(false)
+		return nil
+	}
+	// Each statement on its own (IF NOT EXISTS): bridges opening the same
+	// new file at once wait for each other's DDL instead of failing to
+	// upgrade a read transaction.
+	for _, q := range loadedDDL {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating the loaded-events ledger: %w", err)
+		}
+	}
+	s.ledger.Store(true)
+	return nil
+}
 
 func sqliteDecl(t wh.Type) string {
 	switch t {
@@ -212,7 +245,12 @@ func (s *sqliteDB) createTable(ctx context.Context, table string, cols []wh.Colu
 		}
 		b.WriteString(quote(c.Name) + " " + sqliteDecl(c.Type))
 		if c.Name == "id" {
-			b.WriteString(" PRIMARY KEY NOT NULL")
+			// users is upserted by id; the other tables have the ledger
+			// when the database has one.
+			if !s.ledger.Load() || table == wh.UsersTable {
+				b.WriteString(" PRIMARY KEY")
+			}
+			b.WriteString(" NOT NULL")
 		}
 	}
 	b.WriteString(")")
@@ -314,10 +352,19 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 				return fmt.Errorf("loading %s: %w", b.table, err)
 			}
 		}
-		if len(b.rows)%per != 0 {
+		// The ledger may leave any number of rows: the one-row INSERT is
+		// always ready.
+		if len(b.rows)%per != 0 || s.ledger.Load() {
 			if plans[i].one, err = s.insert(ctx, b.table, b.cols, 1); err != nil {
 				return fmt.Errorf("loading %s: %w", b.table, err)
 			}
+		}
+	}
+	var ledger *ledgerStmts
+	if s.ledger.Load() {
+		var err error
+		if ledger, err = s.ledgerStmts(ctx); err != nil {
+			return fmt.Errorf("loading the loaded-events ledger: %w", err)
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -325,6 +372,11 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 		return err
 	}
 	defer tx.Rollback()
+	if ledger != nil {
+		if batches, err = ledger.newRows(ctx, tx, batches); err != nil {
+			return fmt.Errorf("loading the loaded-events ledger: %w", err)
+		}
+	}
 	for i, b := range batches {
 		per := max(1, min(sqliteRowsPerInsert, sqliteMaxVars/len(b.cols)))
 		full, one := plans[i].full, plans[i].one
@@ -360,14 +412,16 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 // (tables whose column sets keep changing) and when the catalogue changes.
 func (s *sqliteDB) insert(ctx context.Context, table string, cols []string, n int) (*sql.Stmt, error) {
 	key := table + "\x00" + strings.Join(cols, "\x00") + "\x00" + strconv.Itoa(n)
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	if st, ok := s.stmts[key]; ok {
-		return st, nil
-	}
-	if len(s.stmts) >= sqliteMaxStmts {
-		s.dropStmtsLocked()
-	}
+	return s.prepare(ctx, key, func() string {
+		return insertQuery(table, cols, n)
+	})
+}
+
+// insertQuery is the INSERT of n rows. ON CONFLICT has no target: the
+// tables of an earlier version's warehouse skip an id present by their
+// primary key; the others have none, and the ledger left out the rows
+// loaded before.
+func insertQuery(table string, cols []string, n int) string {
 	quoted := make([]string, len(cols))
 	for j, c := range cols {
 		quoted[j] = quote(c)
@@ -381,8 +435,22 @@ func (s *sqliteDB) insert(ctx context.Context, table string, cols []string, n in
 		}
 		q.WriteString(tuple)
 	}
-	q.WriteString(" ON CONFLICT (id) DO NOTHING")
-	st, err := s.db.PrepareContext(ctx, q.String())
+	q.WriteString(" ON CONFLICT DO NOTHING")
+	return q.String()
+}
+
+// prepare returns the cached statement of key, preparing query() on first
+// use.
+func (s *sqliteDB) prepare(ctx context.Context, key string, query func() string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[key]; ok {
+		return st, nil
+	}
+	if len(s.stmts) >= sqliteMaxStmts {
+		s.dropStmtsLocked()
+	}
+	st, err := s.db.PrepareContext(ctx, query())
 	if err != nil {
 		return nil, err
 	}
@@ -411,10 +479,27 @@ func (s *sqliteDB) dropStmtsLocked() {
 
 // values lays the rows out as one argument list, times as ISO text and
 // booleans as 0/1: work done before the loader's lock, not under it.
+// A column's time is converted once while it repeats from row to row:
+// uuid_ts is one time for every row, received_at and sent_at one per log
+// message.
 func (s *sqliteDB) values(b *tableBatch) {
 	b.args = make([]any, 0, len(b.rows)*len(b.cols))
+	type converted struct {
+		t time.Time
+		v any
+	}
+	last := make([]converted, len(b.cols))
 	for _, row := range b.rows {
-		for _, v := range row {
+		for j, v := range row {
+			if t, ok := v.(time.Time); ok {
+				if c := &last[j]; c.v != nil && c.t.Equal(t) {
+					b.args = append(b.args, c.v)
+					continue
+				}
+				last[j] = converted{t, sqliteValue(t)}
+				b.args = append(b.args, last[j].v)
+				continue
+			}
 			b.args = append(b.args, sqliteValue(v))
 		}
 	}

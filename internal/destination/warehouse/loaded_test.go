@@ -1,0 +1,175 @@
+package warehouse_test
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination/warehouse"
+)
+
+// resent is msg as received again later: an SDK resending the batch in a
+// new envelope gives its events the same messageIds and a new receivedAt.
+func resent(msg []byte) []byte { return receivedAt(msg, "2025-01-02T09:00:00.000Z") }
+
+// receivedAt is msg (made by track) received at ts.
+func receivedAt(msg []byte, ts string) []byte {
+	return []byte(strings.Replace(string(msg), `"receivedAt":"2025-01-02T03:04:06.000Z"`, `"receivedAt":"`+ts+`"`, 1))
+}
+
+// TestResentEventAddsNoRows: an event received twice (same messageId, another
+// receivedAt, so another log message) adds no rows the second time, as
+// Segment's warehouses dedupe on id.
+func TestResentEventAddsNoRows(t *testing.T) {
+	t.Parallel() // its own SQLite file and Postgres schema
+	eachDB(t, func(t *testing.T, d *db) {
+		a, b := track("s1", "Signed Up", `{"plan":"pro"}`), track("s2", "page_view", `{}`)
+		write(t, d.open(t), a, b)
+		write(t, d.open(t), resent(a), resent(b), track("s3", "page_view", `{}`))
+		if n := d.count(t, "tracks"); n != 3 {
+			t.Errorf("tracks has %d rows, want 3", n)
+		}
+		if n := d.count(t, "page_view"); n != 2 {
+			t.Errorf("page_view has %d rows, want 2", n)
+		}
+	})
+}
+
+// TestLedgerHashCollisionsLoseNothing makes every event's ledger key the
+// same: each distinct event is still loaded once, and none twice when it
+// comes again, in the same log message or another.
+func TestLedgerHashCollisionsLoseNothing(t *testing.T) {
+	defer warehouse.SetLoadedKey(func(string, string) int64 { return 42 })()
+	d := sqliteDB(t)
+	// c4 comes with a receivedAt of its own in the load where c1 takes the
+	// key they share, later with another.
+	c4 := receivedAt(track("c4", "page_view", `{}`), "2025-01-02T07:00:00.000Z")
+	first := [][]byte{track("c1", "Signed Up", `{}`), track("c2", "Signed Up", `{}`), track("c3", "page_view", `{}`), c4}
+	write(t, d.open(t), first...)
+	write(t, d.open(t), first...)
+	write(t, d.open(t), resent(first[1]), receivedAt(track("c4", "page_view", `{}`), "2025-01-02T09:00:00.000Z"), track("c5", "Signed Up", `{}`))
+	write(t, d.open(t), c4, track("c5", "Signed Up", `{}`))
+	want := map[string]int{"tracks": 5, "signed_up": 3, "page_view": 2}
+	for table, n := range want {
+		if got := d.count(t, table); got != n {
+			t.Errorf("%s has %d rows, want %d", table, got, n)
+		}
+	}
+	if got := d.query(t, "SELECT count(*) FROM _bridge_loaded")[0][0]; got != "1" {
+		t.Errorf("the ledger has %s hashes, want the 1 they all share", got)
+	}
+}
+
+// TestNewSQLiteWarehouseHasNoIndexOnID: tables a new warehouse makes have
+// no index on id (the ledger keeps duplicates out), only received_at's;
+// users keeps its primary key (upserts by id).
+func TestNewSQLiteWarehouseHasNoIndexOnID(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	write(t, d.open(t), track("n1", "Signed Up", `{}`))
+	for _, table := range []string{"tracks", "signed_up"} {
+		for _, r := range d.query(t, "SELECT i.name, c.name FROM pragma_index_list(?) i, pragma_index_info(i.name) c", table) {
+			if r[1] != "received_at" {
+				t.Errorf("%s has index %s on %s, want only received_at's", table, r[0], r[1])
+			}
+		}
+	}
+}
+
+// TestEarlierSQLiteWarehouseKeepsItsPrimaryKeys: a warehouse an earlier
+// version made (primary keys on id, no ledger) goes on loading as before:
+// redeliveries add no rows, new tables get the primary key, no ledger.
+func TestEarlierSQLiteWarehouseKeepsItsPrimaryKeys(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	if err := os.MkdirAll(filepath.Dir(d.cfg.DSN), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", "file:"+d.cfg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The DDL of the version before the ledger, and one row it loaded.
+	for _, q := range []string{
+		`CREATE TABLE "tracks" ("id" TEXT PRIMARY KEY NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP, "context_library_name" TEXT, "context_library_version" TEXT)`,
+		`CREATE INDEX "tracks_received_at_idx" ON "tracks" (received_at)`,
+		`INSERT INTO "tracks" ("id", "user_id", "event", "event_text", "received_at") VALUES ('e1', 'u-e1', 'signed_up', 'Signed Up', '2025-01-02T03:04:06.000Z')`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	w := d.open(t)
+	write(t, w, track("e1", "Signed Up", `{}`), track("e2", "Signed Up", `{}`))
+	write(t, d.open(t), resent(track("e2", "Signed Up", `{}`)), track("e3", "page_view", `{}`))
+	if n := d.count(t, "tracks"); n != 3 {
+		t.Errorf("tracks has %d rows, want 3", n)
+	}
+	if n := d.count(t, "signed_up"); n != 2 { // e1 and e2: each table keyed on its own, as before
+		t.Errorf("signed_up has %d rows, want 2", n)
+	}
+	for _, table := range []string{"tracks", "signed_up", "page_view"} {
+		if pk := d.query(t, "SELECT pk FROM pragma_table_info(?) WHERE name = 'id'", table)[0][0]; pk != "1" {
+			t.Errorf("%s.id is not the primary key any more", table)
+		}
+	}
+	if n := d.query(t, "SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_bridge\\_%' ESCAPE '\\'")[0][0]; n != "0" {
+		t.Errorf("an earlier warehouse got %s ledger tables, want none", n)
+	}
+}
+
+// TestLedgerLargeBatchesAddEachEventOnce: Writes longer than one ledger
+// INSERT, redelivered with new events among them and with every ledger key
+// colliding, still add each event once.
+func TestLedgerLargeBatchesAddEachEventOnce(t *testing.T) {
+	events := func(from, to int) [][]byte {
+		var out [][]byte
+		for i := from; i < to; i++ {
+			out = append(out, track(fmt.Sprintf("big-%d", i), "page_view", `{}`))
+		}
+		return out
+	}
+	check := func(t *testing.T, d *db, want int) {
+		t.Helper()
+		for _, table := range []string{"tracks", "page_view"} {
+			if got := d.count(t, table); got != want {
+				t.Errorf("%s has %d rows, want %d", table, got, want)
+			}
+		}
+	}
+	t.Run("distinct keys", func(t *testing.T) {
+		d := sqliteDB(t)
+		write(t, d.open(t), events(0, 300)...)
+		write(t, d.open(t), append(events(250, 400), events(0, 300)...)...)
+		check(t, d, 400)
+	})
+	t.Run("one key", func(t *testing.T) {
+		defer warehouse.SetLoadedKey(func(string, string) int64 { return 7 })()
+		d := sqliteDB(t)
+		write(t, d.open(t), events(0, 300)...)
+		write(t, d.open(t), append(events(250, 400), events(0, 300)...)...)
+		check(t, d, 400)
+	})
+}
+
+// TestDroppedLedgerIsMadeAgain: a ledger dropped by hand is made again, and
+// the tables stay without a key on id (no silent switch to loading without
+// either).
+func TestDroppedLedgerIsMadeAgain(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	write(t, d.open(t), track("l1", "Signed Up", `{}`))
+	d.query(t, "DROP TABLE _bridge_loaded")
+	write(t, d.open(t), track("l2", "Signed Up", `{}`))
+	write(t, d.open(t), track("l2", "Signed Up", `{}`))
+	if n := d.count(t, "tracks"); n != 2 {
+		t.Errorf("tracks has %d rows, want 2", n)
+	}
+	if got := d.query(t, "SELECT count(*) FROM _bridge_loaded")[0][0]; got != "1" {
+		t.Errorf("the ledger made again has %s events, want the 1 loaded since", got)
+	}
+}
