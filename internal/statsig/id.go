@@ -83,7 +83,9 @@ func appendIdentity(buf []byte, members []member, b *Batch, e *Event) ([]byte, [
 				buf = appendField(buf, string(v))
 			}
 		default:
-			keys := make([]string, 0, len(u.CustomIDs))
+			// Room for the usual few on the stack: no allocation per event.
+			var room [8]string
+			keys := room[:0]
 			for k := range u.CustomIDs {
 				keys = append(keys, k)
 			}
@@ -116,6 +118,15 @@ func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte,
 	if len(raw) == 0 || raw[0] != '{' {
 		return appendCanonicalJSON(buf, raw), members
 	}
+	if out, ok := appendSortedObject(buf, raw); ok {
+		return out, members
+	}
+	return appendCanonicalMembers(buf, members, raw)
+}
+
+// appendCanonicalMembers is appendCanonical for any object: its members
+// listed, sorted and written.
+func appendCanonicalMembers(buf []byte, members []member, raw json.RawMessage) ([]byte, []member) {
 	members, ok := objectMembers(members[:0], raw)
 	if !ok {
 		return appendCanonicalSlow(buf, raw), members
@@ -133,6 +144,37 @@ func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte,
 		buf = append(buf, 2)
 	}
 	return buf, members
+}
+
+// appendSortedObject is appendCanonical in one pass for the objects most
+// senders write (encoding/json and the Go SDK sort map keys): plain names in
+// strictly ascending order, so there is nothing to sort and no name twice,
+// and each value is put in canonical form as it is read instead of being
+// scanned once to list it and again to canonicalise it. For any other
+// object it fails, with buf as it was, and appendCanonical takes the
+// general way.
+func appendSortedObject(buf []byte, raw []byte) ([]byte, bool) {
+	start := len(buf)
+	s := scanner{data: raw}
+	var prev []byte
+	ok := s.members(func(name []byte) bool {
+		if prev != nil && bytes.Compare(prev, name) >= 0 {
+			return false
+		}
+		prev = name
+		buf = append(buf, name...)
+		buf = append(buf, 1)
+		var ok bool
+		if buf, ok = s.canonical(buf); !ok {
+			return false
+		}
+		buf = append(buf, 2)
+		return true
+	})
+	if !ok || !s.atEnd() {
+		return buf[:start], false
+	}
+	return buf, true
 }
 
 // objectMembers lists the members of a JSON object whose names are plain
