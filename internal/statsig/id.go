@@ -181,6 +181,12 @@ func appendSortedObject(buf []byte, raw []byte) ([]byte, bool) {
 // (see scanner.key); it fails for anything else.
 func objectMembers(dst []member, raw []byte) ([]member, bool) {
 	s := scanner{data: raw}
+	return s.objectMembers(dst)
+}
+
+// objectMembers lists the members of the object that is s's whole input
+// (see objectMembers).
+func (s *scanner) objectMembers(dst []member) ([]member, bool) {
 	ok := s.members(func(name []byte) bool {
 		v, ok := s.value()
 		dst = append(dst, member{name, v})
