@@ -737,9 +737,11 @@ func DecodeExposureMetadata(raw json.RawMessage) (ExposureMetadata, error) {
 	if ok && s.atEnd() {
 		return md, nil
 	}
-	md = ExposureMetadata{}
-	err := json.Unmarshal(raw, &md)
-	return md, err
+	// A variable of its own: &md given to Unmarshal would move md to the
+	// heap on every call, not only on this rare one.
+	var slow ExposureMetadata
+	err := json.Unmarshal(raw, &slow)
+	return slow, err
 }
 
 // Member is one member of a JSON object.
