@@ -118,6 +118,11 @@ func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte,
 	if len(raw) == 0 || raw[0] != '{' {
 		return appendCanonicalJSON(buf, raw), members
 	}
+	members, flat := flatMembers(members[:0], raw)
+	if flat {
+		// Strings without escapes: their canonical form is as sent.
+		return appendSortedMembers(buf, members, false), members
+	}
 	if out, ok := appendSortedObject(buf, raw); ok {
 		return out, members
 	}
@@ -131,8 +136,16 @@ func appendCanonicalMembers(buf []byte, members []member, raw json.RawMessage) (
 	if !ok {
 		return appendCanonicalSlow(buf, raw), members
 	}
+	return appendSortedMembers(buf, members, true), members
+}
+
+// appendSortedMembers sorts members by name and appends them as name 1
+// value 2, each value in canonical form unless canonicalise is false (the
+// caller knows they are).
+func appendSortedMembers(buf []byte, members []member, canonicalise bool) []byte {
 	// Stable, so that of repeated names the last one, which encoding/json
-	// would keep, ends each run.
+	// would keep, ends each run. (Sorted input, as most is, costs one
+	// comparison per member.)
 	slices.SortStableFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
 	for i, m := range members {
 		if i+1 < len(members) && bytes.Equal(m.name, members[i+1].name) {
@@ -140,10 +153,14 @@ func appendCanonicalMembers(buf []byte, members []member, raw json.RawMessage) (
 		}
 		buf = append(buf, m.name...)
 		buf = append(buf, 1)
-		buf = appendCanonicalJSON(buf, m.value)
+		if canonicalise {
+			buf = appendCanonicalJSON(buf, m.value)
+		} else {
+			buf = append(buf, m.value...)
+		}
 		buf = append(buf, 2)
 	}
-	return buf, members
+	return buf
 }
 
 // appendSortedObject is appendCanonical in one pass for the objects most

@@ -2,14 +2,16 @@ package statsig
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 )
 
-// sortedObjectSeeds are the edges of appendSortedObject: what it must take
-// (sorted plain names, values needing canonical form) and what it must
-// leave to the general way (repeats, disorder, escaped names, junk).
-var sortedObjectSeeds = []string{
+// canonicalObjectSeeds are the edges of the fast ways of appendCanonical:
+// what they must take (flat objects, sorted plain names, values needing
+// canonical form) and what they must leave to the general way (repeats,
+// disorder, escaped names, spaces, non-ASCII, junk).
+var canonicalObjectSeeds = []string{
 	`{"config":"c","configSyncTime":"1","ruleID":"r","serverTime":"2"}`,
 	`{"a":1.50,"b":"\u00e9\/","c":{"z":1,"y":[1e2, 2]},"d":null}`,
 	`{"":1,"a":2}`,
@@ -22,27 +24,63 @@ var sortedObjectSeeds = []string{
 	`{"a":1,"b":}`,
 	`{"a":"` + "\xff" + `","b":"<&>"}`,
 	`{}`,
+	`{"b":"2","a":"1","b":"3"}`,
+	`{"a":"x","b":"y\u0041"}`,
+	`{"a":"x","b":"` + "\x7f" + `"}`,
+	`{"a":"x" ,"b":"y"}`,
+	`{"a":"x","b":"y"`,
+	`{"a":"x","b":"y"}}`,
+	`{"a":"x",}`,
+	`{"a":"x""b":"y"}`,
+	`{"a":"é"}`,
+	`{"a":"<&>"}`,
+	`{"a":"\t"}`,
+	`{"a":"` + "\t" + `"}`,
+	`{"a:"x"}`,
+	`{"":""}`,
 }
 
-// FuzzSortedObject holds the one-pass canonical form of sorted metadata to
-// the general way (list, sort, write) for any input; FuzzEventIDs holds
-// both to the reference algorithm.
-func FuzzSortedObject(f *testing.F) {
-	for _, s := range sortedObjectSeeds {
+// FuzzCanonicalObject holds the fast ways of appendCanonical (flat
+// objects, then sorted ones in one pass) to the general way (list with the
+// scanner, sort, canonicalise each value, write) for any input, and
+// flatMembers to the scanner's list; FuzzEventIDs holds all of it to the
+// reference algorithm.
+func FuzzCanonicalObject(f *testing.F) {
+	for _, s := range canonicalObjectSeeds {
 		f.Add([]byte(s))
 	}
 	for _, m := range fixtureMetadata(f) {
 		f.Add(m)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		checkSortedObject(t, raw)
+		checkCanonicalObject(t, raw)
 	})
 }
 
-func checkSortedObject(t *testing.T, raw []byte) {
+func checkCanonicalObject(t *testing.T, raw []byte) {
 	t.Helper()
 	prefix := []byte("prefix\x00")
-	want, _ := appendCanonicalMembers(bytes.Clone(prefix), nil, raw)
+	asObject, _ := appendCanonicalMembers(bytes.Clone(prefix), nil, raw)
+	want := asObject
+	if len(raw) == 0 || raw[0] != '{' {
+		want = appendCanonicalJSON(bytes.Clone(prefix), raw)
+	}
+	if got, _ := appendCanonical(bytes.Clone(prefix), nil, raw); !bytes.Equal(got, want) {
+		t.Fatalf("appendCanonical(%q)\n got %q\nwant %q", raw, got, want)
+	}
+	if flat, ok := flatMembers(nil, raw); ok {
+		listed, ok := objectMembers(nil, raw)
+		if !ok || !slices.EqualFunc(flat, listed, func(a, b member) bool {
+			return bytes.Equal(a.name, b.name) && bytes.Equal(a.value, b.value)
+		}) {
+			t.Fatalf("flatMembers(%q) = %q, the scanner lists %q (%v)", raw, flat, listed, ok)
+		}
+		for _, m := range flat {
+			if c := appendCanonicalJSON(nil, m.value); m.value[0] != '"' || !bytes.Equal(c, m.value) {
+				t.Fatalf("flatMembers(%q): value %q is not a string in canonical form (%q)", raw, m.value, c)
+			}
+		}
+	}
 	got, ok := appendSortedObject(bytes.Clone(prefix), raw)
 	if !ok {
 		if !bytes.Equal(got, prefix) {
@@ -50,21 +88,21 @@ func checkSortedObject(t *testing.T, raw []byte) {
 		}
 		return
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("appendSortedObject(%q)\n got %q\nwant %q", raw, got, want)
+	if !bytes.Equal(got, asObject) {
+		t.Fatalf("appendSortedObject(%q)\n got %q\nwant %q", raw, got, asObject)
 	}
 }
 
-func TestSortedObjectSeeds(t *testing.T) {
-	for _, s := range sortedObjectSeeds {
-		checkSortedObject(t, []byte(s))
+func TestCanonicalObjectSeeds(t *testing.T) {
+	for _, s := range canonicalObjectSeeds {
+		checkCanonicalObject(t, []byte(s))
 	}
 }
 
-// TestFixtureMetadataTakesOnePass keeps the fast path honest: the SDKs'
-// metadata (Go writes map keys sorted) must take it, or it saves nothing.
-func TestFixtureMetadataTakesOnePass(t *testing.T) {
-	taken, total := 0, 0
+// TestFixtureMetadataTakesFastWays keeps the fast paths honest: the SDKs'
+// metadata must take them, or they save nothing.
+func TestFixtureMetadataTakesFastWays(t *testing.T) {
+	taken, flat, total := 0, 0, 0
 	for _, m := range fixtureMetadata(t) {
 		if len(m) == 0 || m[0] != '{' {
 			continue
@@ -73,12 +111,15 @@ func TestFixtureMetadataTakesOnePass(t *testing.T) {
 		if _, ok := appendSortedObject(nil, m); ok {
 			taken++
 		}
-		checkSortedObject(t, m)
+		if _, ok := flatMembers(nil, m); ok {
+			flat++
+		}
+		checkCanonicalObject(t, m)
 	}
-	if total == 0 || taken == 0 {
-		t.Fatalf("%d of %d fixture metadata objects take the one-pass way", taken, total)
+	if total == 0 || taken == 0 || flat == 0 {
+		t.Fatalf("of %d fixture metadata objects %d are flat and %d sorted", total, flat, taken)
 	}
-	t.Logf("%d of %d fixture metadata objects take the one-pass way", taken, total)
+	t.Logf("of %d fixture metadata objects %d are flat and %d sorted", total, flat, taken)
 }
 
 // fixtureMetadata is every event's metadata in the SDK fixtures.
