@@ -25,20 +25,25 @@ type MemberEdit struct {
 // every layer exposure: for the objects the intake stores (plain names,
 // compact, nothing json.Marshal escapes) it reads obj once and copies its
 // members through in order, with no member list to insert into and no
-// value scanned again; anything else takes ObjectMembers and AppendObject.
+// value scanned again (flat objects, see flatMembers, are not even
+// scanned); anything else takes ObjectMembers and AppendObject.
 func AppendObjectEdited(dst []byte, obj json.RawMessage, edits []MemberEdit) ([]byte, error) {
 	var room [32]member
-	s := scanner{data: obj}
-	members, ok := s.objectMembers(room[:0])
-	if !ok {
-		return appendObjectEditedSlow(dst, obj, edits)
+	// Names are plain; with no space between tokens and nothing to escape
+	// in the whole object, json.Marshal writes every name and value as sent.
+	members, flat := flatMembers(room[:0], obj)
+	asSent := flat && !needsHTMLEscape(obj)
+	if !flat {
+		s := scanner{data: obj}
+		var ok bool
+		if members, ok = s.objectMembers(room[:0]); !ok {
+			return appendObjectEditedSlow(dst, obj, edits)
+		}
+		asSent = !s.spaced && !needsHTMLEscape(obj)
 	}
 	// Stable, so that of repeated names the last, which a map keeps, ends
 	// each run.
 	slices.SortStableFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
-	// Names are plain; with no space between tokens and nothing to escape
-	// in the whole object, json.Marshal writes every name and value as sent.
-	asSent := !s.spaced && !needsHTMLEscape(obj)
 	start := len(dst)
 	dst = append(dst, '{')
 	var err error
