@@ -76,3 +76,58 @@ func flatBytes(b []byte) bool {
 	}
 	return true
 }
+
+// decodeFlatExposure is DecodeExposureMetadata for flat metadata (see
+// flatMembers), the exposures of every SDK: each value is a string without
+// escapes, so the field is its bytes. Whatever the scanner's way would
+// leave to encoding/json (a name that matches a field only ignoring case, a
+// field twice) fails here too.
+func decodeFlatExposure(raw []byte) (ExposureMetadata, bool) {
+	var room [32]member
+	members, ok := flatMembers(room[:0], raw)
+	if !ok {
+		return ExposureMetadata{}, false
+	}
+	var md ExposureMetadata
+	var seen uint32
+	for _, m := range members {
+		dst, bit := md.field(m.name)
+		if dst == nil {
+			for _, f := range exposureFields {
+				if bytes.EqualFold(m.name, []byte(f)) {
+					return ExposureMetadata{}, false
+				}
+			}
+			continue
+		}
+		if !once(&seen, bit) {
+			return ExposureMetadata{}, false
+		}
+		*dst = FlexString(unsafeString(m.value[1 : len(m.value)-1]))
+	}
+	return md, true
+}
+
+// field returns the field a metadata member name decodes into and its bit
+// for once, or nil for a name that is none of them.
+func (md *ExposureMetadata) field(name []byte) (*FlexString, uint32) {
+	switch string(name) {
+	case "config":
+		return &md.Config, 1 << 0
+	case "ruleID":
+		return &md.RuleID, 1 << 1
+	case "allocatedExperiment":
+		return &md.AllocatedExperiment, 1 << 2
+	case "isExplicitParameter":
+		return &md.IsExplicitParameter, 1 << 3
+	case "experimentGroupName":
+		return &md.ExperimentGroupName, 1 << 4
+	case "gate":
+		return &md.Gate, 1 << 5
+	case "gateValue":
+		return &md.GateValue, 1 << 6
+	case "parameterName":
+		return &md.ParameterName, 1 << 7
+	}
+	return nil, 0
+}
