@@ -41,7 +41,8 @@ func (b *Batch) assignIDs(body []byte) {
 	// an allocation per field.
 	var (
 		buf     = make([]byte, 0, 1024)
-		members []member
+		room    [32]member // metadata members: enough for any SDK's
+		members = room[:0]
 	)
 	for i := range b.Events {
 		e := &b.Events[i]
