@@ -93,8 +93,10 @@ func decodeFlatExposure(raw []byte) (ExposureMetadata, bool) {
 	for _, m := range members {
 		dst, bit := md.field(m.name)
 		if dst == nil {
+			// Names are ASCII here, so a match ignoring case has the
+			// field's length.
 			for _, f := range exposureFields {
-				if bytes.EqualFold(m.name, []byte(f)) {
+				if len(m.name) == len(f) && bytes.EqualFold(m.name, []byte(f)) {
 					return ExposureMetadata{}, false
 				}
 			}
