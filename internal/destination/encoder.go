@@ -36,7 +36,7 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 		return out
 	case mapping.Invalid:
 		out.Invalid = true
-		out.Payload = r.Track.AppendJSON(nil)
+		out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)))
 		return out
 	}
 	out.Payload = r.Track.AppendJSON(make([]byte, 0, trackSize(&r.Track)+t.Room))
@@ -62,7 +62,10 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 		}
 	}
 	if t.Parse != nil && !out.Invalid {
-		out.Parsed = t.Parse(b, &r.Track, out.Payload)
+		// A copy for Parse, which may keep it: taking r's address would
+		// move the whole Result to the heap on every event, Parse or not.
+		track := r.Track
+		out.Parsed = t.Parse(b, &track, out.Payload)
 		if out.Extra != nil {
 			out.ExtraParsed = t.Parse(b, &extra.Track, out.Extra)
 		}

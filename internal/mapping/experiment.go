@@ -87,18 +87,20 @@ func (m *Mapper) resolveExperiment(e *statsig.Event, kind statsig.Kind) (string,
 		} else {
 			note = NoteNoSpecsGroupUnknown
 		}
-		// Rewritten as json.Marshal writes a map: members sorted by name.
-		all, err := statsig.ObjectMembers(metadata)
-		if err != nil {
-			return name, kind, metadata, 0
+		// Rewritten as json.Marshal writes a map: members sorted by name
+		// (and so are the edits).
+		exp := quote(expName)
+		edits := [...]statsig.MemberEdit{
+			{Name: "allocatedExperiment", Value: exp},
+			{Name: "config", Value: exp},
+			{Name: "experimentGroupName", Value: quote(group)},
+			{Name: "layer", From: "config"},
 		}
-		all = setMember(all, "layer", memberValue(all, "config"))
-		all = setMember(all, "config", quote(expName))
-		all = setMember(all, "allocatedExperiment", quote(expName))
-		if group != "" {
-			all = setMember(all, "experimentGroupName", quote(group))
+		set := edits[:]
+		if group == "" {
+			set = slices.Delete(set, 2, 3)
 		}
-		out, err := statsig.AppendObject(make([]byte, 0, len(metadata)+len(expName)*2+64), all)
+		out, err := statsig.AppendObjectEdited(make([]byte, 0, len(metadata)+len(expName)*2+len(group)+64), metadata, set)
 		if err != nil {
 			return name, kind, metadata, 0
 		}
@@ -121,22 +123,19 @@ func resolveHashedNames(metadata json.RawMessage, md statsig.ExposureMetadata, s
 	if config == string(md.Config) && allocated == string(md.AllocatedExperiment) {
 		return metadata, md
 	}
-	all, err := statsig.ObjectMembers(metadata)
-	if err != nil {
-		return metadata, md
+	var room [2]statsig.MemberEdit // sorted by name
+	edits := room[:0]
+	if allocated != string(md.AllocatedExperiment) {
+		edits = append(edits, statsig.MemberEdit{Name: "allocatedExperiment", Value: quote(allocated)})
 	}
 	if config != string(md.Config) {
-		all = setMember(all, "config", quote(config))
-		md.Config = statsig.FlexString(config)
+		edits = append(edits, statsig.MemberEdit{Name: "config", Value: quote(config)})
 	}
-	if allocated != string(md.AllocatedExperiment) {
-		all = setMember(all, "allocatedExperiment", quote(allocated))
-		md.AllocatedExperiment = statsig.FlexString(allocated)
-	}
-	out, err := statsig.AppendObject(make([]byte, 0, len(metadata)+len(config)+len(allocated)), all)
+	out, err := statsig.AppendObjectEdited(make([]byte, 0, len(metadata)+len(config)+len(allocated)+32), metadata, edits)
 	if err != nil {
 		return metadata, md
 	}
+	md.Config, md.AllocatedExperiment = statsig.FlexString(config), statsig.FlexString(allocated)
 	return out, md
 }
 
@@ -147,16 +146,6 @@ func memberValue(members []statsig.Member, name string) json.RawMessage {
 		return nil
 	}
 	return members[i].Value
-}
-
-// setMember sets the named member of a sorted member list, in order.
-func setMember(members []statsig.Member, name string, value json.RawMessage) []statsig.Member {
-	i, found := slices.BinarySearchFunc(members, name, func(m statsig.Member, name string) int { return strings.Compare(m.Name, name) })
-	if found {
-		members[i].Value = value
-		return members
-	}
-	return slices.Insert(members, i, statsig.Member{Name: name, Value: value})
 }
 
 func quote(s string) json.RawMessage { return segment.AppendString(nil, s) }

@@ -130,6 +130,11 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time: IDs, names and emails are
+		// mostly nothing else.
+		if i = plainWords(s, i); i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -172,4 +177,33 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainWords returns where, from i on, the first group of 8 bytes of s
+// that are not all printable ASCII other than the quote and the backslash
+// (bytes AppendString copies as they are) starts, or where fewer than 8
+// bytes are left. The tests are the word-at-a-time "some byte is below n"
+// of Bit Twiddling Hacks, exact as a yes or no: a subtraction borrows only
+// out of a byte that is below n, so a byte is flagged wrongly only above
+// one flagged rightly (and bytes from 0x80 up are refused before that
+// matters).
+func plainWords(s string, i int) int {
+	const (
+		ones = 0x0101010101010101
+		tops = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		bad := x & tops                    // from 0x80 up: UTF-8 to check
+		bad |= (x - 0x20*ones) & ^x & tops // below 0x20: control characters
+		bad |= (q - ones) & ^q & tops      // a quote
+		bad |= (bs - ones) & ^bs & tops    // a backslash
+		if bad != 0 {
+			return i
+		}
+	}
+	return i
 }

@@ -157,3 +157,77 @@ func TestTrackValidate(t *testing.T) {
 		})
 	}
 }
+
+// referenceAppendString is AppendString as it was written before its
+// eight-bytes-at-a-time loop, one byte at a time: the fast loop must not
+// change a single output byte.
+func referenceAppendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+				b = append(b, c)
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// TestAppendStringMatchesReferenceAtEveryOffset puts each byte value at
+// each position of the eight-byte window, so every lane of the word test
+// sees every byte.
+func TestAppendStringMatchesReferenceAtEveryOffset(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 17; pos++ {
+			s := []byte(strings.Repeat("a", 17))
+			s[pos] = byte(c)
+			checkAppendStringReference(t, string(s))
+		}
+	}
+	for _, s := range appendStringSeeds {
+		checkAppendStringReference(t, s)
+		checkAppendStringReference(t, "0123456789"+s+"abcdefgh")
+	}
+}
+
+func checkAppendStringReference(t *testing.T, s string) {
+	t.Helper()
+	if got, want := segment.AppendString([]byte("x"), s), referenceAppendString([]byte("x"), s); string(got) != string(want) {
+		t.Fatalf("AppendString(%q) = %q, reference %q", s, got, want)
+	}
+}
+
+func FuzzAppendStringReference(f *testing.F) {
+	for _, s := range appendStringSeeds {
+		f.Add(s)
+		f.Add("user-000000000001-3@load.example" + s + "stable-000000000001-3")
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		checkAppendStringReference(t, s)
+	})
+}

@@ -716,30 +716,15 @@ var exposureFields = []string{"config", "ruleID", "allocatedExperiment", "isExpl
 // DecodeExposureMetadata decodes an exposure's metadata object, with
 // json.Unmarshal's result and errors.
 func DecodeExposureMetadata(raw json.RawMessage) (ExposureMetadata, error) {
+	if md, ok := decodeFlatExposure(raw); ok {
+		return md, nil
+	}
 	var md ExposureMetadata
 	s := scanner{data: raw, text: unsafeString(raw)}
 	var seen uint32
 	ok := s.members(func(name []byte) bool {
-		var dst *FlexString
-		var bit uint32
-		switch string(name) {
-		case "config":
-			dst, bit = &md.Config, 1<<0
-		case "ruleID":
-			dst, bit = &md.RuleID, 1<<1
-		case "allocatedExperiment":
-			dst, bit = &md.AllocatedExperiment, 1<<2
-		case "isExplicitParameter":
-			dst, bit = &md.IsExplicitParameter, 1<<3
-		case "experimentGroupName":
-			dst, bit = &md.ExperimentGroupName, 1<<4
-		case "gate":
-			dst, bit = &md.Gate, 1<<5
-		case "gateValue":
-			dst, bit = &md.GateValue, 1<<6
-		case "parameterName":
-			dst, bit = &md.ParameterName, 1<<7
-		default:
+		dst, bit := md.field(name)
+		if dst == nil {
 			return s.unknown(name, exposureFields)
 		}
 		var ok bool
@@ -749,9 +734,11 @@ func DecodeExposureMetadata(raw json.RawMessage) (ExposureMetadata, error) {
 	if ok && s.atEnd() {
 		return md, nil
 	}
-	md = ExposureMetadata{}
-	err := json.Unmarshal(raw, &md)
-	return md, err
+	// A variable of its own: &md given to Unmarshal would move md to the
+	// heap on every call, not only on this rare one.
+	var slow ExposureMetadata
+	err := json.Unmarshal(raw, &slow)
+	return slow, err
 }
 
 // Member is one member of a JSON object.

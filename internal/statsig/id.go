@@ -41,11 +41,15 @@ func (b *Batch) assignIDs(body []byte) {
 	// an allocation per field.
 	var (
 		buf     = make([]byte, 0, 1024)
-		members []member
+		room    [32]member // metadata members: enough for any SDK's
+		members = room[:0]
+		// The events' IDs are written side by side and made one string:
+		// one allocation per request instead of one per event.
+		ids = make([]byte, 0, uuidLen*len(b.Events))
 	)
 	for i := range b.Events {
 		e := &b.Events[i]
-		if e.TimeUUID != "" && len(e.TimeUUID) <= 64 {
+		if e.hasTimeUUID() {
 			e.ID = e.TimeUUID
 			continue
 		}
@@ -57,9 +61,20 @@ func (b *Batch) assignIDs(body []byte) {
 			buf = strconv.AppendInt(buf, int64(n), 10)
 			sum = sha256.Sum256(buf)
 		}
-		e.ID = uuidFromHash(sum[:])
+		ids = appendUUID(ids, sum[:])
+	}
+	// ids is complete and never written again: the string may share it.
+	text := unsafeString(ids)
+	for i := range b.Events {
+		if e := &b.Events[i]; !e.hasTimeUUID() {
+			e.ID, text = text[:uuidLen], text[uuidLen:]
+		}
 	}
 }
+
+// hasTimeUUID reports whether the event's ID is the timeUUID it came with
+// (Statsig's webhook sends one).
+func (e *Event) hasTimeUUID() bool { return e.TimeUUID != "" && len(e.TimeUUID) <= 64 }
 
 // appendIdentity appends what identifies an event: fields separated by 0
 // bytes, metadata in canonical form. members is scratch space.
@@ -83,7 +98,9 @@ func appendIdentity(buf []byte, members []member, b *Batch, e *Event) ([]byte, [
 				buf = appendField(buf, string(v))
 			}
 		default:
-			keys := make([]string, 0, len(u.CustomIDs))
+			// Room for the usual few on the stack: no allocation per event.
+			var room [8]string
+			keys := room[:0]
 			for k := range u.CustomIDs {
 				keys = append(keys, k)
 			}
@@ -116,12 +133,34 @@ func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte,
 	if len(raw) == 0 || raw[0] != '{' {
 		return appendCanonicalJSON(buf, raw), members
 	}
+	members, flat := flatMembers(members[:0], raw)
+	if flat {
+		// Strings without escapes: their canonical form is as sent.
+		return appendSortedMembers(buf, members, false), members
+	}
+	if out, ok := appendSortedObject(buf, raw); ok {
+		return out, members
+	}
+	return appendCanonicalMembers(buf, members, raw)
+}
+
+// appendCanonicalMembers is appendCanonical for any object: its members
+// listed, sorted and written.
+func appendCanonicalMembers(buf []byte, members []member, raw json.RawMessage) ([]byte, []member) {
 	members, ok := objectMembers(members[:0], raw)
 	if !ok {
 		return appendCanonicalSlow(buf, raw), members
 	}
+	return appendSortedMembers(buf, members, true), members
+}
+
+// appendSortedMembers sorts members by name and appends them as name 1
+// value 2, each value in canonical form unless canonicalise is false (the
+// caller knows they are).
+func appendSortedMembers(buf []byte, members []member, canonicalise bool) []byte {
 	// Stable, so that of repeated names the last one, which encoding/json
-	// would keep, ends each run.
+	// would keep, ends each run. (Sorted input, as most is, costs one
+	// comparison per member.)
 	slices.SortStableFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
 	for i, m := range members {
 		if i+1 < len(members) && bytes.Equal(m.name, members[i+1].name) {
@@ -129,16 +168,57 @@ func appendCanonical(buf []byte, members []member, raw json.RawMessage) ([]byte,
 		}
 		buf = append(buf, m.name...)
 		buf = append(buf, 1)
-		buf = appendCanonicalJSON(buf, m.value)
+		if canonicalise {
+			buf = appendCanonicalJSON(buf, m.value)
+		} else {
+			buf = append(buf, m.value...)
+		}
 		buf = append(buf, 2)
 	}
-	return buf, members
+	return buf
+}
+
+// appendSortedObject is appendCanonical in one pass for the objects most
+// senders write (encoding/json and the Go SDK sort map keys): plain names in
+// strictly ascending order, so there is nothing to sort and no name twice,
+// and each value is put in canonical form as it is read instead of being
+// scanned once to list it and again to canonicalise it. For any other
+// object it fails, with buf as it was, and appendCanonical takes the
+// general way.
+func appendSortedObject(buf []byte, raw []byte) ([]byte, bool) {
+	start := len(buf)
+	s := scanner{data: raw}
+	var prev []byte
+	ok := s.members(func(name []byte) bool {
+		if prev != nil && bytes.Compare(prev, name) >= 0 {
+			return false
+		}
+		prev = name
+		buf = append(buf, name...)
+		buf = append(buf, 1)
+		var ok bool
+		if buf, ok = s.canonical(buf); !ok {
+			return false
+		}
+		buf = append(buf, 2)
+		return true
+	})
+	if !ok || !s.atEnd() {
+		return buf[:start], false
+	}
+	return buf, true
 }
 
 // objectMembers lists the members of a JSON object whose names are plain
 // (see scanner.key); it fails for anything else.
 func objectMembers(dst []member, raw []byte) ([]member, bool) {
 	s := scanner{data: raw}
+	return s.objectMembers(dst)
+}
+
+// objectMembers lists the members of the object that is s's whole input
+// (see objectMembers).
+func (s *scanner) objectMembers(dst []member) ([]member, bool) {
 	ok := s.members(func(name []byte) bool {
 		v, ok := s.value()
 		dst = append(dst, member{name, v})
@@ -171,11 +251,19 @@ func appendCanonicalSlow(buf []byte, raw json.RawMessage) []byte {
 // uuidFromHash formats the first 16 bytes of a hash as a name-based
 // (version 5 style) UUID: the shape Segment recommends for messageId.
 func uuidFromHash(sum []byte) string {
+	return string(appendUUID(make([]byte, 0, uuidLen), sum))
+}
+
+// uuidLen is the length of a UUID's text.
+const uuidLen = 36
+
+// appendUUID appends uuidFromHash(sum).
+func appendUUID(dst, sum []byte) []byte {
 	var u [16]byte
 	copy(u[:], sum)
 	u[6] = (u[6] & 0x0f) | 0x50
 	u[8] = (u[8] & 0x3f) | 0x80
-	var out [36]byte
+	var out [uuidLen]byte
 	hex.Encode(out[0:8], u[0:4])
 	out[8] = '-'
 	hex.Encode(out[9:13], u[4:6])
@@ -185,5 +273,5 @@ func uuidFromHash(sum []byte) string {
 	hex.Encode(out[19:23], u[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:], u[10:])
-	return string(out[:])
+	return append(dst, out[:]...)
 }
