@@ -78,7 +78,11 @@ func openSQLite(path string, log *slog.Logger) (*sqliteDB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "cache_size(-32768)")
+	// 8 MiB of page cache per connection: SQLite allocates it outside the
+	// Go heap, so Go's memory limit does not see it. Since new tables have
+	// no random-keyed id index (loaded.go), 32 MiB loaded no faster
+	// (31k vs 35k events/s alone) and took 50 MB more at peak.
+	q.Add("_pragma", "cache_size(-8192)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	sep := "?"
 	if strings.Contains(dsn, "?") {
