@@ -131,11 +131,17 @@ func (e *Event) appendBinary(dst []byte) ([]byte, error) {
 	}
 	ids := validKeys(u.CustomIDs)
 	dst = binary.AppendUvarint(dst, uint64(len(ids)))
-	if len(ids) > 0 {
-		for _, k := range sortedKeys(ids) {
-			dst = appendBinString(dst, k)
-			dst = appendBinString(dst, string(ids[k]))
-		}
+	// A user has a customID or two: their keys are sorted in a buffer on
+	// the stack (sortedKeys allocated one per event, ≈ 1 % of intake).
+	var buf [8]string
+	keys := buf[:0]
+	for k := range ids {
+		keys = append(keys, k)
+	}
+	insertionSort(keys)
+	for _, k := range keys {
+		dst = appendBinString(dst, k)
+		dst = appendBinString(dst, string(ids[k]))
 	}
 	return appendBinRaw(dst, u.StatsigEnvironment)
 }

@@ -608,12 +608,17 @@ func sortedKeys(m map[string]FlexString) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
+	insertionSort(keys)
+	return keys
+}
+
+// insertionSort sorts a few strings without the allocation of a sort call.
+func insertionSort(keys []string) {
 	for i := 1; i < len(keys); i++ {
 		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
 			keys[j], keys[j-1] = keys[j-1], keys[j]
 		}
 	}
-	return keys
 }
 
 func appendStringField(dst []byte, key, v string) []byte {
