@@ -1,11 +1,10 @@
 package cpupressure
 
 import (
-	"context"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/cpupressure/pressuretest"
 )
 
 func TestDeltaCountsSlowSchedulings(t *testing.T) {
@@ -22,22 +21,7 @@ func TestDeltaCountsSlowSchedulings(t *testing.T) {
 // goroutines that wake up (here a ticker's) wait for a core.
 func TestPressedWhenEveryCoreIsTaken(t *testing.T) {
 	g := New()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	for range 4 * runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Bursts of 2 ms of CPU, each followed by a turn in the run
-			// queue: many schedulings, each waiting for the others.
-			for ctx.Err() == nil {
-				for start := time.Now(); time.Since(start) < 2*time.Millisecond; {
-				}
-				runtime.Gosched()
-			}
-		}()
-	}
+	pressuretest.Spin(t)
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	deadline := time.Now().Add(30 * time.Second)

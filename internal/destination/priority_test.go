@@ -3,8 +3,6 @@ package destination_test
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,35 +10,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cpupressure"
+	"github.com/statsig-bridge/statsig-bridge/internal/cpupressure/pressuretest"
 	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
 )
 
 // The priority tests do not run in parallel: they take every core.
-
-// spin keeps 4 goroutines per core busy, so that this process's goroutines
-// wait for a CPU, until the returned stop is called (also at cleanup).
-func spin(t *testing.T) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range 4 * runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Bursts of 2 ms of CPU, each followed by a turn in the run
-			// queue: many schedulings, each waiting for the others.
-			for ctx.Err() == nil {
-				for start := time.Now(); time.Since(start) < 2*time.Millisecond; {
-				}
-				runtime.Gosched()
-			}
-		}()
-	}
-	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
-	t.Cleanup(stop)
-	return stop
-}
 
 // slow makes recv answer each batch after d: a streaming destination that
 // keeps handing batches to its workers for a while.
@@ -70,7 +46,7 @@ func TestWarehouseGivesWayUnderPressure(t *testing.T) {
 	l := openLog(t)
 	const messages, per = 40, 100
 	backlog(t, l, messages, per)
-	stop := spin(t)
+	stop := pressuretest.Spin(t)
 	prio := destination.NewPriority(nil)
 	streamRecv, whRecv := newReceiver(t), newReceiver(t)
 	slow(streamRecv, 20*time.Millisecond)
@@ -111,7 +87,7 @@ func TestWarehouseGivesWayToIntake(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	spin(t)
+	pressuretest.Spin(t)
 	whRecv := newReceiver(t)
 	wh := startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: destination.NewPriority(intake), MaxLag: time.Hour})
 	testwait.For(t, 20*time.Second, "the warehouse waiting", wh.Runner.Yielding)
@@ -133,7 +109,7 @@ func TestWarehouseLoadsOnceMaxLagBehind(t *testing.T) {
 	slow(streamRecv, 200*time.Millisecond) // 4 × 20 events / 200 ms: 30 s for the backlog
 	stream := startRunner(t, l, streamRecv, runnerOptions{Name: "segment", Priority: prio, Streaming: true, MaxBatchItems: 20, Concurrency: 4})
 	testwait.For(t, 20*time.Second, "the streaming destination delivering", func() bool { return streamRecv.Unique() > 0 })
-	spin(t)
+	pressuretest.Spin(t)
 	startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: 300 * time.Millisecond})
 	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
 	if n := streamRecv.Unique(); n == messages*per {
@@ -155,7 +131,7 @@ func TestWarehouseDoesNotWaitWithoutForeground(t *testing.T) {
 	streamRecv.Respond(func([]string) int { return 503 })
 	stream := startRunner(t, l, streamRecv, runnerOptions{Name: "segment", Priority: prio, Streaming: true, MaxBatchItems: 20, Concurrency: 2})
 	testwait.For(t, 20*time.Second, "the streaming destination failing", func() bool { return len(streamRecv.Requests()) > 0 })
-	spin(t)
+	pressuretest.Spin(t)
 	startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: time.Hour})
 	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
 	if n := streamRecv.Unique(); n != 0 {

@@ -157,7 +157,7 @@ func validKeys(m map[string]FlexString) map[string]FlexString {
 		}
 		out := make(map[string]FlexString, len(m))
 		for _, k := range sortedKeys(m) {
-			out[replaceInvalidUTF8(k)] = m[k]
+			out[JSONText(k)] = m[k]
 		}
 		return out
 	}
@@ -167,17 +167,19 @@ func validKeys(m map[string]FlexString) map[string]FlexString {
 // appendBinString appends s as AppendJSON's output decodes: invalid UTF-8
 // (never in what a JSON decoder produced) becomes U+FFFD byte by byte.
 func appendBinString(dst []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = replaceInvalidUTF8(s)
-	}
+	s = JSONText(s)
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
 }
 
-// replaceInvalidUTF8 replaces each byte that is not part of a valid UTF-8
-// sequence with U+FFFD, as json.Marshal does (strings.ToValidUTF8 would
-// replace a run of them with one).
-func replaceInvalidUTF8(s string) string {
+// JSONText returns s as a JSON encoder writes it and a decoder reads it
+// back: each byte that is not part of a valid UTF-8 sequence becomes
+// U+FFFD, as json.Marshal does (strings.ToValidUTF8 would replace a run of
+// them with one). Valid text, nearly all, is returned as it is.
+func JSONText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
 	out := make([]byte, 0, len(s)+8)
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"time"
-	"unicode/utf8"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
 	"github.com/statsig-bridge/statsig-bridge/internal/statsig"
@@ -22,10 +21,10 @@ import (
 // two equal.
 func trackRow(t *segment.Track, receivedAt, clientTime int64) (wh.Row, error) {
 	r := wh.Row{
-		ID:          jsonText(t.MessageID),
-		EventText:   jsonText(t.Event),
-		UserID:      jsonText(t.UserID),
-		AnonymousID: jsonText(t.AnonymousID),
+		ID:          statsig.JSONText(t.MessageID),
+		EventText:   statsig.JSONText(t.Event),
+		UserID:      statsig.JSONText(t.UserID),
+		AnonymousID: statsig.JSONText(t.AnonymousID),
 	}
 	var err error
 	if r.Timestamp, err = jsonTime(t.Timestamp); err != nil {
@@ -109,25 +108,6 @@ func (m *mapped) row(msg []byte) (wh.Row, bool) {
 	t.Context, t.Properties = msg[m.ctx[0]:m.ctx[1]], msg[m.props[0]:m.props[1]]
 	r, err := trackRow(&t, m.receivedAt, m.clientTime)
 	return r, err == nil
-}
-
-// jsonText is s as segment.AppendString writes it and a JSON reader reads
-// it back: each byte of invalid UTF-8 becomes U+FFFD.
-func jsonText(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	out := make([]byte, 0, len(s)+8)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
-		} else {
-			out = append(out, s[i:i+size]...)
-		}
-		i += size
-	}
-	return string(out)
 }
 
 var errYear = errors.New("a time outside the years 0–9999 is not an RFC 3339 time")
