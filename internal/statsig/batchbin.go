@@ -1,6 +1,7 @@
 package statsig
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -90,7 +91,7 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 		dst = appendBinString(dst, s)
 	}
 	var err error
-	if dst, err = appendBinRaw(dst, b.StatsigMetadata); err != nil {
+	if dst, err = appendBinRaw(dst, b.StatsigMetadata, b.rawValid); err != nil {
 		return dst[:start], err
 	}
 	if b.Events == nil {
@@ -99,19 +100,19 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 		dst = binary.AppendUvarint(dst, uint64(len(b.Events))+1)
 	}
 	for i := range b.Events {
-		if dst, err = b.Events[i].appendBinary(dst); err != nil {
+		if dst, err = b.Events[i].appendBinary(dst, b.rawValid); err != nil {
 			return dst[:start], fmt.Errorf("event %d: %w", i, err)
 		}
 	}
 	return dst, nil
 }
 
-func (e *Event) appendBinary(dst []byte) ([]byte, error) {
+func (e *Event) appendBinary(dst []byte, valid bool) ([]byte, error) {
 	dst = appendBinString(dst, e.ID)
 	dst = appendBinString(dst, e.EventName)
 	var err error
 	for _, raw := range [...]json.RawMessage{e.Value, e.Metadata, e.SecondaryExposures, e.StatsigMetadata} {
-		if dst, err = appendBinRaw(dst, raw); err != nil {
+		if dst, err = appendBinRaw(dst, raw, valid); err != nil {
 			return dst, err
 		}
 	}
@@ -126,7 +127,7 @@ func (e *Event) appendBinary(dst []byte) ([]byte, error) {
 	for _, s := range [...]FlexString{u.UserID, u.Email, u.IP, u.UserAgent, u.Country, u.Locale, u.AppVersion} {
 		dst = appendBinString(dst, string(s))
 	}
-	if dst, err = appendBinRaw(dst, u.Custom); err != nil {
+	if dst, err = appendBinRaw(dst, u.Custom, valid); err != nil {
 		return dst, err
 	}
 	ids := validKeys(u.CustomIDs)
@@ -143,7 +144,7 @@ func (e *Event) appendBinary(dst []byte) ([]byte, error) {
 		dst = appendBinString(dst, k)
 		dst = appendBinString(dst, string(ids[k]))
 	}
-	return appendBinRaw(dst, u.StatsigEnvironment)
+	return appendBinRaw(dst, u.StatsigEnvironment, valid)
 }
 
 // validKeys returns m, or when a key is not valid UTF-8 (never in what a
@@ -194,17 +195,32 @@ func JSONText(s string) string {
 }
 
 // appendBinRaw appends a raw JSON value as AppendJSON writes it; an empty
-// one is an absent field, as AppendJSON leaves it out.
-func appendBinRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
+// one is an absent field, as AppendJSON leaves it out. valid says a JSON
+// decoder checked the value already (Batch.rawValid): then a value with no
+// whitespace byte and nothing json.Marshal escapes is its own normal form,
+// told by a few vectorised byte searches instead of a scan (the scan was
+// ≈ 5 % of a Segment-only run's CPU).
+func appendBinRaw(dst []byte, raw json.RawMessage, valid bool) ([]byte, error) {
 	if len(raw) == 0 {
 		return append(dst, 0), nil
 	}
-	norm, err := normalizeRaw(raw)
-	if err != nil {
-		return dst, err
+	norm := []byte(raw)
+	if !valid || !plainJSON(raw) {
+		var err error
+		if norm, err = normalizeRaw(raw); err != nil {
+			return dst, err
+		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(norm)))
 	return append(dst, norm...), nil
+}
+
+// plainJSON reports that raw, if it is valid JSON, is as json.Marshal
+// writes it: no whitespace byte anywhere (so none between tokens) and
+// nothing it escapes (<, >, &, U+2028, U+2029).
+func plainJSON(raw []byte) bool {
+	return bytes.IndexByte(raw, ' ') < 0 && bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\t') < 0 &&
+		bytes.IndexByte(raw, '\r') < 0 && !needsHTMLEscape(raw)
 }
 
 // binReader reads the binary encoding. Strings are substrings of text,

@@ -169,6 +169,9 @@ func DecodeRequest(body []byte, info RequestInfo) (*Batch, []Rejection, error) {
 	}
 	sortRejections(rejects)
 	b.assignIDs(body)
+	// Every raw value above came from the scanner or encoding/json, which
+	// validate what they hand out.
+	b.rawValid = true
 	return b, rejects, nil
 }
 

@@ -128,6 +128,11 @@ type Batch struct {
 	// StatsigMetadata is the request-level statsigMetadata, as sent.
 	StatsigMetadata json.RawMessage `json:"statsigMetadata,omitempty"`
 	Events          []Event         `json:"events"`
+
+	// rawValid says every raw JSON value in the batch was checked by a JSON
+	// decoder (DecodeRequest sets it), so AppendBinary need not check them
+	// again. Nothing outside this package sets a raw value of a Batch.
+	rawValid bool
 }
 
 // Source says how a batch entered the bridge.

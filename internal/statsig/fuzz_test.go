@@ -63,7 +63,26 @@ func FuzzDecodeRequest(f *testing.F) {
 				t.Fatalf("event %d: ID %s then %s", i, b.Events[i].ID, again.Events[i].ID)
 			}
 		}
+		checkRawValid(t, b)
 	})
+}
+
+// checkRawValid holds AppendBinary's trust in a decoded request
+// (Batch.rawValid: raw values appended unchecked when they look plain) to
+// the reference: the same batch not trusted, every raw value checked and
+// normalised.
+func checkRawValid(t *testing.T, b *Batch) {
+	t.Helper()
+	if !b.rawValid {
+		t.Fatal("DecodeRequest did not mark its raw values valid")
+	}
+	got, gotErr := b.AppendBinary(nil)
+	ref := *b
+	ref.rawValid = false
+	want, wantErr := ref.AppendBinary(nil)
+	if (gotErr != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+		t.Fatalf("stored batch of a decoded request differs from the checked one:\n got %q (%v)\nwant %q (%v)", got, gotErr, want, wantErr)
+	}
 }
 
 func FuzzDecodeWebhook(f *testing.F) {
