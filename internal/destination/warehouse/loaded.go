@@ -255,12 +255,19 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 			loaded[e.ev] = true
 		}
 	}
+	// One row per table and id across the whole transaction: the Writes
+	// of a group commit can carry the same event (an SDK resend or a
+	// redelivery racing the original), each in its own batch of a table.
+	rows := map[tableRow]bool{}
 	out := batches[:0:0]
 	for _, b := range batches {
-		out = append(out, without(b, loaded))
+		out = append(out, without(b, loaded, rows))
 	}
 	return out, nil
 }
+
+// tableRow is a row of the load, by table and id.
+type tableRow struct{ table, id string }
 
 // takenAt is the received_at, as the rows hold it, of the event that took
 // hash h in the ledger.
@@ -309,24 +316,25 @@ func (l *ledgerStmts) collides(ctx context.Context, tx *sql.Tx, ev loadedEvent) 
 	return added, nil
 }
 
-// without returns b without the rows of loaded events and without a second
-// row of one id (two Writes of a group carrying the same event).
-func without(b tableBatch, loaded map[loadedEvent]bool) tableBatch {
+// without returns b without the rows of loaded events and without a row
+// whose table and id came earlier in the transaction (seen, which it
+// extends): two Writes of a group carrying the same event.
+func without(b tableBatch, loaded map[loadedEvent]bool, seen map[tableRow]bool) tableBatch {
 	fam := family(b.table)
 	n := len(b.cols)
-	seen := make(map[string]bool, len(b.rows))
 	keep := b.rows[:0:0]
 	var args []any
 	for i, row := range b.rows {
 		id, _ := row[0].(string)
-		if seen[id] || loaded[loadedEvent{fam, id}] {
+		key := tableRow{b.table, id}
+		if seen[key] || loaded[loadedEvent{fam, id}] {
 			if args == nil {
 				keep = append(keep, b.rows[:i]...)
 				args = append(make([]any, 0, len(b.args)), b.args[:i*n]...)
 			}
 			continue
 		}
-		seen[id] = true
+		seen[key] = true
 		if args != nil {
 			keep = append(keep, row)
 			args = append(args, b.args[i*n:(i+1)*n]...)
