@@ -82,7 +82,8 @@ func (g *Gauge) Pressed(now time.Time) bool {
 		// background work waits to know (at most maxWindow).
 		return g.last || !g.decided
 	}
-	g.last, g.decided = slow*100 > total, true
+	// A whole window with fewer than minSamples is a quiet process.
+	g.last, g.decided = total >= minSamples && slow*100 > total, true
 	g.prev, g.at = append(g.prev[:0], h.Counts...), now
 	return g.last
 }
@@ -111,16 +112,45 @@ func delta(counts, prev []uint64, buckets []float64, limit float64) (total, slow
 	return total, slow
 }
 
-// Activity marks when latency-sensitive work last ran (an intake request,
-// a streaming delivery): background work gives way only while there is
-// such work to give way to. The zero value has never been marked.
-type Activity struct{ at atomic.Int64 }
+// Activity records in which tenths of the last second latency-sensitive
+// work ran (an intake request, a streaming destination handing out a
+// batch): background work gives way only to work that is busy, not to a
+// trickle. A warehouse catching up takes every core by itself, so with an
+// SDK request every half second the process is under pressure and the
+// trickle active; giving way to it would only slow the warehouse (the
+// review of the first version measured 2,000 events taking 6.8 s instead
+// of 1.5). The zero value has never been marked. Safe for concurrent use.
+type Activity struct {
+	// slots[k] holds the number of the last tenth of a second (Unix time
+	// / slotLen) with k = that number mod len(slots) that was marked.
+	slots [activitySlots]atomic.Int64
+}
+
+// The window Busy looks at: activitySlots tenths of a second, of which
+// busySlots must have seen the work.
+const (
+	activitySlots = 10
+	slotLen       = int64(100 * time.Millisecond)
+	busySlots     = 5
+)
 
 // Mark records that the work ran at now.
-func (a *Activity) Mark(now time.Time) { a.at.Store(now.UnixNano()) }
+func (a *Activity) Mark(now time.Time) {
+	n := now.UnixNano() / slotLen
+	if s := &a.slots[n%activitySlots]; s.Load() != n {
+		s.Store(n)
+	}
+}
 
-// Since says whether the work ran within d before now.
-func (a *Activity) Since(now time.Time, d time.Duration) bool {
-	at := a.at.Load()
-	return at != 0 && now.UnixNano()-at < int64(d)
+// Busy says whether the work ran in at least half of the tenths of a
+// second of the last second before now.
+func (a *Activity) Busy(now time.Time) bool {
+	n := now.UnixNano() / slotLen
+	seen := 0
+	for i := range a.slots {
+		if m := a.slots[i].Load(); m > n-activitySlots && m <= n {
+			seen++
+		}
+	}
+	return seen >= busySlots
 }

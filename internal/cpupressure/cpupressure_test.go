@@ -32,3 +32,24 @@ func TestPressedWhenEveryCoreIsTaken(t *testing.T) {
 		<-tick.C
 	}
 }
+
+func TestActivityBusyInHalfTheLastSecond(t *testing.T) {
+	var a Activity
+	t0 := time.Unix(1_800_000_000, 0)
+	if a.Busy(t0) {
+		t.Fatal("never marked, busy")
+	}
+	for i := range 4 { // 4 tenths of a second marked
+		a.Mark(t0.Add(time.Duration(i) * 100 * time.Millisecond))
+	}
+	if a.Busy(t0.Add(400 * time.Millisecond)) {
+		t.Error("4 of 10 tenths: busy")
+	}
+	a.Mark(t0.Add(450 * time.Millisecond))
+	if !a.Busy(t0.Add(450 * time.Millisecond)) {
+		t.Error("5 of 10 tenths: not busy")
+	}
+	if a.Busy(t0.Add(2 * time.Second)) {
+		t.Error("nothing in the last second: busy")
+	}
+}

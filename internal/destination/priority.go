@@ -19,13 +19,15 @@ import (
 // (warehouse.max_lag).
 //
 // A background runner (Config.MaxLag > 0) waits before each fetch while
-// there is foreground work (an intake request, or a streaming destination
-// handing a batch to its workers, within the last foregroundWindow) and the
-// process's goroutines wait for a CPU (cpupressure). It stops waiting once
-// it is MaxLag behind the log, and keeps loading while it is that far
-// behind. A streaming destination that is down or paused hands out no
-// batches, and CPU taken by other processes or by the warehouse alone is
-// nothing to give way to: neither holds the warehouse back.
+// foreground work is busy (intake requests, or a streaming destination
+// handing batches to its workers, in at least half of the last second)
+// and the process's goroutines wait for a CPU (cpupressure). It stops
+// waiting once it is MaxLag behind the log, and keeps loading while it is
+// that far behind. A streaming destination that is down or paused hands
+// out no batches, a trickle of requests is not busy, and CPU taken by
+// other processes is not this process's goroutines waiting: none of them
+// holds the warehouse back. A runner learns its lag from its fetches: one
+// started under pressure counts its lag from its start.
 type Priority struct {
 	intake   *cpupressure.Activity
 	pressure *cpupressure.Gauge
@@ -43,16 +45,12 @@ func NewPriority(intake *cpupressure.Activity) *Priority {
 	return &Priority{intake: intake, pressure: cpupressure.New()}
 }
 
-// foregroundWindow is how recently foreground work must have run to be
-// given way to; yieldPoll is how often a waiting runner looks again.
-const (
-	foregroundWindow = time.Second
-	yieldPoll        = 20 * time.Millisecond
-)
+// yieldPoll is how often a waiting runner looks again.
+const yieldPoll = 20 * time.Millisecond
 
 // fetchProgress is what one runner's fetches saw last.
 type fetchProgress struct {
-	// activeAt is when the runner last handed a batch to a worker.
+	// activeAt marks when the runner handed a batch to a worker.
 	activeAt cpupressure.Activity
 	// polledAt is when a fetch last returned (Unix ns).
 	polledAt atomic.Int64
@@ -96,15 +94,16 @@ func (pr *Priority) add(p *fetchProgress) {
 	pr.streaming = append(pr.streaming, p)
 }
 
-// foreground says whether intake or a streaming destination ran lately.
-func (pr *Priority) foreground(now time.Time) bool {
-	if pr.intake.Since(now, foregroundWindow) {
+// Foreground says whether intake or a streaming destination is busy: it
+// ran in at least half of the last second (cpupressure.Activity).
+func (pr *Priority) Foreground(now time.Time) bool {
+	if pr.intake.Busy(now) {
 		return true
 	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	for _, p := range pr.streaming {
-		if p.activeAt.Since(now, foregroundWindow) {
+		if p.activeAt.Busy(now) {
 			return true
 		}
 	}
@@ -117,26 +116,34 @@ func (r *Runner) background() bool {
 }
 
 // yield waits, before a background runner's fetch, while foreground work
-// is waiting for a CPU and r is less than MaxLag behind. A runner that
-// found nothing more in the log does not wait: its fetch waits for the
-// next batch anyway, and it is not behind. It returns false when ctx
-// ended.
-func (r *Runner) yield(ctx context.Context) bool {
-	var since time.Time
+// is busy and waiting for a CPU and r is less than MaxLag behind. A runner
+// that found nothing more in the log does not wait: its fetch waits for
+// the next batch anyway, and it is not behind. Before it waits it hands
+// what it has batched to its workers (flush). It returns false when ctx
+// ended, or flush did.
+func (r *Runner) yield(ctx context.Context, flush func(stop <-chan struct{}) bool) bool {
+	pr := r.cfg.Priority
+	yielded := r.cfg.Metrics.Yielded.WithLabelValues(r.cfg.Name)
+	waiting := false
 	defer func() {
-		if !since.IsZero() {
+		if waiting {
 			r.yielding.Add(-1)
-			r.cfg.Metrics.Yielded.WithLabelValues(r.cfg.Name).Add(time.Since(since).Seconds())
 		}
 	}()
-	pr := r.cfg.Priority
-	for {
+	for last := time.Now(); ; {
 		now := time.Now()
-		if r.progress.caughtUp.Load() || r.progress.lag(now) >= r.cfg.MaxLag || !pr.foreground(now) || !pr.pressure.Pressed(now) {
+		if waiting {
+			yielded.Add(now.Sub(last).Seconds()) // as it goes, not at the end of a wait of minutes
+			last = now
+		}
+		if r.progress.caughtUp.Load() || r.progress.lag(now) >= r.cfg.MaxLag || !pr.Foreground(now) || !pr.pressure.Pressed(now) {
 			return true
 		}
-		if since.IsZero() {
-			since = now
+		if !waiting {
+			if !flush(ctx.Done()) {
+				return false
+			}
+			waiting, last = true, time.Now()
 			r.yielding.Add(1)
 		}
 		select {

@@ -51,7 +51,7 @@ func TestWarehouseGivesWayUnderPressure(t *testing.T) {
 	streamRecv, whRecv := newReceiver(t), newReceiver(t)
 	slow(streamRecv, 20*time.Millisecond)
 	startRunner(t, l, streamRecv, runnerOptions{Name: "segment", Priority: prio, Streaming: true, MaxBatchItems: 20, Concurrency: 4})
-	testwait.For(t, 20*time.Second, "the streaming destination delivering", func() bool { return streamRecv.Unique() > 0 })
+	testwait.For(t, 20*time.Second, "the streaming destination busy", func() bool { return prio.Foreground(time.Now()) })
 
 	metrics := destination.NewMetrics(prometheus.NewRegistry())
 	wh := startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: time.Hour, Metrics: metrics})
@@ -88,8 +88,10 @@ func TestWarehouseGivesWayToIntake(t *testing.T) {
 		}
 	}()
 	pressuretest.Spin(t)
+	prio := destination.NewPriority(intake)
+	testwait.For(t, 20*time.Second, "intake busy", func() bool { return prio.Foreground(time.Now()) })
 	whRecv := newReceiver(t)
-	wh := startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: destination.NewPriority(intake), MaxLag: time.Hour})
+	wh := startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: prio, MaxLag: time.Hour})
 	testwait.For(t, 20*time.Second, "the warehouse waiting", wh.Runner.Yielding)
 	if n := whRecv.Unique(); n == messages*per {
 		t.Fatalf("the warehouse loaded all %d events before it waited", n)
@@ -138,4 +140,34 @@ func TestWarehouseDoesNotWaitWithoutForeground(t *testing.T) {
 		t.Fatalf("the failing destination delivered %d events", n)
 	}
 	stream.Stop(t)
+}
+
+// TestWarehouseDoesNotWaitForATrickle: a request every 300 ms is not busy
+// intake, even with every core taken (here, in production by the warehouse
+// catching up): the warehouse loads on. Were it to wait, it would wait out
+// its hour of max_lag.
+func TestWarehouseDoesNotWaitForATrickle(t *testing.T) {
+	l := openLog(t)
+	const messages, per = 200, 10
+	backlog(t, l, messages, per)
+	intake := &cpupressure.Activity{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			intake.Mark(time.Now())
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	pressuretest.Spin(t)
+	whRecv := newReceiver(t)
+	metrics := destination.NewMetrics(prometheus.NewRegistry())
+	startRunner(t, l, whRecv, runnerOptions{Name: "warehouse", Priority: destination.NewPriority(intake), MaxLag: time.Hour, Metrics: metrics})
+	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
+	if s := yielded(t, metrics, "warehouse"); s != 0 {
+		t.Errorf("yielded %.2fs to a trickle", s)
+	}
 }

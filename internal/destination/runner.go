@@ -327,11 +327,8 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		if ctx.Err() != nil {
 			return finish()
 		}
-		if r.background() {
-			// What is batched goes now rather than wait out the yield.
-			if !flush(ctx.Done()) || !r.yield(ctx) {
-				return finish()
-			}
+		if r.background() && !r.yield(ctx, flush) {
+			return finish()
 		}
 		msgs, err := r.cfg.Consumer.Fetch(ctx, r.fetchSize(), wait)
 		if err == nil {
