@@ -130,10 +130,16 @@ type Runner struct {
 	// see fetchSize).
 	perMsg atomic.Int64
 
-	// inflight holds every log message fetched and not yet acked, so that
-	// keepAlive can tell the log they are still being worked on.
+	// inflight holds every log message begun and not yet acked, and
+	// fetched every one fetched and not yet begun (with when), so that
+	// keepAlive can tell the log they are still being worked on. A fetch
+	// loop begins a fetch's messages one at a time and waits for a worker
+	// between them: during an outage the rest of a fetch waits for minutes
+	// too, and without a sign of progress the log hands them out again (to
+	// the other fetch loop: the same events twice).
 	mu       sync.Mutex
 	inflight map[*logMessage]struct{}
+	fetched  map[*queue.Message]time.Time
 }
 
 // NewRunner checks cfg, fills defaults and returns a Runner.
@@ -161,6 +167,7 @@ func NewRunner(cfg Config) *Runner {
 		limiter:  delivery.NewCeiling(cfg.RequestsPerSecond),
 		log:      cfg.Logger.With("destination", cfg.Name),
 		inflight: map[*logMessage]struct{}{},
+		fetched:  map[*queue.Message]time.Time{},
 	}
 	if cfg.Priority != nil && cfg.Streaming {
 		cfg.Priority.add(&r.progress)
@@ -332,7 +339,13 @@ func (r *Runner) fetchLoop(ctx context.Context, work chan<- []item) error {
 		}
 		msgs, err := r.cfg.Consumer.Fetch(ctx, r.fetchSize(), wait)
 		if err == nil {
-			r.progress.saw(msgs, time.Now())
+			now := time.Now()
+			r.progress.saw(msgs, now)
+			r.mu.Lock()
+			for _, m := range msgs {
+				r.fetched[m] = now
+			}
+			r.mu.Unlock()
 		}
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("reading the log", "err", err)
@@ -487,7 +500,14 @@ type prepared struct {
 // outcome until all its events are queued; a message that does not decode
 // is dead-lettered whole (nil).
 func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
-	lm := &logMessage{msg: m, fetched: time.Now()}
+	r.mu.Lock()
+	at, ok := r.fetched[m]
+	delete(r.fetched, m)
+	r.mu.Unlock()
+	if !ok {
+		at = time.Now()
+	}
+	lm := &logMessage{msg: m, fetched: at}
 	data, err := m.Data()
 	var b *statsig.Batch
 	if err == nil {
@@ -561,7 +581,7 @@ func (r *Runner) keepAlive(ctx context.Context) {
 	every := max(r.cfg.AckWait/3, 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var batch []*logMessage
+	var batch []*queue.Message
 	for {
 		select {
 		case <-ctx.Done():
@@ -573,12 +593,17 @@ func (r *Runner) keepAlive(ctx context.Context) {
 		r.mu.Lock()
 		for lm := range r.inflight {
 			if lm.fetched.Before(cutoff) {
-				batch = append(batch, lm)
+				batch = append(batch, lm.msg)
+			}
+		}
+		for m, at := range r.fetched {
+			if at.Before(cutoff) {
+				batch = append(batch, m)
 			}
 		}
 		r.mu.Unlock()
-		for _, lm := range batch {
-			_ = lm.msg.InProgress()
+		for _, m := range batch {
+			_ = m.InProgress()
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,4 +328,40 @@ func TestUndecodableLogMessageIsDeadLetteredAsPublished(t *testing.T) {
 		t.Fatalf("dead letter: reason %q, detail %q, raw %d bytes (want the %d published): %.40q", dl.Reason, dl.Detail, len(dl.Raw), len(junk), dl.Raw)
 	}
 	waitForLagZero(t, l, defaultAckWait)
+}
+
+// TestOutageKeepsWholeFetchInHand: a fetch of several batches is begun one
+// batch at a time, and during an outage the rest of the fetch waits for a
+// worker far longer than the ack wait. The runner tells the log they are
+// in hand, so none is handed out again to the other fetch loop: every
+// event is delivered once.
+func TestOutageKeepsWholeFetchInHand(t *testing.T) {
+	t.Parallel()
+	l := openLog(t)
+	for m := range 6 {
+		publish(t, l, fmt.Sprintf("batch-%d", m), events(fmt.Sprintf("ev%d", m), 10, 10))
+	}
+	recv := newReceiver(t)
+	var mu sync.Mutex
+	var start time.Time
+	recv.Respond(func([]string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if start.IsZero() {
+			start = time.Now()
+		}
+		if time.Since(start) < 3*time.Second {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	const ackWait = 600 * time.Millisecond
+	startRunner(t, l, recv, runnerOptions{AckWait: ackWait, Concurrency: 1, MaxBatchItems: 10})
+	testwait.For(t, 30*time.Second, "60 events delivered", func() bool { return recv.Unique() == 60 })
+	waitForLagZero(t, l, ackWait)
+	for id, n := range recv.Delivered() {
+		if n > 1 {
+			t.Errorf("%s delivered %d times", id, n)
+		}
+	}
 }
