@@ -3,6 +3,7 @@ package destination_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,27 @@ import (
 )
 
 // The priority tests do not run in parallel: they take every core.
+
+// requests marks intake as running every interval, as intake requests
+// do, until stop is called (also at cleanup).
+func requests(t *testing.T, every time.Duration) (intake *cpupressure.Activity, stop func()) {
+	intake = &cpupressure.Activity{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			intake.Mark(time.Now())
+			select {
+			case <-ctx.Done():
+			case <-time.After(every):
+			}
+		}
+	}()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return intake, stop
+}
 
 // slow makes recv answer each batch after d: a streaming destination that
 // keeps handing batches to its workers for a while.
@@ -78,15 +100,7 @@ func TestWarehouseGivesWayToIntake(t *testing.T) {
 	l := openLog(t)
 	const messages, per = 200, 10 // more than a few fetches: it is behind when it waits
 	backlog(t, l, messages, per)
-	intake := &cpupressure.Activity{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		for ctx.Err() == nil {
-			intake.Mark(time.Now())
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
+	intake, stopIntake := requests(t, 10*time.Millisecond)
 	pressuretest.Spin(t)
 	prio := destination.NewPriority(intake)
 	testwait.For(t, 20*time.Second, "intake busy", func() bool { return prio.Foreground(time.Now()) })
@@ -96,7 +110,7 @@ func TestWarehouseGivesWayToIntake(t *testing.T) {
 	if n := whRecv.Unique(); n == messages*per {
 		t.Fatalf("the warehouse loaded all %d events before it waited", n)
 	}
-	cancel() // intake stops: nothing to give way to
+	stopIntake() // nothing to give way to
 	testwait.For(t, 30*time.Second, "the warehouse loading everything", func() bool { return whRecv.Unique() == messages*per })
 }
 
@@ -150,18 +164,7 @@ func TestWarehouseDoesNotWaitForATrickle(t *testing.T) {
 	l := openLog(t)
 	const messages, per = 200, 10
 	backlog(t, l, messages, per)
-	intake := &cpupressure.Activity{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		for ctx.Err() == nil {
-			intake.Mark(time.Now())
-			select {
-			case <-ctx.Done():
-			case <-time.After(300 * time.Millisecond):
-			}
-		}
-	}()
+	intake, _ := requests(t, 300*time.Millisecond)
 	pressuretest.Spin(t)
 	whRecv := newReceiver(t)
 	metrics := destination.NewMetrics(prometheus.NewRegistry())

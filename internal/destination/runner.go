@@ -500,27 +500,30 @@ type prepared struct {
 // outcome until all its events are queued; a message that does not decode
 // is dead-lettered whole (nil).
 func (r *Runner) begin(ctx context.Context, m *queue.Message) *logMessage {
-	r.mu.Lock()
-	at, ok := r.fetched[m]
-	delete(r.fetched, m)
-	r.mu.Unlock()
-	if !ok {
-		at = time.Now()
-	}
-	lm := &logMessage{msg: m, fetched: at}
 	data, err := m.Data()
 	var b *statsig.Batch
 	if err == nil {
 		b, err = statsig.DecodeBatch(data)
 	}
 	if err != nil {
+		r.mu.Lock()
+		delete(r.fetched, m)
+		r.mu.Unlock()
 		r.deadLetterRaw(ctx, m, err)
 		return nil
 	}
-	lm.batch = b
+	lm := &logMessage{msg: m, batch: b}
 	r.seen(len(b.Events))
 	lm.remaining.Store(int32(len(b.Events)) + 1) // +1 held until all are queued
+	// From fetched to inflight in one step, keeping when it was fetched:
+	// keepAlive never misses it.
 	r.mu.Lock()
+	at, ok := r.fetched[m]
+	delete(r.fetched, m)
+	if !ok {
+		at = time.Now()
+	}
+	lm.fetched = at
 	r.inflight[lm] = struct{}{}
 	r.mu.Unlock()
 	return lm
