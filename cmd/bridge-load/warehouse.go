@@ -313,8 +313,10 @@ func (w *whRun) countRows() (tracks, events int64, err error) {
 			return 0, 0, err
 		}
 		defer db.Close()
-		// Not the bridge's own bookkeeping (the loaded-events ledger).
-		rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\_bridge\_%' ESCAPE '\'`)
+		// Not the bridge's own bookkeeping (the loaded-events ledger);
+		// tracks is a view over the event tables in a file this version
+		// made.
+		rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE '\_bridge\_%' ESCAPE '\'`)
 		if err != nil {
 			return 0, 0, err
 		}

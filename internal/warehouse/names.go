@@ -110,6 +110,10 @@ var builtinTables = map[string]bool{
 	"groups": true, "aliases": true, "accounts": true,
 }
 
+// IsBuiltinTable reports whether table is one of Segment's tables for
+// calls (tracks, identifies, users, pages, …), which no event's table is.
+func IsBuiltinTable(table string) bool { return builtinTables[table] }
+
 // TableName is the table of an event, by Segment's rule (the snake case of
 // its name) plus the bridge's for names Segment leaves undefined: a name
 // with nothing left after snake-casing ("日本語", "::") becomes

@@ -13,8 +13,8 @@ import (
 // The loaded-events ledger keeps duplicates out of a SQLite warehouse in
 // place of a primary key on each table's id.
 //
-// Every Track event adds a row to tracks and one to its event table, both
-// with id = messageId, a random UUID. A primary key on id made every
+// Every Track event adds a row to its event table, and to tracks where
+// tracks is a table, with id = messageId, a random UUID. A primary key on id made every
 // commit rewrite pages all over two random-keyed indexes (≈ 45 bytes an
 // entry), and on this kind of machine the write-ahead log frames of those
 // pages were a quarter of the loader's CPU (BENCHMARKS.md, issue 13). The
@@ -116,7 +116,11 @@ type loadedEvent struct{ family, id string }
 // newRows records the events of batches in the ledger and returns the
 // batches without the rows of events loaded before (in an earlier
 // transaction or earlier in this one), inside the load's transaction tx.
-func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBatch) ([]tableBatch, error) {
+//
+// An event's entry is made from its family's row, or from its event
+// table's row where tracks is a view (tracksView): the key and received_at
+// are the same.
+func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBatch, tracksView bool) ([]tableBatch, error) {
 	type pending struct {
 		ev         loadedEvent
 		h          int64
@@ -124,9 +128,10 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	}
 	var events []pending
 	for _, b := range batches {
-		if b.table != wh.TracksTable && b.table != wh.IdentifiesTable {
+		if b.table != family(b.table) && !(tracksView && feedsTracks(b.table)) {
 			continue
 		}
+		fam := family(b.table)
 		ra := colIndex(b.cols, "received_at")
 		for _, row := range b.rows {
 			id, _ := row[0].(string)
@@ -138,7 +143,7 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 					ms = t.Unix()*1000 + int64(t.Nanosecond()/1e6)
 				}
 			}
-			events = append(events, pending{ev: loadedEvent{b.table, id}, h: loadedKey(b.table, id), receivedAt: ms})
+			events = append(events, pending{ev: loadedEvent{fam, id}, h: loadedKey(fam, id), receivedAt: ms})
 		}
 	}
 	// Rows of one event in two Writes of a group: the first stays.

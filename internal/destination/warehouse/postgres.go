@@ -147,6 +147,9 @@ func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Colu
 // table name, so it cannot be another table's name.
 func indexName(table string) string { return wh.Ident(table + "__received_at") }
 
+// derived implements dialect: Postgres loads every table.
+func (p *postgres) derived(string) bool { return false }
+
 func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Column) error {
 	var b strings.Builder
 	b.WriteString("ALTER TABLE " + p.qualified(table))

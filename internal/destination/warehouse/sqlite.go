@@ -52,6 +52,11 @@ type sqliteDB struct {
 	// id: databases this version creates. A warehouse an earlier version
 	// made keeps its primary keys and loads as before.
 	ledger atomic.Bool
+	// tracksView is set when tracks is a view over the event tables
+	// (sqlite_tracks.go): databases this version creates.
+	tracksView atomic.Bool
+	// viewAt is the schema version the tracks view was last made for.
+	viewAt atomic.Int64
 }
 
 // sqliteMaxVars is SQLite's default bound on the parameters of a statement.
@@ -95,6 +100,12 @@ func openSQLite(path string, log *slog.Logger) (*sqliteDB, error) {
 	ckpt.SetMaxOpenConns(1)
 	// The loader's connection never checkpoints itself: see checkpoints.
 	q.Add("_pragma", "wal_autocheckpoint(0)")
+	// Its transactions take the write lock when they begin: a DDL
+	// transaction reads the catalogue before it rebuilds the tracks view,
+	// and a load reads the ledger before it writes, and a read turned into
+	// a write fails at once (SQLITE_BUSY) when another process on the file
+	// wrote in between, where a lock taken at BEGIN waits busy_timeout.
+	q.Add("_txlock", "immediate")
 	db, err := sql.Open("sqlite", dsn+sep+q.Encode())
 	if err != nil {
 		ckpt.Close()
@@ -178,7 +189,7 @@ func (s *sqliteDB) setup(ctx context.Context) error {
 	}
 	if keyed > 0 {
 		s.ledger.Store(false)
-		return nil
+		return s.tracksMode(ctx)
 	}
 	// Each statement on its own (IF NOT EXISTS): bridges opening the same
 	// new file at once wait for each other's DDL instead of failing to
@@ -189,7 +200,7 @@ func (s *sqliteDB) setup(ctx context.Context) error {
 		}
 	}
 	s.ledger.Store(true)
-	return nil
+	return s.tracksMode(ctx)
 }
 
 func sqliteDecl(t wh.Type) string {
@@ -220,7 +231,10 @@ func sqliteTypeOf(decl string) wh.Type {
 	return wh.Text
 }
 
+// columns reads table's columns; tracks's from its column list where it is
+// a view (the view itself is rebuilt at the next load).
 func (s *sqliteDB) columns(ctx context.Context, table string) (map[string]wh.Type, error) {
+	table = s.physical(table)
 	rows, err := s.db.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?)", table)
 	if err != nil {
 		return nil, err
@@ -241,9 +255,29 @@ func (s *sqliteDB) columns(ctx context.Context, table string) (map[string]wh.Typ
 }
 
 func (s *sqliteDB) createTable(ctx context.Context, table string, cols []wh.Column) error {
+	if s.derived(table) {
+		return s.createTracksView(ctx, cols)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.createTableQuery(table, append(append([]wh.Column(nil), wh.StandardColumnsOf(table)...), cols...))); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (received_at)",
+		quote(indexName(table)), quote(table))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// createTableQuery is the CREATE TABLE of table with cols.
+func (s *sqliteDB) createTableQuery(table string, cols []wh.Column) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", quote(table))
-	for i, c := range append(append([]wh.Column(nil), wh.StandardColumnsOf(table)...), cols...) {
+	for i, c := range cols {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -258,19 +292,7 @@ func (s *sqliteDB) createTable(ctx context.Context, table string, cols []wh.Colu
 		}
 	}
 	b.WriteString(")")
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, b.String()); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (received_at)",
-		quote(indexName(table)), quote(table))); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return b.String()
 }
 
 func (s *sqliteDB) addColumns(ctx context.Context, table string, cols []wh.Column) error {
@@ -280,7 +302,7 @@ func (s *sqliteDB) addColumns(ctx context.Context, table string, cols []wh.Colum
 	}
 	defer tx.Rollback()
 	for _, c := range cols {
-		_, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(table), quote(c.Name), sqliteDecl(c.Type)))
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(s.physical(table)), quote(c.Name), sqliteDecl(c.Type)))
 		if err != nil && !strings.Contains(err.Error(), "duplicate column name") {
 			return err
 		}
@@ -376,8 +398,12 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 		return err
 	}
 	defer tx.Rollback()
+	viewAt, err := s.freshTracksView(ctx, tx)
+	if err != nil {
+		return err
+	}
 	if ledger != nil {
-		if batches, err = ledger.newRows(ctx, tx, batches); err != nil {
+		if batches, err = ledger.newRows(ctx, tx, batches, s.tracksView.Load()); err != nil {
 			return fmt.Errorf("loading the loaded-events ledger: %w", err)
 		}
 	}
@@ -406,6 +432,9 @@ func (s *sqliteDB) loadTx(ctx context.Context, batches []tableBatch) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	if viewAt != 0 {
+		s.viewAt.Store(viewAt)
 	}
 	s.loaded()
 	return nil

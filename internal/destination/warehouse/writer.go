@@ -97,6 +97,9 @@ type dialect interface {
 	columns(ctx context.Context, table string) (map[string]wh.Type, error)
 	createTable(ctx context.Context, table string, cols []wh.Column) error
 	addColumns(ctx context.Context, table string, cols []wh.Column) error
+	// derived reports whether the database derives table's rows itself
+	// (SQLite's tracks view): its columns are kept, its rows not loaded.
+	derived(table string) bool
 	// values turns a batch's rows into the driver's values. It runs
 	// before load, outside any lock: batches of several workers convert
 	// in parallel while the database loads another.
@@ -202,8 +205,9 @@ func (w *Writer) notice(kind, tbl, col string) {
 }
 
 // Write implements destination.Writer: the messages load in one
-// transaction, a row in `tracks` and one in the event's table each; a
-// messageId already loaded adds no row.
+// transaction, a row in `tracks` (unless the database derives it: SQLite's
+// view) and one in the event's table each; a messageId already loaded adds
+// no row.
 func (w *Writer) Write(ctx context.Context, payloads [][]byte) error {
 	return w.WriteParsed(ctx, payloads, nil)
 }
@@ -357,6 +361,9 @@ func (w *Writer) plan(ctx context.Context, rows []wh.Row) ([]tableBatch, error) 
 		cols, err := w.ensure(ctx, t.name, t.cols)
 		if err != nil {
 			return nil, err
+		}
+		if w.db.derived(t.name) {
+			continue
 		}
 		out = append(out, w.rowsOf(t, cols, t.name != wh.TracksTable, now))
 	}

@@ -1,0 +1,134 @@
+package warehouse_test
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+// TestSQLiteTracksIsAViewOverTheEventTables: a new SQLite warehouse holds
+// each event once, in its table, and tracks reads as the table it stands
+// for: one row per event with the standard and context columns and their
+// types, NULL where an event's table lacks a context column, nothing
+// loaded twice on a redelivery.
+func TestSQLiteTracksIsAViewOverTheEventTables(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	w := d.open(t)
+	withLocale := []byte(`{"type":"track","event":"Order Completed","userId":"u-o1","messageId":"o1","timestamp":"2025-01-02T03:04:05.000Z","properties":{"total":9.5},"context":{"library":{"name":"statsig-bridge"},"locale":"de-DE"},"receivedAt":"2025-01-02T03:04:06.000Z"}`)
+	write(t, w, track("s1", "Signed Up", `{"plan":"pro"}`), withLocale, track("s2", "Signed Up", `{}`))
+	write(t, d.open(t), resent(track("s1", "Signed Up", `{"plan":"pro"}`)), withLocale)
+
+	if kind := d.query(t, "SELECT type FROM sqlite_master WHERE name = 'tracks'")[0][0]; kind != "view" {
+		t.Fatalf("tracks is a %s, want a view", kind)
+	}
+	got := d.query(t, "SELECT id, event, event_text, user_id, received_at, context_library_name, context_locale FROM tracks ORDER BY id")
+	want := [][]string{
+		{"o1", "order_completed", "Order Completed", "u-o1", "2025-01-02T03:04:06.000Z", "statsig-bridge", "de-DE"},
+		{"s1", "signed_up", "Signed Up", "u-s1", "2025-01-02T03:04:06.000Z", "statsig-bridge", "NULL"},
+		{"s2", "signed_up", "Signed Up", "u-s2", "2025-01-02T03:04:06.000Z", "statsig-bridge", "NULL"},
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("tracks:\n got %q\nwant %q", got, want)
+	}
+	cols := d.columns(t, "tracks")
+	for col, typ := range map[string]string{"id": "TEXT", "received_at": "TIMESTAMP", "uuid_ts": "TIMESTAMP", "context_locale": "TEXT"} {
+		if cols[col] != typ {
+			t.Errorf("tracks.%s is %q, want %q", col, cols[col], typ)
+		}
+	}
+	for _, col := range []string{"plan", "total"} {
+		if _, ok := cols[col]; ok {
+			t.Errorf("tracks has the property column %s", col)
+		}
+	}
+	if n := d.count(t, "signed_up") + d.count(t, "order_completed"); n != 3 {
+		t.Errorf("the event tables hold %d rows, want 3", n)
+	}
+	if n := d.count(t, "_bridge_tracks_columns"); n != 0 {
+		t.Errorf("the tracks column list holds %d rows, want none", n)
+	}
+}
+
+// TestSQLiteTracksViewSurvivesADroppedTable: a user drops an event table
+// the view reads; the writer rebuilds the view without it and loads on.
+func TestSQLiteTracksViewSurvivesADroppedTable(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	w := d.open(t)
+	write(t, w, track("a1", "Gone Soon", `{}`), track("b1", "Stays", `{}`))
+	d.query(t, `DROP TABLE "gone_soon"`)
+	var err error
+	for range 3 { // the first Write may meet the writer's stale catalogue
+		if err = w.Write(t.Context(), [][]byte{track("b2", "Stays", `{}`)}); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("Write after the drop: %v", err)
+	}
+	if got := d.query(t, "SELECT id FROM tracks ORDER BY id"); !slices.EqualFunc(got, [][]string{{"b1"}, {"b2"}}, slices.Equal) {
+		t.Errorf("tracks after the drop: %q, want b1, b2", got)
+	}
+}
+
+// TestSQLiteTracksViewOverManyTables: past SQLite's 500 terms of one
+// compound SELECT, the view groups the event tables and still lists every
+// event once.
+func TestSQLiteTracksViewOverManyTables(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	const events = 450
+	var msgs [][]byte
+	for i := range events {
+		msgs = append(msgs, track("m"+strconv.Itoa(i), fmt.Sprintf("Event %d", i), `{}`))
+	}
+	write(t, d.open(t), msgs...)
+	if n := d.count(t, "tracks"); n != events {
+		t.Errorf("tracks has %d rows, want %d", n, events)
+	}
+	if typ := d.columns(t, "tracks")["received_at"]; typ != "TIMESTAMP" {
+		t.Errorf("tracks.received_at is %q, want TIMESTAMP", typ)
+	}
+}
+
+// TestEarlierSQLiteTracksTableKeepsLoading: a warehouse the previous
+// version made (the ledger, a tracks table without a key) keeps its tracks
+// table and loads every event into it once.
+func TestEarlierSQLiteTracksTableKeepsLoading(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	if err := os.MkdirAll(filepath.Dir(d.cfg.DSN), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", "file:"+d.cfg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE _bridge_loaded (h INTEGER PRIMARY KEY, received_at INTEGER)`,
+		`CREATE TABLE _bridge_loaded_collisions (family TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (family, id)) WITHOUT ROWID`,
+		`CREATE TABLE "tracks" ("id" TEXT NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP)`,
+		`CREATE INDEX "tracks__received_at" ON "tracks" (received_at)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	write(t, d.open(t), track("e1", "Signed Up", `{}`), track("e2", "Signed Up", `{}`))
+	write(t, d.open(t), resent(track("e2", "Signed Up", `{}`)), track("e3", "page_view", `{}`))
+	if kind := d.query(t, "SELECT type FROM sqlite_master WHERE name = 'tracks'")[0][0]; kind != "table" {
+		t.Fatalf("tracks became a %s, want it kept a table", kind)
+	}
+	if n := d.count(t, "tracks"); n != 3 {
+		t.Errorf("tracks has %d rows, want 3", n)
+	}
+	if n := d.count(t, "signed_up") + d.count(t, "page_view"); n != 3 {
+		t.Errorf("the event tables hold %d rows, want 3", n)
+	}
+}
