@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	wh "github.com/statsig-bridge/statsig-bridge/internal/warehouse"
@@ -195,6 +196,11 @@ func tracksViewQuery(ctx context.Context, tx *sql.Tx) (string, error) {
 	if err := rows.Err(); err != nil {
 		return "", err
 	}
+	// A table of the user's own in the file is no event table: every
+	// event table has every standard column.
+	tables = slices.DeleteFunc(tables, func(t string) bool {
+		return slices.ContainsFunc(wh.StandardColumns, func(c wh.Column) bool { return !has[t][c.Name] })
+	})
 	arm := func(table string) string {
 		var b strings.Builder
 		b.WriteString("SELECT ")

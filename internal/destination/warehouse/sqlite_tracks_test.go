@@ -55,13 +55,16 @@ func TestSQLiteTracksIsAViewOverTheEventTables(t *testing.T) {
 }
 
 // TestSQLiteTracksViewSurvivesADroppedTable: a user drops an event table
-// the view reads; the writer rebuilds the view without it and loads on.
+// the view reads and adds a table of their own; the writer rebuilds the
+// view without either and loads on.
 func TestSQLiteTracksViewSurvivesADroppedTable(t *testing.T) {
 	t.Parallel()
 	d := sqliteDB(t)
 	w := d.open(t)
 	write(t, w, track("a1", "Gone Soon", `{}`), track("b1", "Stays", `{}`))
 	d.query(t, `DROP TABLE "gone_soon"`)
+	d.query(t, `CREATE TABLE my_report (day TEXT, n INTEGER)`) // the user's own: not in tracks
+	d.query(t, `INSERT INTO my_report VALUES ('2025-01-02', 7)`)
 	var err error
 	for range 3 { // the first Write may meet the writer's stale catalogue
 		if err = w.Write(t.Context(), [][]byte{track("b2", "Stays", `{}`)}); err == nil {
