@@ -88,24 +88,12 @@ func TestNewSQLiteWarehouseHasNoIndexOnID(t *testing.T) {
 func TestEarlierSQLiteWarehouseKeepsItsPrimaryKeys(t *testing.T) {
 	t.Parallel()
 	d := sqliteDB(t)
-	if err := os.MkdirAll(filepath.Dir(d.cfg.DSN), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	old, err := sql.Open("sqlite", "file:"+d.cfg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The DDL of the version before the ledger, and one row it loaded.
-	for _, q := range []string{
+	earlierFile(t, d,
 		`CREATE TABLE "tracks" ("id" TEXT PRIMARY KEY NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP, "context_library_name" TEXT, "context_library_version" TEXT)`,
 		`CREATE INDEX "tracks_received_at_idx" ON "tracks" (received_at)`,
 		`INSERT INTO "tracks" ("id", "user_id", "event", "event_text", "received_at") VALUES ('e1', 'u-e1', 'signed_up', 'Signed Up', '2025-01-02T03:04:06.000Z')`,
-	} {
-		if _, err := old.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old.Close()
+	)
 	w := d.open(t)
 	write(t, w, track("e1", "Signed Up", `{}`), track("e2", "Signed Up", `{}`))
 	write(t, d.open(t), resent(track("e2", "Signed Up", `{}`)), track("e3", "page_view", `{}`))
@@ -122,6 +110,25 @@ func TestEarlierSQLiteWarehouseKeepsItsPrimaryKeys(t *testing.T) {
 	}
 	if n := d.query(t, "SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_bridge\\_%' ESCAPE '\\'")[0][0]; n != "0" {
 		t.Errorf("an earlier warehouse got %s ledger tables, want none", n)
+	}
+}
+
+// earlierFile makes d's SQLite file as an earlier version left it: the
+// statements run on it before any Writer opens it.
+func earlierFile(t *testing.T, d *db, ddl ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(d.cfg.DSN), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", "file:"+d.cfg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	for _, q := range ddl {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

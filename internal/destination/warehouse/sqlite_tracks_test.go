@@ -1,10 +1,7 @@
 package warehouse_test
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -105,24 +102,12 @@ func TestSQLiteTracksViewOverManyTables(t *testing.T) {
 func TestEarlierSQLiteTracksTableKeepsLoading(t *testing.T) {
 	t.Parallel()
 	d := sqliteDB(t)
-	if err := os.MkdirAll(filepath.Dir(d.cfg.DSN), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	old, err := sql.Open("sqlite", "file:"+d.cfg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	earlierFile(t, d,
 		`CREATE TABLE _bridge_loaded (h INTEGER PRIMARY KEY, received_at INTEGER)`,
 		`CREATE TABLE _bridge_loaded_collisions (family TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (family, id)) WITHOUT ROWID`,
 		`CREATE TABLE "tracks" ("id" TEXT NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP)`,
 		`CREATE INDEX "tracks__received_at" ON "tracks" (received_at)`,
-	} {
-		if _, err := old.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old.Close()
+	)
 	write(t, d.open(t), track("e1", "Signed Up", `{}`), track("e2", "Signed Up", `{}`))
 	write(t, d.open(t), resent(track("e2", "Signed Up", `{}`)), track("e3", "page_view", `{}`))
 	if kind := d.query(t, "SELECT type FROM sqlite_master WHERE name = 'tracks'")[0][0]; kind != "table" {
