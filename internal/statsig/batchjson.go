@@ -211,11 +211,11 @@ func (s *scanner) wireEvent(w *wireEvent) bool {
 			bit = 1 << 0
 			switch s.peek() {
 			case 'n':
-				w.EventName, ok = nil, s.literal("null")
+				w.EventName, w.name, w.named, ok = nil, "", false, s.literal("null")
 			case '"':
-				var v string
-				v, ok = s.stringValue()
-				w.EventName = &v
+				w.EventName = nil
+				w.name, ok = s.stringValue()
+				w.named = true
 			}
 		case "user":
 			bit = 1 << 1

@@ -297,6 +297,28 @@ func TestDecodeRequestLevelFields(t *testing.T) {
 	}
 }
 
+// parseMillis, the fast way for integer times, must give what parseTime's
+// ParseFloat gives, and decline what it cannot decide.
+func TestParseMillisMatchesParseFloat(t *testing.T) {
+	inputs := []string{"0", "7", "007", "1795541027894", "999999999999999", "1000000000000000", "-1", "1.5", "1e3", "", " 1", "12a"}
+	for n := uint64(1); n < 1e17; n = n*7 + 3 {
+		inputs = append(inputs, strconv.FormatUint(n, 10))
+	}
+	for _, in := range inputs {
+		ms, ok := parseMillis([]byte(in))
+		if !ok {
+			if len(in) <= 15 && in != "" && strings.Trim(in, "0123456789") == "" {
+				t.Errorf("parseMillis(%q) declined digits it can read", in)
+			}
+			continue
+		}
+		f, err := strconv.ParseFloat(in, 64)
+		if err != nil || f > maxTimeMs || int64(f) != ms {
+			t.Errorf("parseMillis(%q) = %d, ParseFloat gives %v (%v)", in, ms, f, err)
+		}
+	}
+}
+
 func TestDecodeNeverKeepsTheSDKKeyOrPrivateAttributes(t *testing.T) {
 	const key = "secret-very-private-key"
 	body := `{"events":[{"eventName":"a","user":{"userID":"u","privateAttributes":{"ssn":"123-45-6789"}}}]}`
