@@ -311,7 +311,10 @@ func (w *wireEvent) normalise() (Event, string, string) {
 	if ev.User == nil && w.UserID != "" {
 		ev.User = &User{UserID: w.UserID}
 	} else if ev.User != nil && ev.User.UserID == "" && w.UserID != "" {
-		ev.User.UserID = w.UserID
+		// A copy: events may share a User (scanner.sharedUser).
+		u := *ev.User
+		u.UserID = w.UserID
+		ev.User = &u
 	}
 	if ev.User != nil && ev.User.isEmpty() {
 		ev.User = nil

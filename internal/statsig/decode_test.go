@@ -319,6 +319,43 @@ func TestParseMillisMatchesParseFloat(t *testing.T) {
 	}
 }
 
+// Events written with the same user share one User (scanner.sharedUser):
+// an event's own userID, given beside a user without one, must stay that
+// event's.
+func TestEventUserIDStaysWithItsEventWhenUsersAreShared(t *testing.T) {
+	body := `{"events":[{"eventName":"a","user":{"email":"e@x"},"userID":"top-a"},` +
+		`{"eventName":"b","user":{"email":"e@x"}},{"eventName":"c","user":{"email":"e@x"},"userID":"top-c"}]}`
+	b, _, err := DecodeRequest([]byte(body), RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range b.Events {
+		got = append(got, string(e.User.UserID)+"/"+string(e.User.Email))
+	}
+	if want := []string{"top-a/e@x", "/e@x", "top-c/e@x"}; !slices.Equal(got, want) {
+		t.Errorf("users %q, want %q", got, want)
+	}
+	back, err := DecodeBatch(mustAppendBinary(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range back.Events {
+		if got := string(e.User.UserID) + "/" + string(e.User.Email); got != string(b.Events[i].User.UserID)+"/"+string(b.Events[i].User.Email) {
+			t.Errorf("stored event %d has user %q", i, got)
+		}
+	}
+}
+
+func mustAppendBinary(t *testing.T, b *Batch) []byte {
+	t.Helper()
+	data, err := b.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func TestDecodeNeverKeepsTheSDKKeyOrPrivateAttributes(t *testing.T) {
 	const key = "secret-very-private-key"
 	body := `{"events":[{"eventName":"a","user":{"userID":"u","privateAttributes":{"ssn":"123-45-6789"}}}]}`
