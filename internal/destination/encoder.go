@@ -2,6 +2,7 @@ package destination
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/mapping"
 	"github.com/statsig-bridge/statsig-bridge/internal/segment"
@@ -28,7 +29,15 @@ type TrackEncoder struct {
 // Extra is Segment's "Experiment Viewed" sent alongside an experiment
 // exposure (with "instead", Payload is Experiment Viewed and Extra nil).
 func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
-	r, extra := t.Mapper.MapAll(b, e)
+	var scratch []byte
+	if t.Parse == nil {
+		// Nothing keeps the Results past this call: their properties and
+		// context are copied into the payload and dropped.
+		p := scratchPool.Get().(*[]byte)
+		defer scratchPool.Put(p)
+		scratch = *p
+	}
+	r, extra := t.Mapper.MapAllInto(scratch, b, e)
 	out := Encoded{Kind: r.Kind, Reason: r.Reason, Filter: r.Filter, Note: r.Note, Event: r.Track.Event}
 	switch r.Status {
 	case mapping.Filtered:
@@ -72,6 +81,20 @@ func (t TrackEncoder) Encode(b *statsig.Batch, e *statsig.Event) Encoded {
 	}
 	return out
 }
+
+// scratchPool holds the buffers Encode maps events into when no Parse
+// keeps a Track: an event's properties and context are written there and
+// copied into its payload, instead of into a buffer allocated per event
+// and collected soon after. Larger events get a buffer of their own, as
+// before.
+var scratchPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, scratchSize)
+	return &b
+}}
+
+// scratchSize holds the properties and context of all but unusually large
+// events (a few hundred bytes to a few KB).
+const scratchSize = 8 << 10
 
 // trackSize is room for a Track's JSON unless its strings need escapes:
 // the field names and timestamps take under 224 bytes.

@@ -47,20 +47,29 @@ const (
 // timestamps and context, and a messageId derived from the exposure's
 // (statsig.DeriveID), so redelivery deduplicates both.
 func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, extra *Result) {
+	return m.MapAllInto(nil, b, e)
+}
+
+// MapAllInto is MapAll writing the mapped event's properties and context
+// into scratch's capacity, when they fit, instead of a buffer of their own:
+// for a caller that copies a Result's Track into a message and drops it
+// (the Segment path, where that buffer was one of an event's two large
+// allocations). The Results refer to scratch until it is reused.
+func (m *Mapper) MapAllInto(scratch []byte, b *statsig.Batch, e *statsig.Event) (primary Result, extra *Result) {
 	mode := m.opts.ExperimentViewed
 	if mode != mappingconfig.ExperimentViewedAlongside && mode != mappingconfig.ExperimentViewedInstead {
-		return m.Map(b, e), nil
+		return m.mapEvent(b, e, scratch), nil
 	}
 	if res, filtered := m.environmentFiltered(b, e); filtered {
 		return res, nil
 	}
 	sent := statsig.KindOf(e.EventName)
 	if sent != statsig.KindConfig && sent != statsig.KindLayer && sent != statsig.KindExperiment {
-		return m.Map(b, e), nil
+		return m.mapEvent(b, e, scratch), nil
 	}
 	var raw Result
 	if mode == mappingconfig.ExperimentViewedAlongside {
-		raw = m.Map(b, e)
+		raw = m.mapEvent(b, e, scratch)
 		if raw.Kind != statsig.KindExperiment || raw.Status == Invalid || !m.types[raw.Kind] {
 			return raw, nil
 		}
@@ -70,14 +79,14 @@ func (m *Mapper) MapAll(b *statsig.Batch, e *statsig.Event) (primary Result, ext
 	_, kind, metadata, note := m.resolveExperiment(e, sent)
 	if kind != statsig.KindExperiment || !m.types[kind] {
 		if mode == mappingconfig.ExperimentViewedInstead {
-			return m.Map(b, e), nil
+			return m.mapEvent(b, e, scratch), nil
 		}
 		return raw, nil
 	}
 	props, ok := m.experimentViewedProperties(metadata)
 	if !ok {
 		if mode == mappingconfig.ExperimentViewedInstead {
-			raw = m.Map(b, e)
+			raw = m.mapEvent(b, e, scratch)
 		}
 		raw.Note |= NoteNoVariation
 		return raw, nil

@@ -95,6 +95,12 @@ type Result struct {
 
 // Map maps one event of a batch.
 func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
+	return m.mapEvent(b, e, nil)
+}
+
+// mapEvent is Map writing the properties and context into scratch's
+// capacity when they fit (see MapAllInto).
+func (m *Mapper) mapEvent(b *statsig.Batch, e *statsig.Event, scratch []byte) Result {
 	if res, filtered := m.environmentFiltered(b, e); filtered {
 		return res
 	}
@@ -126,7 +132,10 @@ func (m *Mapper) Map(b *statsig.Batch, e *statsig.Event) Result {
 	t.Timestamp = time.UnixMilli(corrected)
 	t.OriginalTimestamp = time.UnixMilli(original)
 	// Properties and context share one buffer, sized to hold both.
-	buf := make([]byte, 0, propertiesSize(e, metadata)+m.contextSize(b, e))
+	buf := scratch[:0]
+	if size := propertiesSize(e, metadata) + m.contextSize(b, e); cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
 	props := m.properties(buf, e, metadata)
 	// Capped, so that the context appended after it cannot change it.
 	t.Properties = props[:len(props):len(props)]

@@ -231,6 +231,8 @@ type binReader struct {
 	text string
 	pos  int
 	err  error
+	// lastUser is the user the previous event had.
+	lastUser sharedUser
 }
 
 func (r *binReader) fail(what string) {
@@ -354,6 +356,17 @@ func (r *binReader) event(e *Event) {
 	e.Time = r.varint("time")
 	e.TimeUUID = r.str("timeUUID")
 	e.UnitID = r.str("unitID")
+	// An event whose user is written byte for byte as the previous event's
+	// shares its *User, as the intake's events did (scanner.sharedUser):
+	// the User and its customIDs map come once per run of events of one
+	// user. Equal bytes read equally: what read them once reads them again,
+	// as every length and count in them is met by bytes within them.
+	start := r.pos
+	if last := r.lastUser; last.user != nil && r.err == nil && bytes.HasPrefix(r.data[start:], last.raw) {
+		r.pos += len(last.raw)
+		e.User = last.user
+		return
+	}
 	switch r.byte("user") {
 	case 0:
 		return
@@ -384,4 +397,7 @@ func (r *binReader) event(e *Event) {
 		}
 	}
 	u.StatsigEnvironment = r.raw("statsigEnvironment")
+	if r.err == nil {
+		r.lastUser = sharedUser{raw: r.data[start:r.pos], user: u}
+	}
 }

@@ -211,15 +211,15 @@ func (s *scanner) wireEvent(w *wireEvent) bool {
 			bit = 1 << 0
 			switch s.peek() {
 			case 'n':
-				w.EventName, ok = nil, s.literal("null")
+				w.EventName, w.name, w.named, ok = nil, "", false, s.literal("null")
 			case '"':
-				var v string
-				v, ok = s.stringValue()
-				w.EventName = &v
+				w.EventName = nil
+				w.name, ok = s.stringValue()
+				w.named = true
 			}
 		case "user":
 			bit = 1 << 1
-			w.User, ok = s.user()
+			w.User, ok = s.sharedUser()
 		case "userID":
 			bit = 1 << 2
 			w.UserID, ok = s.flexString()
@@ -301,6 +301,29 @@ func (s *scanner) user() (*User, bool) {
 		}
 		return ok && once(&seen, bit)
 	})
+	return u, ok
+}
+
+// sharedUser is user for the events of one request, which mostly share
+// their user: all of a js-client's events, runs of a server SDK's (the
+// exposures of one user's request). A user written byte for byte as the
+// previous one is the previous *User, so its User, its customIDs map and
+// the scan of it come once per run instead of once per event. Equal bytes
+// decode equally (an object ends where its bytes say), at the same depth:
+// the events are elements of one array. Nothing writes to a decoded User
+// (normalise copies one before it sets its userID).
+func (s *scanner) sharedUser() (*User, bool) {
+	s.skipSpace()
+	last := s.lastUser
+	if last.user != nil && bytes.HasPrefix(s.data[s.pos:], last.raw) {
+		s.pos += len(last.raw)
+		return last.user, true
+	}
+	start := s.pos
+	u, ok := s.user()
+	if ok && u != nil {
+		s.lastUser = sharedUser{raw: s.data[start:s.pos], user: u}
+	}
 	return u, ok
 }
 

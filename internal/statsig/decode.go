@@ -73,6 +73,11 @@ type wireEvent struct {
 	Timestamp          json.RawMessage `json:"timestamp"`
 	TimeUUID           FlexString      `json:"timeUUID"`
 	UnitID             FlexString      `json:"unitID"`
+
+	// name is eventName as the scanner reads it (named: it was a string),
+	// where EventName would cost an allocation per event.
+	name  string
+	named bool
 }
 
 type wireRequest struct {
@@ -281,10 +286,14 @@ func indexEvents(all []wireEvent, max int) ([]indexedEvent, error) {
 
 // normalise turns a decoded wire event into an Event, or names why it can't.
 func (w *wireEvent) normalise() (Event, string, string) {
-	if w.EventName == nil {
-		return Event{}, ReasonNameMissing, `"eventName" is missing`
+	name := w.name
+	if !w.named {
+		if w.EventName == nil {
+			return Event{}, ReasonNameMissing, `"eventName" is missing`
+		}
+		name = *w.EventName
 	}
-	name := strings.TrimSpace(*w.EventName)
+	name = strings.TrimSpace(name)
 	if name == "" {
 		return Event{}, ReasonNameMissing, `"eventName" is empty`
 	}
@@ -302,7 +311,10 @@ func (w *wireEvent) normalise() (Event, string, string) {
 	if ev.User == nil && w.UserID != "" {
 		ev.User = &User{UserID: w.UserID}
 	} else if ev.User != nil && ev.User.UserID == "" && w.UserID != "" {
-		ev.User.UserID = w.UserID
+		// A copy: events may share a User (scanner.sharedUser).
+		u := *ev.User
+		u.UserID = w.UserID
+		ev.User = &u
 	}
 	if ev.User != nil && ev.User.isEmpty() {
 		ev.User = nil
@@ -333,6 +345,9 @@ const maxTimeMs = 1e15
 // parseTime reads an event time: Unix ms as a number or a string of digits,
 // or an ISO-8601 / RFC 3339 string (Statsig's HTTP API allows both).
 func parseTime(raw json.RawMessage) (int64, error) {
+	if ms, ok := parseMillis(raw); ok {
+		return ms, nil
+	}
 	s := string(bytes.TrimSpace(raw))
 	if len(s) > 0 && s[0] == '"' {
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -356,6 +371,24 @@ func parseTime(raw json.RawMessage) (int64, error) {
 		return 0, fmt.Errorf("time %s is neither Unix milliseconds nor an RFC 3339 time", truncate(s, 40))
 	}
 	return int64(f), nil
+}
+
+// parseMillis is parseTime for the times every SDK sends, Unix ms as an
+// integer literal of at most 15 digits: such a number is below maxTimeMs
+// and exact as a float64, so it is what ParseFloat and the conversion give,
+// without the string parseTime makes of every time.
+func parseMillis(raw []byte) (int64, bool) {
+	if len(raw) == 0 || len(raw) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // compact strips the whitespace of pretty-printed JSON, which would

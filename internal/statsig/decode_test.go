@@ -297,6 +297,65 @@ func TestDecodeRequestLevelFields(t *testing.T) {
 	}
 }
 
+// parseMillis, the fast way for integer times, must give what parseTime's
+// ParseFloat gives, and decline what it cannot decide.
+func TestParseMillisMatchesParseFloat(t *testing.T) {
+	inputs := []string{"0", "7", "007", "1795541027894", "999999999999999", "1000000000000000", "-1", "1.5", "1e3", "", " 1", "12a"}
+	for n := uint64(1); n < 1e17; n = n*7 + 3 {
+		inputs = append(inputs, strconv.FormatUint(n, 10))
+	}
+	for _, in := range inputs {
+		ms, ok := parseMillis([]byte(in))
+		if !ok {
+			if len(in) <= 15 && in != "" && strings.Trim(in, "0123456789") == "" {
+				t.Errorf("parseMillis(%q) declined digits it can read", in)
+			}
+			continue
+		}
+		f, err := strconv.ParseFloat(in, 64)
+		if err != nil || f > maxTimeMs || int64(f) != ms {
+			t.Errorf("parseMillis(%q) = %d, ParseFloat gives %v (%v)", in, ms, f, err)
+		}
+	}
+}
+
+// Events written with the same user share one User (scanner.sharedUser):
+// an event's own userID, given beside a user without one, must stay that
+// event's.
+func TestEventUserIDStaysWithItsEventWhenUsersAreShared(t *testing.T) {
+	body := `{"events":[{"eventName":"a","user":{"email":"e@x"},"userID":"top-a"},` +
+		`{"eventName":"b","user":{"email":"e@x"}},{"eventName":"c","user":{"email":"e@x"},"userID":"top-c"}]}`
+	b, _, err := DecodeRequest([]byte(body), RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range b.Events {
+		got = append(got, string(e.User.UserID)+"/"+string(e.User.Email))
+	}
+	if want := []string{"top-a/e@x", "/e@x", "top-c/e@x"}; !slices.Equal(got, want) {
+		t.Errorf("users %q, want %q", got, want)
+	}
+	back, err := DecodeBatch(mustAppendBinary(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range back.Events {
+		if got := string(e.User.UserID) + "/" + string(e.User.Email); got != string(b.Events[i].User.UserID)+"/"+string(b.Events[i].User.Email) {
+			t.Errorf("stored event %d has user %q", i, got)
+		}
+	}
+}
+
+func mustAppendBinary(t *testing.T, b *Batch) []byte {
+	t.Helper()
+	data, err := b.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func TestDecodeNeverKeepsTheSDKKeyOrPrivateAttributes(t *testing.T) {
 	const key = "secret-very-private-key"
 	body := `{"events":[{"eventName":"a","user":{"userID":"u","privateAttributes":{"ssn":"123-45-6789"}}}]}`

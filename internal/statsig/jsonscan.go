@@ -27,6 +27,14 @@ type scanner struct {
 	depth int
 	// spaced records that whitespace was skipped between tokens.
 	spaced bool
+	// lastUser is the user sharedUser read last.
+	lastUser sharedUser
+}
+
+// sharedUser is a decoded User and the bytes it was decoded from.
+type sharedUser struct {
+	raw  []byte
+	user *User
 }
 
 // unsafeString returns b as a string without copying it. The decoders'
