@@ -78,8 +78,9 @@ func benchLoad(b *testing.B, d *db, size, workers int) {
 	wg.Wait()
 	b.StopTimer()
 	events := float64(b.N * size)
+	// Events, not rows: SQLite's tracks is a view, so an event is one row
+	// written there and two on Postgres.
 	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(2*events/b.Elapsed().Seconds(), "rows/s")
 }
 
 func BenchmarkLoadSQLite(b *testing.B) {

@@ -406,18 +406,21 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 	n := len(b.cols)
 	values := make([]any, len(t.rows)*n)
 	var nowValue any = now
+	box := newBoxes(n)
 	for i, r := range t.rows {
 		row := values[i*n : (i+1)*n : (i+1)*n]
 		if len(std) == len(wh.StandardColumns) {
 			row[0] = r.ID
-			row[1] = nullString(r.AnonymousID)
-			row[2] = nullString(r.UserID)
-			row[3] = eventColumn(r)
-			row[4] = r.EventText
-			row[5] = nullTime(r.ReceivedAt)
-			row[6] = nullTime(r.SentAt)
-			row[7] = nullTime(r.Timestamp)
-			row[8] = nullTime(r.OriginalTimestamp)
+			row[1] = box.str(1, r.AnonymousID)
+			row[2] = box.str(2, r.UserID)
+			if r.Table != wh.IdentifiesTable && r.Table != wh.UsersTable { // eventColumn
+				row[3] = box.text(3, r.Table)
+			}
+			row[4] = box.text(4, r.EventText)
+			row[5] = box.time(5, r.ReceivedAt)
+			row[6] = box.time(6, r.SentAt)
+			row[7] = box.time(7, r.Timestamp)
+			row[8] = box.time(8, r.OriginalTimestamp)
 			row[9] = nowValue
 		} else {
 			for j, c := range std {
@@ -430,15 +433,19 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 				if !ok {
 					continue
 				}
-				v, ok := wh.Convert(f.Value, b.types[j])
+				v, ok := box.converted(j, f.Value, b.types[j])
 				if !ok {
 					w.notice("type_conflict", t.name, f.Column)
 				}
+				keep := ok
 				if str, isStr := v.(string); isStr && w.cfg.MaxStringLength > 0 {
 					if cut, truncated := wh.Truncate(str, w.cfg.MaxStringLength); truncated {
-						v = cut
+						v, keep = cut, false // noticed again for each row
 						w.notice("truncated", t.name, f.Column)
 					}
+				}
+				if keep {
+					box.keep(j, f.Value, v)
 				}
 				row[j] = v
 			}
