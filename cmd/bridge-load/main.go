@@ -65,6 +65,7 @@ type options struct {
 	concurrency int
 	batch       int
 	gzip        bool
+	gzipLevel   int
 	sinkAddr    string
 	cpuProfile  string
 	memProfile  string
@@ -99,6 +100,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent SDK requests")
 	flag.IntVar(&o.batch, "batch", 100, "events per request")
 	flag.BoolVar(&o.gzip, "gzip", true, "gzip request bodies, like the Go SDK")
+	flag.IntVar(&o.gzipLevel, "gzip-level", gzip.DefaultCompression, "the generator's gzip level (1-9; -1 the default): the SDKs run elsewhere in production, and a lower level leaves more of the shared CPU to the bridge")
 	flag.StringVar(&o.sinkAddr, "sink-addr", "127.0.0.1:0", "loopback address of the Segment-compatible sink")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (bridge included when in-process) to `file`")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to `file` at the end")
@@ -133,6 +135,9 @@ func main() {
 func run(o options) error {
 	if o.mode != "e2e" && o.mode != "intake" && o.mode != "warehouse" {
 		return fmt.Errorf("-mode %q: want e2e, intake or warehouse", o.mode)
+	}
+	if _, err := gzip.NewWriterLevel(io.Discard, o.gzipLevel); err != nil {
+		return fmt.Errorf("-gzip-level %d: %w", o.gzipLevel, err)
 	}
 	if o.mode == "warehouse" {
 		if o.url != "" || o.bridges > 0 || o.browsers > 0 || o.streams > 0 {
@@ -228,8 +233,8 @@ func run(o options) error {
 	if o.rate > 0 {
 		pace = fmt.Sprintf("at most %.0f events/s", o.rate)
 	}
-	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events (%s), gzip=%v, GOMAXPROCS=%d, %d browsers watching, %d stream readers\n",
-		o.mode, o.duration, o.concurrency, o.batch, pace, o.gzip, runtime.GOMAXPROCS(0), o.browsers, o.streams)
+	fmt.Printf("bridge-load: %s mode, %s, %d concurrent requests of %d events (%s), gzip=%v (level %d), GOMAXPROCS=%d, %d browsers watching, %d stream readers\n",
+		o.mode, o.duration, o.concurrency, o.batch, pace, o.gzip, o.gzipLevel, runtime.GOMAXPROCS(0), o.browsers, o.streams)
 	ld := &load{opts: o}
 	for _, b := range strings.Split(base, ",") {
 		ld.urls = append(ld.urls, strings.TrimRight(b, "/")+"/v1/log_event")
@@ -515,7 +520,7 @@ func (l *load) send(client *http.Client, tmpl *bodyTemplate, deadline time.Time,
 	res := &loadResult{statuses: map[int]int64{}}
 	var raw []byte
 	var zbuf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.DefaultCompression)
+	zw, _ := gzip.NewWriterLevel(&zbuf, l.opts.gzipLevel) // checked in run
 	answer := make([]byte, 0, 4096)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
