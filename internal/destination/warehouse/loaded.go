@@ -14,10 +14,11 @@ import (
 // place of a primary key on each table's id.
 //
 // Every Track event adds a row to its event table, and to tracks where
-// tracks is a table, with id = messageId, a random UUID. A primary key on id made every
-// commit rewrite pages all over two random-keyed indexes (≈ 45 bytes an
-// entry), and on this kind of machine the write-ahead log frames of those
-// pages were a quarter of the loader's CPU (BENCHMARKS.md, issue 13). The
+// tracks is a table, with id = messageId, a random UUID. A primary key on
+// id made every commit rewrite pages all over two random-keyed indexes
+// (≈ 45 bytes an entry), and on this kind of machine the write-ahead log
+// frames of those pages were a quarter of the loader's CPU (BENCHMARKS.md,
+// issue 13). The
 // ledger has one 64-bit hash of the id per event, an integer key a few
 // bytes long: a third of the pages of one such index, and none in the
 // event tables.
@@ -125,6 +126,10 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 		ev         loadedEvent
 		h          int64
 		receivedAt any // int64 ms or nil
+		// rows is the table whose rows a present hash is checked
+		// against: the family's, or the event's own table where tracks
+		// is a view (one index read, not one per event table).
+		rows string
 	}
 	var events []pending
 	for _, b := range batches {
@@ -143,7 +148,11 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 					ms = t.Unix()*1000 + int64(t.Nanosecond()/1e6)
 				}
 			}
-			events = append(events, pending{ev: loadedEvent{fam, id}, h: loadedKey(fam, id), receivedAt: ms})
+			rows := fam
+			if tracksView {
+				rows = b.table
+			}
+			events = append(events, pending{ev: loadedEvent{fam, id}, h: loadedKey(fam, id), receivedAt: ms, rows: rows})
 		}
 	}
 	// Rows of one event in two Writes of a group: the first stays.
@@ -226,7 +235,7 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	// the ledger is the first of its events' (the one whose received_at it
 	// took); a second event with it in this load is checked like any.
 	type rowsAt struct {
-		family     string
+		table      string
 		receivedAt any // as in the rows: text, or nil
 	}
 	present := map[rowsAt]map[string]bool{}
@@ -240,10 +249,10 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 		if err != nil {
 			return nil, err
 		}
-		at := rowsAt{e.ev.family, ra}
+		at := rowsAt{e.rows, ra}
 		ids, ok := present[at]
 		if !ok {
-			if ids, err = idsAt(ctx, tx, at.family, at.receivedAt); err != nil {
+			if ids, err = idsAt(ctx, tx, at.table, at.receivedAt); err != nil {
 				return nil, err
 			}
 			present[at] = ids
@@ -287,19 +296,19 @@ func (l *ledgerStmts) takenAt(ctx context.Context, tx *sql.Tx, h int64) (any, er
 	return time.UnixMilli(ms.Int64).UTC().Format(timeFormat), nil
 }
 
-// idsAt returns the ids of family's rows received at receivedAt (text, or
+// idsAt returns the ids of table's rows received at receivedAt (text, or
 // nil for none), through the received_at index.
-func idsAt(ctx context.Context, tx *sql.Tx, family string, receivedAt any) (map[string]bool, error) {
-	rs, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT id FROM %s WHERE received_at IS ?", quote(family)), receivedAt)
+func idsAt(ctx context.Context, tx *sql.Tx, table string, receivedAt any) (map[string]bool, error) {
+	rs, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT id FROM %s WHERE received_at IS ?", quote(table)), receivedAt)
 	if err != nil {
-		return nil, fmt.Errorf("reading the ids of %s received at %v: %w", family, receivedAt, err)
+		return nil, fmt.Errorf("reading the ids of %s received at %v: %w", table, receivedAt, err)
 	}
 	defer rs.Close()
 	ids := map[string]bool{}
 	for rs.Next() {
 		var id string
 		if err := rs.Scan(&id); err != nil {
-			return nil, fmt.Errorf("reading the ids of %s received at %v: %w", family, receivedAt, err)
+			return nil, fmt.Errorf("reading the ids of %s received at %v: %w", table, receivedAt, err)
 		}
 		ids[id] = true
 	}

@@ -558,6 +558,10 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // classify: a full disk, a lock or I/O is retried; a constraint or type the
 // database refuses is permanent; a read-only or unopenable file pauses.
 func (s *sqliteDB) classify(err error) (error, bool) {
+	if errors.Is(err, errStaleCatalogue) {
+		s.dropStmts()
+		return err, true
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return err, false

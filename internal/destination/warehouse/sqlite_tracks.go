@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,6 +45,10 @@ import (
 // as before. An earlier version cannot load a file with the view (it would
 // insert into it): no downgrade, as with the ledger (README).
 const tracksColumnsTable = "_bridge_tracks_columns"
+
+// errStaleCatalogue marks an error after which the writer forgets what it
+// knows of the tables and sets up again (sqliteDB.classify).
+var errStaleCatalogue = errors.New("the catalogue changed")
 
 // sqliteMaxArms keeps each compound SELECT of the view under SQLite's
 // default limit of 500 terms: beyond it the event tables are grouped in
@@ -89,7 +94,9 @@ func (s *sqliteDB) freshTracksView(ctx context.Context, tx *sql.Tx) (int64, erro
 		return 0, nil
 	}
 	if err := rebuildTracksView(ctx, tx); err != nil {
-		return 0, fmt.Errorf("rebuilding the tracks view: %w", err)
+		// Someone changed the catalogue (dropped the column list, made
+		// tracks a table): the writer reads it again (classify).
+		return 0, fmt.Errorf("rebuilding the tracks view: %w: %w", errStaleCatalogue, err)
 	}
 	if err := tx.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("reading the schema version: %w", err)
@@ -170,6 +177,23 @@ func tracksViewQuery(ctx context.Context, tx *sql.Tx) (string, error) {
 	if err != nil || len(cols) == 0 {
 		return "", err
 	}
+	indexes := map[string]bool{}
+	irows, err := tx.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'index'")
+	if err != nil {
+		return "", err
+	}
+	for irows.Next() {
+		var name string
+		if err := irows.Scan(&name); err != nil {
+			irows.Close()
+			return "", err
+		}
+		indexes[name] = true
+	}
+	irows.Close()
+	if err := irows.Err(); err != nil {
+		return "", err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c
 		WHERE m.type = 'table' ORDER BY m.name`)
 	if err != nil {
@@ -196,10 +220,11 @@ func tracksViewQuery(ctx context.Context, tx *sql.Tx) (string, error) {
 	if err := rows.Err(); err != nil {
 		return "", err
 	}
-	// A table of the user's own in the file is no event table: every
-	// event table has every standard column.
+	// A table of the user's own in the file is no event table, a copy of
+	// one (CREATE TABLE … AS SELECT) included: every event table has every
+	// standard column and the received_at index createTable made.
 	tables = slices.DeleteFunc(tables, func(t string) bool {
-		return slices.ContainsFunc(wh.StandardColumns, func(c wh.Column) bool { return !has[t][c.Name] })
+		return !indexes[indexName(t)] || slices.ContainsFunc(wh.StandardColumns, func(c wh.Column) bool { return !has[t][c.Name] })
 	})
 	arm := func(table string) string {
 		var b strings.Builder
@@ -209,7 +234,10 @@ func tracksViewQuery(ctx context.Context, tx *sql.Tx) (string, error) {
 				b.WriteString(", ")
 			}
 			if table == tracksColumnsTable || has[table][c] {
-				b.WriteString(quote(c))
+				// Qualified: a column dropped since (ALTER TABLE … DROP
+				// COLUMN) is then an error, where SQLite reads an
+				// unqualified quoted name it cannot find as a string.
+				b.WriteString(quote(table) + "." + quote(c))
 			} else {
 				b.WriteString("NULL AS " + quote(c))
 			}

@@ -120,3 +120,83 @@ func TestEarlierSQLiteTracksTableKeepsLoading(t *testing.T) {
 		t.Errorf("the event tables hold %d rows, want 3", n)
 	}
 }
+
+// withContext is a Track message of event with context ctx and properties
+// props.
+func withContext(id, event, ctx, props string) []byte {
+	return fmt.Appendf(nil, `{"type":"track","event":%q,"userId":"u-%s","messageId":%q,"timestamp":"2025-01-02T03:04:05.000Z","properties":%s,"context":%s,"receivedAt":"2025-01-02T03:04:06.000Z"}`,
+		event, id, id, props, ctx)
+}
+
+// TestSQLiteTracksViewTypesAsATable: a context field whose first value
+// differs in kind from one event to another reads from the view as it did
+// from a tracks table: typed by its first value across every event, a
+// value that does not fit stored as NULL (review finding).
+func TestSQLiteTracksViewTypesAsATable(t *testing.T) {
+	t.Parallel()
+	msgs := [][]byte{
+		withContext("a1", "A", `{"x":5}`, `{}`),
+		withContext("b1", "B", `{"x":"abc"}`, `{}`),
+		withContext("b2", "B", `{"x":7}`, `{}`),
+	}
+	table, view := sqliteDB(t), sqliteDB(t)
+	earlierFile(t, table,
+		`CREATE TABLE _bridge_loaded (h INTEGER PRIMARY KEY, received_at INTEGER)`,
+		`CREATE TABLE _bridge_loaded_collisions (family TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (family, id)) WITHOUT ROWID`,
+		`CREATE TABLE "tracks" ("id" TEXT NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP)`,
+	)
+	for _, d := range []*db{table, view} {
+		write(t, d.open(t), msgs[0])
+		write(t, d.open(t), msgs[1:]...)
+	}
+	q := "SELECT id, typeof(context_x), context_x FROM tracks ORDER BY id"
+	got, want := view.query(t, q), table.query(t, q)
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("tracks view:  %q\ntracks table: %q", got, want)
+	}
+	if typ := view.columns(t, "tracks")["context_x"]; typ != "BIGINT" {
+		t.Errorf("tracks.context_x is %q, want BIGINT", typ)
+	}
+}
+
+// TestSQLiteTracksViewLeavesCopiesOut: a user's copy of tracks or of an
+// event table (CREATE TABLE … AS SELECT) has the standard columns but is
+// no event table: its rows do not show in tracks (review finding).
+func TestSQLiteTracksViewLeavesCopiesOut(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	w := d.open(t)
+	write(t, w, track("a1", "Signed Up", `{}`), track("a2", "Signed Up", `{}`))
+	d.query(t, `CREATE TABLE tracks_archive AS SELECT * FROM tracks`)
+	d.query(t, `CREATE TABLE signed_up_copy AS SELECT * FROM signed_up`)
+	write(t, w, track("a3", "Signed Up", `{}`))
+	if n := d.count(t, "tracks"); n != 3 {
+		t.Errorf("tracks has %d rows, want 3", n)
+	}
+}
+
+// TestSQLiteTracksViewRecoversItsColumnList: the writer loads on after a
+// user drops the view's column list (review finding: every load failed
+// until a restart).
+func TestSQLiteTracksViewRecoversItsColumnList(t *testing.T) {
+	t.Parallel()
+	d := sqliteDB(t)
+	w := d.open(t)
+	write(t, w, track("a1", "Signed Up", `{}`))
+	d.query(t, `DROP TABLE _bridge_tracks_columns`)
+	var err error
+	for i := range 3 { // the first Write may meet the writer's stale catalogue
+		if err = w.Write(t.Context(), [][]byte{track("b"+strconv.Itoa(i), "Signed Up", `{}`)}); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("never recovered: %v", err)
+	}
+	if n := d.count(t, "tracks"); n < 2 {
+		t.Errorf("tracks has %d rows, want the first and the one loaded after", n)
+	}
+	if typ := d.columns(t, "tracks")["context_library_name"]; typ != "TEXT" {
+		t.Errorf("tracks.context_library_name is %q after the recovery, want TEXT", typ)
+	}
+}

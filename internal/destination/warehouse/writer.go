@@ -357,12 +357,24 @@ func (w *Writer) plan(ctx context.Context, rows []wh.Row) ([]tableBatch, error) 
 	}
 	now := w.cfg.Now().UTC()
 	out := make([]tableBatch, 0, len(order)+1)
+	var derivedTracks map[string]wh.Type
 	for _, t := range append([]*want{tracks}, mapValues(byTable, order)...) {
+		if derivedTracks != nil && t.name != wh.IdentifiesTable {
+			// tracks reads its context columns from the event tables:
+			// each gets tracks's type (its first value across every
+			// event), so tracks holds what a table of its own would.
+			for i, c := range t.cols {
+				if typ, ok := derivedTracks[c.Name]; ok {
+					t.cols[i].Type = typ
+				}
+			}
+		}
 		cols, err := w.ensure(ctx, t.name, t.cols)
 		if err != nil {
 			return nil, err
 		}
 		if w.db.derived(t.name) {
+			derivedTracks = cols
 			continue
 		}
 		out = append(out, w.rowsOf(t, cols, t.name != wh.TracksTable, now))
