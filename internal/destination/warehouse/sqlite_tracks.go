@@ -18,7 +18,7 @@ import (
 // same standard and context columns again in the event's table. In
 // SQLite, with one writer, that second row was a third of the loader's
 // work (its own b-tree, its received_at index, its values bound and its
-// pages in the write-ahead log) and half the file, for data the event
+// pages in the write-ahead log) and 43 % of the file, for data the event
 // table holds already. The view gives the same answer: one row per event
 // with exactly tracks's columns (the standard ones plus every context_*
 // column of any event table, NULL where an event's table has none), the
@@ -29,9 +29,8 @@ import (
 // tracks's columns with their declared types: a view's columns take the
 // types of its first arm, so PRAGMA table_info(tracks) reads as the table
 // did, and the writer adds tracks's context columns to it as it would to a
-// table. Every DDL on it or on an event table rebuilds the view in the same
-// transaction, from the catalogue as that transaction sees it, so two
-// bridges on one file cannot leave it short of a table.
+// table. Each event table's context column gets the type it has here
+// (Writer.plan), so the view holds what a tracks table would.
 //
 // The view is rebuilt inside the first load transaction that finds the
 // catalogue changed since it was last made (PRAGMA schema_version: new
