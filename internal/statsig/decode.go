@@ -378,17 +378,10 @@ func parseTime(raw json.RawMessage) (int64, error) {
 // and exact as a float64, so it is what ParseFloat and the conversion give,
 // without the string parseTime makes of every time.
 func parseMillis(raw []byte) (int64, bool) {
-	if len(raw) == 0 || len(raw) > 15 {
+	if len(raw) == 0 || len(raw) > 15 || raw[0] == '-' {
 		return 0, false
 	}
-	var n int64
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
+	return parseInt(raw)
 }
 
 // compact strips the whitespace of pretty-printed JSON, which would

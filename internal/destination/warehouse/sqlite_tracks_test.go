@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination/warehouse"
 )
 
 // TestSQLiteTracksIsAViewOverTheEventTables: a new SQLite warehouse holds
@@ -62,18 +64,24 @@ func TestSQLiteTracksViewSurvivesADroppedTable(t *testing.T) {
 	d.query(t, `DROP TABLE "gone_soon"`)
 	d.query(t, `CREATE TABLE my_report (day TEXT, n INTEGER)`) // the user's own: not in tracks
 	d.query(t, `INSERT INTO my_report VALUES ('2025-01-02', 7)`)
-	var err error
-	for range 3 { // the first Write may meet the writer's stale catalogue
-		if err = w.Write(t.Context(), [][]byte{track("b2", "Stays", `{}`)}); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("Write after the drop: %v", err)
-	}
+	writeAfterChange(t, w, track("b2", "Stays", `{}`))
 	if got := d.query(t, "SELECT id FROM tracks ORDER BY id"); !slices.EqualFunc(got, [][]string{{"b1"}, {"b2"}}, slices.Equal) {
 		t.Errorf("tracks after the drop: %q, want b1, b2", got)
 	}
+}
+
+// writeAfterChange writes msg once a Write succeeds, in at most three: the
+// first after a change the user made to the file may meet the writer's
+// stale catalogue, a retryable error.
+func writeAfterChange(t *testing.T, w *warehouse.Writer, msg []byte) {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = w.Write(t.Context(), [][]byte{msg}); err == nil {
+			return
+		}
+	}
+	t.Fatalf("no Write succeeded after the change: %v", err)
 }
 
 // TestSQLiteTracksViewOverManyTables: past SQLite's 500 terms of one
@@ -96,18 +104,22 @@ func TestSQLiteTracksViewOverManyTables(t *testing.T) {
 	}
 }
 
+// tableTracksDDL makes a SQLite file as the version before the tracks view
+// did: the ledger and a tracks table without a key.
+var tableTracksDDL = []string{
+	`CREATE TABLE _bridge_loaded (h INTEGER PRIMARY KEY, received_at INTEGER)`,
+	`CREATE TABLE _bridge_loaded_collisions (family TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (family, id)) WITHOUT ROWID`,
+	`CREATE TABLE "tracks" ("id" TEXT NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP)`,
+	`CREATE INDEX "tracks__received_at" ON "tracks" (received_at)`,
+}
+
 // TestEarlierSQLiteTracksTableKeepsLoading: a warehouse the previous
 // version made (the ledger, a tracks table without a key) keeps its tracks
 // table and loads every event into it once.
 func TestEarlierSQLiteTracksTableKeepsLoading(t *testing.T) {
 	t.Parallel()
 	d := sqliteDB(t)
-	earlierFile(t, d,
-		`CREATE TABLE _bridge_loaded (h INTEGER PRIMARY KEY, received_at INTEGER)`,
-		`CREATE TABLE _bridge_loaded_collisions (family TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (family, id)) WITHOUT ROWID`,
-		`CREATE TABLE "tracks" ("id" TEXT NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP)`,
-		`CREATE INDEX "tracks__received_at" ON "tracks" (received_at)`,
-	)
+	earlierFile(t, d, tableTracksDDL...)
 	write(t, d.open(t), track("e1", "Signed Up", `{}`), track("e2", "Signed Up", `{}`))
 	write(t, d.open(t), resent(track("e2", "Signed Up", `{}`)), track("e3", "page_view", `{}`))
 	if kind := d.query(t, "SELECT type FROM sqlite_master WHERE name = 'tracks'")[0][0]; kind != "table" {
@@ -140,11 +152,7 @@ func TestSQLiteTracksViewTypesAsATable(t *testing.T) {
 		withContext("b2", "B", `{"x":7}`, `{}`),
 	}
 	table, view := sqliteDB(t), sqliteDB(t)
-	earlierFile(t, table,
-		`CREATE TABLE _bridge_loaded (h INTEGER PRIMARY KEY, received_at INTEGER)`,
-		`CREATE TABLE _bridge_loaded_collisions (family TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (family, id)) WITHOUT ROWID`,
-		`CREATE TABLE "tracks" ("id" TEXT NOT NULL, "anonymous_id" TEXT, "user_id" TEXT, "event" TEXT, "event_text" TEXT, "received_at" TIMESTAMP, "sent_at" TIMESTAMP, "timestamp" TIMESTAMP, "original_timestamp" TIMESTAMP, "uuid_ts" TIMESTAMP)`,
-	)
+	earlierFile(t, table, tableTracksDDL...)
 	for _, d := range []*db{table, view} {
 		write(t, d.open(t), msgs[0])
 		write(t, d.open(t), msgs[1:]...)
@@ -184,16 +192,8 @@ func TestSQLiteTracksViewRecoversItsColumnList(t *testing.T) {
 	w := d.open(t)
 	write(t, w, track("a1", "Signed Up", `{}`))
 	d.query(t, `DROP TABLE _bridge_tracks_columns`)
-	var err error
-	for i := range 3 { // the first Write may meet the writer's stale catalogue
-		if err = w.Write(t.Context(), [][]byte{track("b"+strconv.Itoa(i), "Signed Up", `{}`)}); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("never recovered: %v", err)
-	}
-	if n := d.count(t, "tracks"); n < 2 {
+	writeAfterChange(t, w, track("b1", "Signed Up", `{}`))
+	if n := d.count(t, "tracks"); n != 2 {
 		t.Errorf("tracks has %d rows, want the first and the one loaded after", n)
 	}
 	if typ := d.columns(t, "tracks")["context_library_name"]; typ != "TEXT" {
