@@ -23,19 +23,25 @@ func benchPayloads(b *testing.B) [][]byte {
 	return out
 }
 
-// benchLoad loads batches of size messages with fresh messageIds from
-// workers goroutines at once (the runner's delivery.concurrency); each
-// message is two rows (tracks and its event table).
-func benchLoad(b *testing.B, d *db, size, workers int) {
-	base := benchPayloads(b)
-	ids := make([]string, len(base))
-	for i, p := range base {
+// benchIDs is the messageId of each payload.
+func benchIDs(b *testing.B, payloads [][]byte) []string {
+	ids := make([]string, len(payloads))
+	for i, p := range payloads {
 		r, err := warehouse.ParseTrack(p)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ids[i] = r.ID
 	}
+	return ids
+}
+
+// benchLoad loads batches of size messages with fresh messageIds from
+// workers goroutines at once (the runner's delivery.concurrency); each
+// message is a row in its event table and, on Postgres, one in tracks.
+func benchLoad(b *testing.B, d *db, size, workers int) {
+	base := benchPayloads(b)
+	ids := benchIDs(b, base)
 	w := d.open(b)
 	ctx := context.Background()
 	// Create the tables and columns first: the benchmark measures loading.
@@ -115,14 +121,7 @@ func BenchmarkParseTrack(b *testing.B) {
 // a warehouse holding 20,000 events: what a duplicate costs.
 func BenchmarkRedeliverSQLite(b *testing.B) {
 	base := benchPayloads(b)
-	ids := make([]string, len(base))
-	for i, p := range base {
-		r, err := warehouse.ParseTrack(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = r.ID
-	}
+	ids := benchIDs(b, base)
 	const size, loaded = 1000, 20
 	batches := make([][][]byte, loaded)
 	for j := range batches {

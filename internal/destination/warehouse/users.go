@@ -19,10 +19,15 @@ func parseMessage(p []byte) (wh.Row, error) {
 // eventColumn is a row's `event` column: its table, NULL for an identify
 // and a user.
 func eventColumn(r *wh.Row) any {
-	if r.Table == wh.IdentifiesTable || r.Table == wh.UsersTable {
-		return nil
+	if e, ok := eventName(r); ok {
+		return e
 	}
-	return r.Table
+	return nil
+}
+
+// eventName is the text of a row's `event` column, false where it is NULL.
+func eventName(r *wh.Row) (string, bool) {
+	return r.Table, r.Table != wh.IdentifiesTable && r.Table != wh.UsersTable
 }
 
 // loadUsers upserts the users table from the batch's identifies with a

@@ -425,8 +425,8 @@ func (w *Writer) rowsOf(t *want, cols map[string]wh.Type, withProps bool, now ti
 			row[0] = r.ID
 			row[1] = box.str(1, r.AnonymousID)
 			row[2] = box.str(2, r.UserID)
-			if r.Table != wh.IdentifiesTable && r.Table != wh.UsersTable { // eventColumn
-				row[3] = box.text(3, r.Table)
+			if e, ok := eventName(r); ok {
+				row[3] = box.text(3, e)
 			}
 			row[4] = box.text(4, r.EventText)
 			row[5] = box.time(5, r.ReceivedAt)
