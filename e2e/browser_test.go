@@ -149,12 +149,19 @@ func refreshDeliveryEvery(t *testing.T, ctx context.Context, interval time.Durat
 // list to it first as a user would (rows out of view are not in the DOM).
 func clickRow(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	eval[chromedp.Void](t, ctx, fmt.Sprintf(`void ((v) => {
-		const i = v.list.findIndex(s => s.eventName === %s);
-		if (i >= 0) v.scroller.scrollTop = Math.max(0, (i - 2) * v.rowH);
-	})(window.__debugger.views.live)`, jsString(name)))
-	page(t, ctx, "opening "+name, uiWait,
-		chromedp.Click(testid("event-row")+`[data-event-name=`+jsString(name)+`]`, chromedp.NodeVisible))
+	row := testid("event-row") + `[data-event-name=` + jsString(name) + `]`
+	// The list draws only the rows in view. Scrolled to the row's place at
+	// every poll, not once: the list may still be redrawn or grow between
+	// one scroll and the drawing of its rows (a scroll made once left the
+	// row undrawn and the click waiting for it).
+	waitPage(t, ctx, uiWait, name+" drawn in the list", fmt.Sprintf(`((v, name, row) => {
+		const i = v.list.findIndex(s => s.eventName === name);
+		if (i < 0) return false;
+		const top = Math.max(0, (i - 2) * v.rowH);
+		if (v.scroller.scrollTop !== top) v.scroller.scrollTop = top;
+		return document.querySelector(row) !== null;
+	})(window.__debugger.views.live, %s, %s)`, jsString(name), jsString(row)))
+	page(t, ctx, "opening "+name, uiWait, chromedp.Click(row, chromedp.NodeVisible))
 }
 
 // typeInto types into an empty input as a user would (key events).
