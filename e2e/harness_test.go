@@ -122,6 +122,10 @@ func startBridgeLoggedOnFailure(t testing.TB, cfg *config.Config) *bridge {
 // startBridgeLogging is startBridge with the bridge's log written to logs.
 func startBridgeLogging(t testing.TB, cfg *config.Config, logs io.Writer) *bridge {
 	t.Helper()
+	// memory_limit is the whole process's (debug.SetMemoryLimit): a bridge
+	// in the test binary would make the GC of every test beside it, NATS
+	// clusters and sinks included, run as if they were its own heap.
+	cfg.MemoryLimit = -1
 	if problems := cfg.Validate(); len(problems) > 0 {
 		t.Fatalf("invalid test config: %v", problems)
 	}
