@@ -126,6 +126,12 @@ func pgTypeOf(t string) wh.Type {
 	return wh.Text
 }
 
+// createTable makes a table with id as its primary key, except tracks:
+// every tracks row has a row with the same id in its event table, loaded
+// in the same transaction, and that table's key keeps duplicates out of
+// both (see load). A second index of random ids was Postgres's largest
+// cost per event: its pages all over the index, each rewritten and
+// logged whole after a checkpoint (BENCHMARKS.md, issue 13).
 func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Column) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", p.qualified(table))
@@ -134,7 +140,7 @@ func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Colu
 			b.WriteString(", ")
 		}
 		b.WriteString(quote(c.Name) + " " + pgType(c.Type))
-		if c.Name == "id" {
+		if c.Name == "id" && table != wh.TracksTable {
 			b.WriteString(" PRIMARY KEY")
 		}
 	}
@@ -163,9 +169,9 @@ func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Colum
 }
 
 // load first COPYs straight into the tables: the usual batch has only new
-// ids. If one is already there (a redelivery: the id's primary key
+// ids. If one is already there (a redelivery: an event table's primary key
 // refuses it) the transaction is rolled back and the batch goes through
-// temporary tables and INSERT … SELECT … ON CONFLICT (id) DO NOTHING.
+// temporary tables (copyMerge).
 func (p *postgres) load(ctx context.Context, batches []tableBatch) error {
 	err := p.copyDirect(ctx, batches)
 	var pe *pgconn.PgError
@@ -204,19 +210,41 @@ func quoteList(cols []string) string {
 	return strings.Join(q, ", ")
 }
 
+// copyMerge loads a batch holding ids already loaded: each event table
+// takes the rows whose id it lacks (INSERT … ON CONFLICT (id) DO NOTHING),
+// and tracks, which has no key of its own
+// (createTable), takes the rows of exactly those ids: a row goes into
+// tracks when its event's table takes it, in the same transaction, on
+// either path. A tracks table an earlier version made, with id its primary
+// key, refuses a row it holds already (its event-table row deleted by
+// hand, then the event loaded again): ON CONFLICT DO NOTHING skips it
+// rather than failing the batch.
 func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
+	const added = "_bridge_added"
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+added+" (id text) ON COMMIT DROP"); err != nil {
+		return fmt.Errorf("loading: %w", err)
+	}
+	// tracks last: it takes the ids the event tables added.
+	order := make([]int, 0, len(batches))
 	for i, b := range batches {
-		tmp := fmt.Sprintf("_bridge_load_%d", i)
-		cols := make([]string, len(b.cols))
-		for j, c := range b.cols {
-			cols[j] = quote(c)
+		if b.table != wh.TracksTable {
+			order = append(order, i)
 		}
-		list := strings.Join(cols, ", ")
+	}
+	for i, b := range batches {
+		if b.table == wh.TracksTable {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		b := batches[i]
+		tmp := fmt.Sprintf("_bridge_load_%d", i)
+		list := quoteList(b.cols)
 		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
 			tmp, list, p.qualified(b.table))); err != nil {
 			return fmt.Errorf("loading %s: %w", b.table, err)
@@ -224,8 +252,14 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, b.cols, pgx.CopyFromRows(b.rows)); err != nil {
 			return fmt.Errorf("loading %s: %w", b.table, err)
 		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING",
-			p.qualified(b.table), list, list, tmp)); err != nil {
+		// A batch's ids are unique (WriteParsed keeps an id's first copy).
+		q := fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING RETURNING id) INSERT INTO %s SELECT id FROM ins",
+			p.qualified(b.table), list, list, tmp, added)
+		if b.table == wh.TracksTable {
+			q = fmt.Sprintf("INSERT INTO %[1]s (%[2]s) SELECT %[2]s FROM %[3]s WHERE id IN (SELECT id FROM %[4]s) ON CONFLICT DO NOTHING",
+				p.qualified(b.table), list, tmp, added)
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("loading %s: %w", b.table, err)
 		}
 	}
