@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
 	"github.com/statsig-bridge/statsig-bridge/internal/testwait"
@@ -159,6 +162,55 @@ func startLoadWorkers(t testing.TB, base string, first, workers, perBatch int) *
 	return l
 }
 
+// logClusterOnFailure logs, if the test fails, what the surviving nodes
+// say about the events stream and each destination's consumer: a loss
+// shows there as batches the consumer counts delivered but never acked or
+// redelivered, or as a stream shorter than what was published.
+func logClusterOnFailure(t *testing.T, c *natsCluster, cfg *config.Config) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		var urls []string
+		for _, s := range c.servers {
+			if s.Running() {
+				urls = append(urls, s.ClientURL())
+			}
+		}
+		nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("statsig-bridge-e2e-diagnostics"))
+		if err != nil {
+			t.Logf("cluster state: connecting: %v", err)
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Logf("cluster state: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, cfg.Log.Stream)
+		if err != nil {
+			t.Logf("cluster state: stream %s: %v", cfg.Log.Stream, err)
+			return
+		}
+		si := st.CachedInfo()
+		t.Logf("cluster state: stream %s: %d msgs, seq %d..%d, leader %s, replicas %+v",
+			cfg.Log.Stream, si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.Cluster.Leader, si.Cluster.Replicas)
+		for _, d := range cfg.Destinations {
+			ci, err := js.Consumer(ctx, cfg.Log.Stream, "dest-"+d.Name)
+			if err != nil {
+				t.Logf("cluster state: consumer dest-%s: %v", d.Name, err)
+				continue
+			}
+			info := ci.CachedInfo()
+			t.Logf("cluster state: consumer %s: delivered stream seq %d, ack floor stream seq %d, ack pending %d, pending %d, redelivered %d, waiting %d, leader %s",
+				info.Name, info.Delivered.Stream, info.AckFloor.Stream, info.NumAckPending, info.NumPending, info.NumRedelivered, info.NumWaiting, info.Cluster.Leader)
+		}
+	})
+}
+
 // union merges acknowledged-marker sets.
 func union(sets ...map[string]bool) map[string]bool {
 	out := map[string]bool{}
@@ -185,8 +237,9 @@ func TestClusterTwoBridgesSurviveBridgeAndNodeLoss(t *testing.T) {
 	c := startNATSCluster(t, 3)
 	s := newSink(t)
 	id := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano())
-	a := startBridge(t, clusterBridgeConfig(t, c, s, id))
-	b := startBridge(t, clusterBridgeConfig(t, c, s, id))
+	a := startBridgeLoggedOnFailure(t, clusterBridgeConfig(t, c, s, id))
+	b := startBridgeLoggedOnFailure(t, clusterBridgeConfig(t, c, s, id))
+	logClusterOnFailure(t, c, b.Cfg)
 	t.Logf("cluster and two bridges up in %s", time.Since(begin).Round(time.Millisecond))
 
 	la := startLoadWorkers(t, a.URL, 0, 3, 40)

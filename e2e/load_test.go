@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,6 +208,29 @@ func (d delivery) missing(want map[string]bool) (n int, example string) {
 	return n, example
 }
 
+// missingRequests names the requests (worker-batch) whose events are
+// missing, with how many of each: whether a loss is whole requests, whole
+// log batches of several requests, or single events tells where it is.
+func (d delivery) missingRequests(want map[string]bool) string {
+	count := map[string]int{}
+	for m := range want {
+		if len(d[m]) == 0 {
+			if i := strings.LastIndexByte(m, '-'); i > 0 {
+				count[m[:i]]++
+			}
+		}
+	}
+	reqs := make([]string, 0, len(count))
+	for r, n := range count {
+		reqs = append(reqs, fmt.Sprintf("%s(%d)", r, n))
+	}
+	sort.Strings(reqs)
+	if len(reqs) > 200 {
+		reqs = append(reqs[:200], "...")
+	}
+	return strings.Join(reqs, " ")
+}
+
 // checkCopies asserts that every copy of a marker carries the same
 // messageId and that no two markers share one; it returns the number of
 // surplus copies (duplicates).
@@ -241,12 +265,14 @@ func waitDelivered(t testing.TB, s *sink, want map[string]bool, timeout time.Dur
 				return d
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d acknowledged events never reached the sink after %s (e.g. %s)", n, len(want), timeout, example)
+				t.Fatalf("%d of %d acknowledged events never reached the sink after %s (e.g. %s); missing by request: %s",
+					n, len(want), timeout, example, d.missingRequests(want))
 			}
 		} else if time.Now().After(deadline) {
 			d = deliveries(s)
 			n, example := d.missing(want)
-			t.Fatalf("%d of %d acknowledged events never reached the sink after %s (e.g. %s)", n, len(want), timeout, example)
+			t.Fatalf("%d of %d acknowledged events never reached the sink after %s (e.g. %s); missing by request: %s",
+				n, len(want), timeout, example, d.missingRequests(want))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
