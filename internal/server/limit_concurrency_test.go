@@ -104,7 +104,7 @@ func TestIntakeBoundsBodyMemory(t *testing.T) {
 	// the budget holds.
 	body := eventsBody("big", 1, 4900)
 	var second answer
-	testwait.For(t, 5*time.Second, "a request over the body budget to be answered 503", func() bool {
+	testwait.For(t, 30*time.Second, "a request over the body budget to be answered 503", func() bool {
 		second = do(t, post(t, in.URL+"/v1/log_event", body, nil))
 		return second.Code == http.StatusServiceUnavailable
 	})
