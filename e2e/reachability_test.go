@@ -27,7 +27,7 @@ func TestDestinationsCheckedAtStart(t *testing.T) {
 	cfg := testConfig(t, s.URL)
 	down := cfg.Destinations[0]
 	seg := *down.Segment
-	seg.Endpoint = "http://" + freeAddr(t) // nothing listens there
+	seg.Endpoint = "http://" + refusedAddr(t) // nothing listens there
 	down.Name, down.Segment = "down", &seg
 	cfg.Destinations = append(cfg.Destinations, down)
 	pg := os.Getenv("BRIDGE_TEST_POSTGRES_URL")

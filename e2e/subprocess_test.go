@@ -127,6 +127,28 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
+// refusedAddr is a loopback address that refuses connections until the
+// test ends: a socket bound to it and never listening holds the port. A
+// port found free by freeAddr and closed again can be taken by another
+// test's listener before it is used (a "nothing listens" check then
+// connected, once, in a full test run).
+func refusedAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("binding a loopback port: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+}
+
 // process is a bridge running as `statsig-bridge serve` in a subprocess.
 type process struct {
 	URL  string
