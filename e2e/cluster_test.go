@@ -42,6 +42,15 @@ func startNATSCluster(t testing.TB, n int) *natsCluster {
 	storeDir := t.TempDir()
 	c := &natsCluster{}
 	t.Cleanup(c.shutdown)
+	// The servers' notices, warnings and errors (leader elections, a
+	// consumer's state reset), shown if the test fails: registered after
+	// shutdown, so they run before it and the log is complete up to there.
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the NATS servers' log:\n%s", logs.String())
+		}
+	})
 	for i := range n {
 		opts := &server.Options{
 			ServerName:         fmt.Sprintf("e2e-n%d", i+1),
@@ -67,6 +76,8 @@ func startNATSCluster(t testing.TB, n int) *natsCluster {
 		}
 		if os.Getenv("BRIDGE_TEST_LOG") == "debug" {
 			s.ConfigureLogger()
+		} else {
+			s.SetLoggerV2(natsLog{name: opts.ServerName, w: logs}, false, false, false)
 		}
 		s.Start()
 		if !s.ReadyForConnections(10 * time.Second) {
@@ -81,6 +92,22 @@ func startNATSCluster(t testing.TB, n int) *natsCluster {
 	})
 	return c
 }
+
+// natsLog writes a nats-server's log lines, debug and trace left out.
+type natsLog struct {
+	name string
+	w    *syncBuffer
+}
+
+func (l natsLog) line(level, format string, v ...any) {
+	fmt.Fprintf(l.w, "%s %s [%s] %s\n", time.Now().Format("15:04:05.000"), l.name, level, fmt.Sprintf(format, v...))
+}
+func (l natsLog) Noticef(format string, v ...any) { l.line("INF", format, v...) }
+func (l natsLog) Warnf(format string, v ...any)   { l.line("WRN", format, v...) }
+func (l natsLog) Fatalf(format string, v ...any)  { l.line("FTL", format, v...) }
+func (l natsLog) Errorf(format string, v ...any)  { l.line("ERR", format, v...) }
+func (l natsLog) Debugf(string, ...any)           {}
+func (l natsLog) Tracef(string, ...any)           {}
 
 // freePort is a loopback TCP port nobody listens on now.
 func freePort(t testing.TB) int {
@@ -196,8 +223,12 @@ func logClusterOnFailure(t *testing.T, c *natsCluster, cfg *config.Config) {
 			return
 		}
 		si := st.CachedInfo()
-		t.Logf("cluster state: stream %s: %d msgs, seq %d..%d, leader %s, replicas %+v",
-			cfg.Log.Stream, si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.Cluster.Leader, si.Cluster.Replicas)
+		var replicas []string
+		for _, r := range si.Cluster.Replicas {
+			replicas = append(replicas, fmt.Sprintf("%s(current %v, lag %d)", r.Name, r.Current, r.Lag))
+		}
+		t.Logf("cluster state: stream %s: %d msgs, seq %d..%d, leader %s, replicas %s",
+			cfg.Log.Stream, si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.Cluster.Leader, strings.Join(replicas, " "))
 		for _, d := range cfg.Destinations {
 			ci, err := js.Consumer(ctx, cfg.Log.Stream, "dest-"+d.Name)
 			if err != nil {
