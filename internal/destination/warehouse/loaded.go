@@ -257,6 +257,21 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 			}
 			present[at] = ids
 		}
+		if !ids[e.ev.id] && e.rows != e.ev.family {
+			// Not in its own table: it may have been loaded under
+			// another name (an event's name, and so its table, comes
+			// from the mapping at delivery, which can change between
+			// two deliveries of one event), so every table of its family
+			// (the tracks view: a read per event table, on this rare
+			// path only).
+			at = rowsAt{e.ev.family, ra}
+			if ids, ok = present[at]; !ok {
+				if ids, err = idsAt(ctx, tx, at.table, at.receivedAt); err != nil {
+					return nil, err
+				}
+				present[at] = ids
+			}
+		}
 		if ids[e.ev.id] {
 			loaded[e.ev] = true
 			continue
@@ -275,7 +290,7 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	rows := map[tableRow]bool{}
 	out := batches[:0:0]
 	for _, b := range batches {
-		out = append(out, without(b, loaded, rows))
+		out = append(out, without(b, loaded, rows, tracksView))
 	}
 	return out, nil
 }
@@ -333,14 +348,21 @@ func (l *ledgerStmts) collides(ctx context.Context, tx *sql.Tx, ev loadedEvent) 
 // without returns b without the rows of loaded events and without a row
 // whose table and id came earlier in the transaction (seen, which it
 // extends): two Writes of a group carrying the same event.
-func without(b tableBatch, loaded map[loadedEvent]bool, seen map[tableRow]bool) tableBatch {
+func without(b tableBatch, loaded map[loadedEvent]bool, seen map[tableRow]bool, tracksView bool) tableBatch {
 	fam := family(b.table)
+	// Where tracks is a view, one event's rows in two event tables (two
+	// Writes of a group mapping it under two names) would be two tracks
+	// rows: the event tables count as one table there.
+	rowTable := b.table
+	if tracksView && feedsTracks(b.table) {
+		rowTable = fam
+	}
 	n := len(b.cols)
 	keep := b.rows[:0:0]
 	var args []any
 	for i, row := range b.rows {
 		id, _ := row[0].(string)
-		key := tableRow{b.table, id}
+		key := tableRow{rowTable, id}
 		if seen[key] || loaded[loadedEvent{fam, id}] {
 			if args == nil {
 				keep = append(keep, b.rows[:i]...)

@@ -126,12 +126,14 @@ func pgTypeOf(t string) wh.Type {
 	return wh.Text
 }
 
-// createTable makes a table with id as its primary key, except tracks:
-// every tracks row has a row with the same id in its event table, loaded
-// in the same transaction, and that table's key keeps duplicates out of
-// both (see load). A second index of random ids was Postgres's largest
-// cost per event: its pages all over the index, each rewritten and
-// logged whole after a checkpoint (BENCHMARKS.md, issue 13).
+// createTable makes a table; tracks and Segment's other tables
+// (identifies, users) have id as their primary key, an event's table has
+// no key of its own: its rows go in with their tracks rows, in the same
+// transaction, and only those tracks takes (see load), so tracks's key
+// keeps duplicates out of both, by id across every event table. A second
+// index of random ids per event was a quarter of Postgres's CPU per event:
+// its pages all over the index, each rewritten and logged whole after a
+// checkpoint (BENCHMARKS.md, issue 13).
 func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Column) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", p.qualified(table))
@@ -140,7 +142,7 @@ func (p *postgres) createTable(ctx context.Context, table string, cols []wh.Colu
 			b.WriteString(", ")
 		}
 		b.WriteString(quote(c.Name) + " " + pgType(c.Type))
-		if c.Name == "id" && table != wh.TracksTable {
+		if c.Name == "id" && wh.IsBuiltinTable(table) {
 			b.WriteString(" PRIMARY KEY")
 		}
 	}
@@ -168,10 +170,13 @@ func (p *postgres) addColumns(ctx context.Context, table string, cols []wh.Colum
 	return p.ddl(ctx, table, b.String())
 }
 
-// load first COPYs straight into the tables: the usual batch has only new
-// ids. If one is already there (a redelivery: an event table's primary key
-// refuses it) the transaction is rolled back and the batch goes through
-// temporary tables (copyMerge).
+// load first COPYs straight into the tables, tracks first (plan puts it
+// there): the usual batch has only new ids. If one is already there (a
+// redelivery: tracks's primary key refuses it, before any event table is
+// written) the transaction is rolled back and the batch goes through
+// temporary tables (copyMerge). Every batch takes tracks's keys first, so
+// two loads of overlapping ids wait for each other there and never
+// deadlock over the event tables.
 func (p *postgres) load(ctx context.Context, batches []tableBatch) error {
 	err := p.copyDirect(ctx, batches)
 	var pe *pgconn.PgError
@@ -210,15 +215,16 @@ func quoteList(cols []string) string {
 	return strings.Join(q, ", ")
 }
 
-// copyMerge loads a batch holding ids already loaded: each event table
-// takes the rows whose id it lacks (INSERT … ON CONFLICT (id) DO NOTHING),
-// and tracks, which has no key of its own
-// (createTable), takes the rows of exactly those ids: a row goes into
-// tracks when its event's table takes it, in the same transaction, on
-// either path. A tracks table an earlier version made, with id its primary
-// key, refuses a row it holds already (its event-table row deleted by
-// hand, then the event loaded again): ON CONFLICT DO NOTHING skips it
-// rather than failing the batch.
+// copyMerge loads a batch holding ids already loaded: tracks takes the
+// rows whose id it lacks (INSERT … ON CONFLICT (id) DO NOTHING), each
+// event table exactly the rows of the ids tracks took, and identifies
+// those it lacks by its own key. An event loaded again under another name
+// (an experiment exposure read as a config exposure while the specs were
+// not there yet) so adds no row to either table. An event table an
+// earlier version made, with id its primary key, refuses a row it holds
+// already (its tracks row deleted by hand, then the event loaded again):
+// ON CONFLICT DO NOTHING skips it rather than failing the batch. Ids are
+// compared as text, whatever type a user gave a table's id.
 func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
@@ -229,15 +235,15 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+added+" (id text) ON COMMIT DROP"); err != nil {
 		return fmt.Errorf("loading: %w", err)
 	}
-	// tracks last: it takes the ids the event tables added.
+	// tracks first: the event tables take the ids it added.
 	order := make([]int, 0, len(batches))
 	for i, b := range batches {
-		if b.table != wh.TracksTable {
+		if b.table == wh.TracksTable {
 			order = append(order, i)
 		}
 	}
 	for i, b := range batches {
-		if b.table == wh.TracksTable {
+		if b.table != wh.TracksTable {
 			order = append(order, i)
 		}
 	}
@@ -253,10 +259,15 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 			return fmt.Errorf("loading %s: %w", b.table, err)
 		}
 		// A batch's ids are unique (WriteParsed keeps an id's first copy).
-		q := fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING RETURNING id) INSERT INTO %s SELECT id FROM ins",
-			p.qualified(b.table), list, list, tmp, added)
-		if b.table == wh.TracksTable {
-			q = fmt.Sprintf("INSERT INTO %[1]s (%[2]s) SELECT %[2]s FROM %[3]s WHERE id IN (SELECT id FROM %[4]s) ON CONFLICT DO NOTHING",
+		var q string
+		switch {
+		case b.table == wh.TracksTable:
+			q = fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING RETURNING id) INSERT INTO %s SELECT id::text FROM ins",
+				p.qualified(b.table), list, list, tmp, added)
+		case wh.IsBuiltinTable(b.table): // identifies: keyed itself
+			q = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING", p.qualified(b.table), list, list, tmp)
+		default:
+			q = fmt.Sprintf("INSERT INTO %[1]s (%[2]s) SELECT %[2]s FROM %[3]s WHERE id::text IN (SELECT id FROM %[4]s) ON CONFLICT DO NOTHING",
 				p.qualified(b.table), list, tmp, added)
 		}
 		if _, err := tx.Exec(ctx, q); err != nil {
@@ -266,13 +277,15 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	return tx.Commit(ctx)
 }
 
-// values strips NULs (see stripNUL) and, when every column has one of the
-// types the warehouse creates, writes the rows as binary COPY data
-// (b.copy); otherwise pgx's CopyFrom encodes b.rows.
+// values strips NULs (see stripNUL), puts the rows in id order (byID)
+// and, when every column has one of the types the warehouse creates,
+// writes them as binary COPY data (b.copy); otherwise pgx's CopyFrom
+// encodes b.rows.
 func (p *postgres) values(b *tableBatch) {
 	for _, row := range b.rows {
 		stripNUL(row)
 	}
+	byID(b)
 	b.copy = nil
 	p.binaryMu.Lock()
 	known := p.binary[b.table]
@@ -297,6 +310,25 @@ func (p *postgres) values(b *tableBatch) {
 		}
 	}
 	b.copy = appendCopyTrailer(data)
+}
+
+// byID sorts a batch's rows by id. Two loads holding some ids in common
+// (a redelivery beside the original, in batches of other log messages)
+// then take the keys they share in the same order, so one waits for the
+// other instead of each holding a key the other wants: in batch order,
+// two such loads deadlocked, and each was rolled back and retried. The
+// rows' types were inferred in batch order before (plan), so the first
+// value of a batch still types a new column.
+func byID(b *tableBatch) {
+	i := slices.Index(b.cols, "id")
+	if i < 0 {
+		return
+	}
+	slices.SortFunc(b.rows, func(x, y []any) int {
+		xs, _ := x[i].(string)
+		ys, _ := y[i].(string)
+		return strings.Compare(xs, ys)
+	})
 }
 
 // stripNUL removes NUL characters, which Postgres text cannot hold (the

@@ -14,6 +14,7 @@ func (p *postgres) upsert(ctx context.Context, b tableBatch) error {
 	for _, row := range b.rows {
 		stripNUL(row)
 	}
+	byID(&b)
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return err

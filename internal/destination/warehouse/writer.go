@@ -356,6 +356,8 @@ func (w *Writer) plan(ctx context.Context, rows []wh.Row) ([]tableBatch, error) 
 		}
 	}
 	now := w.cfg.Now().UTC()
+	// tracks first: Postgres's load takes its keys before any event
+	// table's rows (see postgres.load).
 	out := make([]tableBatch, 0, len(order)+1)
 	var derivedTracks map[string]wh.Type
 	for _, t := range append([]*want{tracks}, mapValues(byTable, order)...) {
