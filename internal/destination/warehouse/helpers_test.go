@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -253,6 +254,25 @@ func write(t testing.TB, w *warehouse.Writer, payloads ...[]byte) {
 	if err := w.Write(ctx, payloads); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
+}
+
+// writeConcurrently has writers goroutines each Write rounds batches to
+// w at once, batch(g, r) the batch of writer g's round r.
+func writeConcurrently(t *testing.T, w *warehouse.Writer, writers, rounds int, batch func(g, r int) [][]byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for r := range rounds {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err := w.Write(ctx, batch(g, r)); err != nil {
+					t.Errorf("writer %d, round %d: %v", g, r, err)
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // track is a Track message as the warehouse encoder makes it.

@@ -1,15 +1,12 @@
 package warehouse_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/statsig-bridge/statsig-bridge/internal/destination/warehouse"
 )
@@ -193,23 +190,13 @@ func TestSameEventInWritesOfOneGroupLoadsOnce(t *testing.T) {
 	d := sqliteDB(t)
 	w := d.open(t)
 	const writers, rounds, size = 8, 10, 50
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			for r := range rounds {
-				var batch [][]byte
-				for i := range size {
-					batch = append(batch, track(fmt.Sprintf("r%d-%d", r, i), "dup", `{}`))
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if err := w.Write(ctx, batch); err != nil {
-					t.Error(err)
-				}
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
+	writeConcurrently(t, w, writers, rounds, func(_, r int) [][]byte {
+		var batch [][]byte
+		for i := range size {
+			batch = append(batch, track(fmt.Sprintf("r%d-%d", r, i), "dup", `{}`))
+		}
+		return batch
+	})
 	if n := d.count(t, "tracks"); n != rounds*size {
 		t.Errorf("tracks has %d rows, want %d", n, rounds*size)
 	}
@@ -258,23 +245,13 @@ func TestEventUnderTwoNamesInConcurrentWritesLoadsOnce(t *testing.T) {
 		w := d.open(t)
 		names := []string{"statsig::config_exposure", "statsig::experiment_exposure"}
 		const writers, rounds, size = 6, 8, 50
-		var wg sync.WaitGroup
-		for g := range writers {
-			wg.Go(func() {
-				for r := range rounds {
-					var batch [][]byte
-					for i := range size {
-						batch = append(batch, track(fmt.Sprintf("t%d-%d", r, i), names[g%2], `{}`))
-					}
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					if err := w.Write(ctx, batch); err != nil {
-						t.Errorf("writer %d, round %d: %v", g, r, err)
-					}
-					cancel()
-				}
-			})
-		}
-		wg.Wait()
+		writeConcurrently(t, w, writers, rounds, func(g, r int) [][]byte {
+			var batch [][]byte
+			for i := range size {
+				batch = append(batch, track(fmt.Sprintf("t%d-%d", r, i), names[g%2], `{}`))
+			}
+			return batch
+		})
 		if n := d.count(t, "tracks"); n != rounds*size {
 			t.Errorf("tracks has %d rows, want %d", n, rounds*size)
 		}

@@ -1,12 +1,9 @@
 package warehouse_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // primaryKeys lists the tables of d's schema with a primary key.
@@ -93,26 +90,16 @@ func TestPostgresOverlappingLoadsInOtherTableOrders(t *testing.T) {
 	w := d.open(t)
 	events := []string{"alpha", "beta", "gamma"}
 	const writers, rounds, size = 6, 10, 120
-	var wg sync.WaitGroup
-	for g := range writers {
-		wg.Go(func() {
-			for r := range rounds {
-				var batch [][]byte
-				for k := range size {
-					// The same events in every writer, each starting
-					// elsewhere in the list: tables are first seen in
-					// another order than in its neighbour's batch.
-					i := (k + g*size/writers) % size
-					batch = append(batch, track(fmt.Sprintf("o%d-%d", r, i), events[i%len(events)], `{}`))
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if err := w.Write(ctx, batch); err != nil {
-					t.Errorf("writer %d, round %d: %v", g, r, err)
-				}
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
+	writeConcurrently(t, w, writers, rounds, func(g, r int) [][]byte {
+		var batch [][]byte
+		for k := range size {
+			// The same events in every writer, each starting elsewhere
+			// in the list: tables are first seen in another order than
+			// in its neighbour's batch.
+			i := (k + g*size/writers) % size
+			batch = append(batch, track(fmt.Sprintf("o%d-%d", r, i), events[i%len(events)], `{}`))
+		}
+		return batch
+	})
 	counts(t, d, map[string]int{"tracks": rounds * size, "alpha": rounds * size / 3, "beta": rounds * size / 3, "gamma": rounds * size / 3})
 }
