@@ -290,13 +290,17 @@ func (l *ledgerStmts) newRows(ctx context.Context, tx *sql.Tx, batches []tableBa
 	rows := map[tableRow]bool{}
 	out := batches[:0:0]
 	for _, b := range batches {
-		out = append(out, without(b, loaded, rows, tracksView))
+		out = append(out, without(b, loaded, rows))
 	}
 	return out, nil
 }
 
 // tableRow is a row of the load, by table and id.
 type tableRow struct{ table, id string }
+
+// eventTables is the table of every event table's rows in a tableRow: no
+// table has its name ("" is none's).
+const eventTables = ""
 
 // takenAt is the received_at, as the rows hold it, of the event that took
 // hash h in the ledger.
@@ -348,14 +352,14 @@ func (l *ledgerStmts) collides(ctx context.Context, tx *sql.Tx, ev loadedEvent) 
 // without returns b without the rows of loaded events and without a row
 // whose table and id came earlier in the transaction (seen, which it
 // extends): two Writes of a group carrying the same event.
-func without(b tableBatch, loaded map[loadedEvent]bool, seen map[tableRow]bool, tracksView bool) tableBatch {
+func without(b tableBatch, loaded map[loadedEvent]bool, seen map[tableRow]bool) tableBatch {
 	fam := family(b.table)
-	// Where tracks is a view, one event's rows in two event tables (two
-	// Writes of a group mapping it under two names) would be two tracks
-	// rows: the event tables count as one table there.
+	// One event in two event tables (two Writes of a group mapping it
+	// under two names) would be two event-table rows (and, where tracks
+	// is a view, two tracks rows): the event tables count as one table.
 	rowTable := b.table
-	if tracksView && feedsTracks(b.table) {
-		rowTable = fam
+	if feedsTracks(b.table) {
+		rowTable = eventTables
 	}
 	n := len(b.cols)
 	keep := b.rows[:0:0]

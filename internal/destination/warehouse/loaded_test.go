@@ -205,6 +205,17 @@ func TestSameEventInWritesOfOneGroupLoadsOnce(t *testing.T) {
 	}
 }
 
+// eachDBAndTrackTable is eachDB plus a SQLite file an earlier version
+// made with the ledger and a tracks table (tableTracksDDL).
+func eachDBAndTrackTable(t *testing.T, f func(t *testing.T, d *db)) {
+	eachDB(t, f)
+	t.Run("sqlite with a tracks table", func(t *testing.T) {
+		d := sqliteDB(t)
+		earlierFile(t, d, tableTracksDDL...)
+		f(t, d)
+	})
+}
+
 // TestEventLoadedUnderAnotherNameAddsNoRows: an event's table comes from
 // its name, and the name from the mapping at delivery, which can change
 // between two deliveries of one event (an experiment exposure is read as
@@ -214,7 +225,7 @@ func TestSameEventInWritesOfOneGroupLoadsOnce(t *testing.T) {
 // tracks keeps one row, in the first name's table.
 func TestEventLoadedUnderAnotherNameAddsNoRows(t *testing.T) {
 	t.Parallel() // its own SQLite file and Postgres schema
-	eachDB(t, func(t *testing.T, d *db) {
+	eachDBAndTrackTable(t, func(t *testing.T, d *db) {
 		first := track("n1", "statsig::config_exposure", `{"config":"c"}`)
 		again := track("n1", "statsig::experiment_exposure", `{"config":"c"}`)
 		write(t, d.open(t), first)
@@ -241,7 +252,7 @@ func TestEventLoadedUnderAnotherNameAddsNoRows(t *testing.T) {
 // of the two tables.
 func TestEventUnderTwoNamesInConcurrentWritesLoadsOnce(t *testing.T) {
 	t.Parallel() // its own SQLite file and Postgres schema
-	eachDB(t, func(t *testing.T, d *db) {
+	eachDBAndTrackTable(t, func(t *testing.T, d *db) {
 		w := d.open(t)
 		names := []string{"statsig::config_exposure", "statsig::experiment_exposure"}
 		const writers, rounds, size = 6, 8, 50

@@ -56,7 +56,31 @@ func (p *postgres) qualified(table string) string { return pgx.Identifier{p.sche
 func pgType(t wh.Type) string { return t.String() }
 
 func (p *postgres) setup(ctx context.Context) error {
-	return p.ddl(ctx, "", "CREATE SCHEMA IF NOT EXISTS "+quote(p.schema))
+	if err := p.ddl(ctx, "", "CREATE SCHEMA IF NOT EXISTS "+quote(p.schema)); err != nil {
+		return err
+	}
+	return p.checkTracksKey(ctx)
+}
+
+// checkTracksKey refuses a tracks table without a unique key on id (its
+// primary key dropped by hand): that key keeps duplicates out of tracks
+// and of every event table (see load), so without it a redelivery would
+// add rows. The destination pauses (an AuthError) with what to do, and
+// loads once the key is back.
+func (p *postgres) checkTracksKey(ctx context.Context) error {
+	var exists, keyed bool
+	err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL,
+		EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = 'id')`,
+		p.qualified(wh.TracksTable)).Scan(&exists, &keyed)
+	if err != nil {
+		return fmt.Errorf("checking the key of %s: %w", p.qualified(wh.TracksTable), err)
+	}
+	if exists && !keyed {
+		return &destination.AuthError{Err: fmt.Errorf("warehouse: %[1]s has no unique key on id, which keeps duplicates out of it and of every event table; nothing is loaded until it is back: ALTER TABLE %[1]s ADD PRIMARY KEY (id) (delete duplicate ids first)",
+			p.qualified(wh.TracksTable))}
+	}
+	return nil
 }
 
 // ddl runs statements in a transaction holding an advisory lock on the
@@ -223,8 +247,7 @@ func quoteList(cols []string) string {
 // not there yet) so adds no row to either table. An event table an
 // earlier version made, with id its primary key, refuses a row it holds
 // already (its tracks row deleted by hand, then the event loaded again):
-// ON CONFLICT DO NOTHING skips it rather than failing the batch. Ids are
-// compared as text, whatever type a user gave a table's id.
+// ON CONFLICT DO NOTHING skips it rather than failing the batch.
 func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
@@ -251,23 +274,33 @@ func (p *postgres) copyMerge(ctx context.Context, batches []tableBatch) error {
 		b := batches[i]
 		tmp := fmt.Sprintf("_bridge_load_%d", i)
 		list := quoteList(b.cols)
-		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
-			tmp, list, p.qualified(b.table))); err != nil {
+		// tracks's and the event tables' temporary rows carry their id as
+		// the bridge wrote it (_bridge_raw): an event row is matched to its
+		// tracks row by that, whatever type a user gave either id column
+		// (a uuid column reads an upper-case id back in lower case).
+		keyed := wh.IsBuiltinTable(b.table) && b.table != wh.TracksTable
+		cols, rows, extra := b.cols, b.rows, ""
+		if !keyed {
+			cols, rows, extra = append(slices.Clip(b.cols), "_bridge_raw"), withRawID(b), ", ''::text AS _bridge_raw"
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s%s FROM %s WITH NO DATA",
+			tmp, list, extra, p.qualified(b.table))); err != nil {
 			return fmt.Errorf("loading %s: %w", b.table, err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, b.cols, pgx.CopyFromRows(b.rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, cols, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("loading %s: %w", b.table, err)
 		}
 		// A batch's ids are unique (WriteParsed keeps an id's first copy).
 		var q string
 		switch {
 		case b.table == wh.TracksTable:
-			q = fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING RETURNING id) INSERT INTO %s SELECT id::text FROM ins",
-				p.qualified(b.table), list, list, tmp, added)
-		case wh.IsBuiltinTable(b.table): // identifies: keyed itself
+			q = fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING RETURNING id) "+
+				"INSERT INTO %s SELECT s._bridge_raw FROM %s s JOIN ins ON ins.id = s.id",
+				p.qualified(b.table), list, list, tmp, added, tmp)
+		case keyed: // identifies
 			q = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (id) DO NOTHING", p.qualified(b.table), list, list, tmp)
 		default:
-			q = fmt.Sprintf("INSERT INTO %[1]s (%[2]s) SELECT %[2]s FROM %[3]s WHERE id::text IN (SELECT id FROM %[4]s) ON CONFLICT DO NOTHING",
+			q = fmt.Sprintf("INSERT INTO %[1]s (%[2]s) SELECT %[2]s FROM %[3]s WHERE _bridge_raw IN (SELECT id FROM %[4]s) ON CONFLICT DO NOTHING",
 				p.qualified(b.table), list, tmp, added)
 		}
 		if _, err := tx.Exec(ctx, q); err != nil {
@@ -310,6 +343,16 @@ func (p *postgres) values(b *tableBatch) {
 		}
 	}
 	b.copy = appendCopyTrailer(data)
+}
+
+// withRawID is b's rows each with its id appended, as the bridge wrote it.
+func withRawID(b tableBatch) [][]any {
+	i := slices.Index(b.cols, "id")
+	out := make([][]any, len(b.rows))
+	for j, row := range b.rows {
+		out[j] = append(slices.Clip(row), row[i])
+	}
+	return out
 }
 
 // byID sorts a batch's rows by id. Two loads holding some ids in common

@@ -1,9 +1,13 @@
 package warehouse_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/statsig-bridge/statsig-bridge/internal/destination"
 )
 
 // primaryKeys lists the tables of d's schema with a primary key.
@@ -76,7 +80,32 @@ func TestPostgresTracksIDOfAnotherTypeLoads(t *testing.T) {
 	write(t, d.open(t), track(id(1), "Signed Up", `{}`), track(id(2), "page_view", `{}`))
 	d.query(t, `ALTER TABLE tracks ALTER COLUMN id TYPE uuid USING id::uuid`)
 	write(t, d.open(t), track(id(2), "page_view", `{}`), track(id(3), "Signed Up", `{}`))
-	counts(t, d, map[string]int{"tracks": 3, "signed_up": 2, "page_view": 1})
+	// An id in upper case: tracks reads it back in lower case.
+	upper := "0000000A-0000-4000-8000-00000000000B"
+	write(t, d.open(t), track(id(3), "Signed Up", `{}`), track(upper, "Signed Up", `{}`))
+	counts(t, d, map[string]int{"tracks": 4, "signed_up": 3, "page_view": 1})
+	if got := d.query(t, `SELECT count(*) FROM signed_up WHERE id = $1`, upper)[0][0]; got != "1" {
+		t.Errorf("%s has %s rows in signed_up, want 1", upper, got)
+	}
+}
+
+// TestPostgresTracksWithoutKeyPauses: a tracks table whose key was
+// dropped by hand cannot keep duplicates out: the destination pauses
+// (AuthError) saying how to put the key back, and loads once it is back.
+func TestPostgresTracksWithoutKeyPauses(t *testing.T) {
+	t.Parallel() // its own Postgres schema
+	d := postgresDB(t)
+	write(t, d.open(t), track("p1", "Signed Up", `{}`))
+	d.query(t, `ALTER TABLE tracks DROP CONSTRAINT tracks_pkey`)
+	w := d.open(t)
+	err := w.Write(context.Background(), [][]byte{track("p1", "Signed Up", `{}`), track("p2", "Signed Up", `{}`)})
+	var auth *destination.AuthError
+	if !errors.As(err, &auth) || !strings.Contains(err.Error(), "ADD PRIMARY KEY (id)") {
+		t.Fatalf("Write into tracks without its key: %v, want an AuthError saying how to add the key", err)
+	}
+	d.query(t, `ALTER TABLE tracks ADD PRIMARY KEY (id)`)
+	write(t, w, track("p1", "Signed Up", `{}`), track("p2", "Signed Up", `{}`))
+	counts(t, d, map[string]int{"tracks": 2, "signed_up": 2})
 }
 
 // TestPostgresOverlappingLoadsInOtherTableOrders: loads running at once
