@@ -253,12 +253,17 @@ func TestRunnerAcksOnlyWhenEveryEventHasAnOutcome(t *testing.T) {
 	testwait.For(t, 15*time.Second, "all 11 events delivered", func() bool { return recv.Unique() == 11 })
 	waitForLagZero(t, l, ackWait)
 	for id, n := range recv.Delivered() {
-		want := 1
-		if strings.HasPrefix(id, "early-") {
-			want = 2 // redelivered with the rest of its log message, same messageId
-		}
-		if n != want {
-			t.Errorf("%s delivered %d times, want %d", id, n, want)
+		switch {
+		case strings.HasPrefix(id, "early-"):
+			if n != 2 { // redelivered with the rest of its log message, same messageId
+				t.Errorf("%s delivered %d times, want 2", id, n)
+			}
+		case n != 1 && n != 2:
+			// Once by the new runner; twice when the first runner's last
+			// retry, sent as it stopped, reached the target after it
+			// recovered (seen once in a loaded full run): at least once,
+			// the same messageId.
+			t.Errorf("%s delivered %d times, want 1 (or 2 with a retry in flight at the stop)", id, n)
 		}
 	}
 	if dl := deadLetters(t, l); len(dl) != 0 {
