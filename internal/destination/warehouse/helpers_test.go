@@ -82,6 +82,16 @@ func (d *db) count(t testing.TB, table string) int {
 	return n
 }
 
+// counts checks the rows of each table.
+func counts(t *testing.T, d *db, want map[string]int) {
+	t.Helper()
+	for table, n := range want {
+		if got := d.count(t, table); got != n {
+			t.Errorf("%s has %d rows, want %d", table, got, n)
+		}
+	}
+}
+
 // eachDB runs f on a fresh SQLite file and, when BRIDGE_TEST_POSTGRES_URL
 // is set, on a fresh Postgres schema.
 func eachDB(t *testing.T, f func(t *testing.T, d *db)) {

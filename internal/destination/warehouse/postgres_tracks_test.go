@@ -21,16 +21,6 @@ func primaryKeys(t *testing.T, d *db) string {
 	return strings.Join(out, ",")
 }
 
-// counts checks the rows of each table.
-func counts(t *testing.T, d *db, want map[string]int) {
-	t.Helper()
-	for table, n := range want {
-		if got := d.count(t, table); got != n {
-			t.Errorf("%s has %d rows, want %d", table, got, n)
-		}
-	}
-}
-
 // TestPostgresEventTablesHaveNoKeyAndOneRowPerEvent: in a Postgres
 // warehouse tracks keeps id as its primary key and the event tables have
 // none, and each still holds one row per event when an event comes again,
