@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/statsig-bridge/statsig-bridge/internal/cli"
 	"github.com/statsig-bridge/statsig-bridge/internal/config"
+	"github.com/statsig-bridge/statsig-bridge/internal/queue"
 )
 
 // fixtures is the copy of ../shared/fixtures/statsig in testdata.
@@ -129,22 +131,42 @@ func startBridgeLogging(t testing.TB, cfg *config.Config, logs io.Writer) *bridg
 	if problems := cfg.Validate(); len(problems) > 0 {
 		t.Fatalf("invalid test config: %v", problems)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- cli.Serve(ctx, cfg, testLoggerTo(t, logs), func(a net.Addr) { addrs <- a })
-	}()
-	var b bridge
-	select {
-	case a := <-addrs:
-		b = bridge{URL: "http://" + a.String(), Addr: a, Cfg: cfg}
-	case err := <-done:
-		cancel()
-		t.Fatalf("bridge did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("bridge did not start within 30s")
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+		done   chan error
+		b      bridge
+	)
+	// The embedded log's data dir lock (flock) is held by its open file
+	// until every copy of the descriptor is closed, and a process this
+	// test binary forks for another test (a bridge subprocess, Chromium)
+	// holds a copy until it execs: a bridge started on the data dir of one
+	// that just stopped can find it locked for that moment (seen once in
+	// a full run). A real second process holds it for good.
+	for lockedUntil := time.Now().Add(5 * time.Second); ; {
+		ctx, cancel = context.WithCancel(context.Background())
+		addrs := make(chan net.Addr, 1)
+		done = make(chan error, 1)
+		go func() {
+			done <- cli.Serve(ctx, cfg, testLoggerTo(t, logs), func(a net.Addr) { addrs <- a })
+		}()
+		var err error
+		select {
+		case a := <-addrs:
+			b = bridge{URL: "http://" + a.String(), Addr: a, Cfg: cfg}
+		case err = <-done:
+			cancel()
+		case <-time.After(30 * time.Second):
+			cancel()
+			t.Fatal("bridge did not start within 30s")
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, queue.ErrLocked) || time.Now().After(lockedUntil) {
+			t.Fatalf("bridge did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var once sync.Once
 	b.stop = func() {
