@@ -52,7 +52,22 @@ func sendAndWait(t *testing.T, b *bridge, batch, n int, sinks ...*sink) map[stri
 
 // replay runs cli.Replay in the test process and returns its progress
 // output.
+//
+// Right after the bridge on cfg's data dir stopped, the dir's lock can
+// still be held for a moment by a process forked for another test (see
+// startBridgeLogging): replay then tries again for up to 5 s.
 func replay(t *testing.T, cfg *config.Config, opts cli.ReplayOptions) (cli.ReplayResult, string, error) {
+	t.Helper()
+	for lockedUntil := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		res, out, err := replayOnce(t, cfg, opts)
+		if !errors.Is(err, queue.ErrLocked) || time.Now().After(lockedUntil) {
+			return res, out, err
+		}
+	}
+}
+
+// replayOnce is replay without the retry.
+func replayOnce(t *testing.T, cfg *config.Config, opts cli.ReplayOptions) (cli.ReplayResult, string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	opts.Progress = &out
@@ -218,7 +233,7 @@ func TestReplayRefusesARunningEmbeddedLog(t *testing.T) {
 	cfg := testConfig(t, s.URL)
 	b := startBridge(t, cfg)
 	defer b.Stop()
-	_, _, err := replay(t, cfg, cli.ReplayOptions{Destination: "segment"})
+	_, _, err := replayOnce(t, cfg, cli.ReplayOptions{Destination: "segment"})
 	if err == nil || !strings.Contains(err.Error(), "stop it first") {
 		t.Fatalf("replay against a running bridge: err = %v, want a refusal saying to stop it", err)
 	}
