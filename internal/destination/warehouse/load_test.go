@@ -39,9 +39,7 @@ func TestSchemaEvolvesMidStream(t *testing.T) {
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("rows %q, want %q", got, want)
 		}
-		if n := d.count(t, "tracks"); n != 3 {
-			t.Errorf("tracks has %d rows, want 3", n)
-		}
+		counts(t, d, map[string]int{"tracks": 3})
 		if _, ok := d.columns(t, "tracks")["metadata_coupon"]; ok {
 			t.Error("a property became a tracks column")
 		}
@@ -99,15 +97,7 @@ func TestRedeliveredBatchAddsNoRows(t *testing.T) {
 		write(t, w, batch...)
 		// A restarted bridge (a new writer, nothing cached) loads it again.
 		write(t, d.open(t), batch[1], track("r3", "Signed Up", `{"plan":"free"}`), batch[0])
-		if n := d.count(t, "tracks"); n != 3 {
-			t.Errorf("tracks has %d rows, want 3", n)
-		}
-		if n := d.count(t, "signed_up"); n != 2 {
-			t.Errorf("signed_up has %d rows, want 2", n)
-		}
-		if n := d.count(t, "page_view"); n != 1 {
-			t.Errorf("page_view has %d rows, want 1", n)
-		}
+		counts(t, d, map[string]int{"tracks": 3, "signed_up": 2, "page_view": 1})
 	})
 }
 
@@ -279,12 +269,7 @@ func TestConcurrentBatchesAddTheSameColumn(t *testing.T) {
 		for err := range errs {
 			t.Errorf("Write: %v", err)
 		}
-		if n := d.count(t, "evolving"); n != 8*4*20 {
-			t.Errorf("evolving has %d rows, want %d", n, 8*4*20)
-		}
-		if n := d.count(t, "tracks"); n != 8*4*20 {
-			t.Errorf("tracks has %d rows, want %d", n, 8*4*20)
-		}
+		counts(t, d, map[string]int{"evolving": 8 * 4 * 20, "tracks": 8 * 4 * 20})
 	})
 }
 

@@ -29,12 +29,7 @@ func TestResentEventAddsNoRows(t *testing.T) {
 		a, b := track("s1", "Signed Up", `{"plan":"pro"}`), track("s2", "page_view", `{}`)
 		write(t, d.open(t), a, b)
 		write(t, d.open(t), resent(a), resent(b), track("s3", "page_view", `{}`))
-		if n := d.count(t, "tracks"); n != 3 {
-			t.Errorf("tracks has %d rows, want 3", n)
-		}
-		if n := d.count(t, "page_view"); n != 2 {
-			t.Errorf("page_view has %d rows, want 2", n)
-		}
+		counts(t, d, map[string]int{"tracks": 3, "page_view": 2})
 	})
 }
 
@@ -94,9 +89,7 @@ func TestEarlierSQLiteWarehouseKeepsItsPrimaryKeys(t *testing.T) {
 	w := d.open(t)
 	write(t, w, track("e1", "Signed Up", `{}`), track("e2", "Signed Up", `{}`))
 	write(t, d.open(t), resent(track("e2", "Signed Up", `{}`)), track("e3", "page_view", `{}`))
-	if n := d.count(t, "tracks"); n != 3 {
-		t.Errorf("tracks has %d rows, want 3", n)
-	}
+	counts(t, d, map[string]int{"tracks": 3})
 	if n := d.count(t, "signed_up"); n != 2 { // e1 and e2: each table keyed on its own, as before
 		t.Errorf("signed_up has %d rows, want 2", n)
 	}
@@ -173,9 +166,7 @@ func TestDroppedLedgerIsMadeAgain(t *testing.T) {
 	d.query(t, "DROP TABLE _bridge_loaded")
 	write(t, d.open(t), track("l2", "Signed Up", `{}`))
 	write(t, d.open(t), track("l2", "Signed Up", `{}`))
-	if n := d.count(t, "tracks"); n != 2 {
-		t.Errorf("tracks has %d rows, want 2", n)
-	}
+	counts(t, d, map[string]int{"tracks": 2})
 	if got := d.query(t, "SELECT count(*) FROM _bridge_loaded")[0][0]; got != "1" {
 		t.Errorf("the ledger made again has %s events, want the 1 loaded since", got)
 	}
@@ -197,12 +188,7 @@ func TestSameEventInWritesOfOneGroupLoadsOnce(t *testing.T) {
 		}
 		return batch
 	})
-	if n := d.count(t, "tracks"); n != rounds*size {
-		t.Errorf("tracks has %d rows, want %d", n, rounds*size)
-	}
-	if n := d.count(t, "dup"); n != rounds*size {
-		t.Errorf("dup has %d rows, want %d", n, rounds*size)
-	}
+	counts(t, d, map[string]int{"tracks": rounds * size, "dup": rounds * size})
 }
 
 // eachDBAndTrackTable is eachDB plus a SQLite file an earlier version
@@ -258,9 +244,7 @@ func TestEventUnderTwoNamesInConcurrentWritesLoadsOnce(t *testing.T) {
 			}
 			return batch
 		})
-		if n := d.count(t, "tracks"); n != rounds*size {
-			t.Errorf("tracks has %d rows, want %d", n, rounds*size)
-		}
+		counts(t, d, map[string]int{"tracks": rounds * size})
 		if n := d.count(t, "statsig_config_exposure") + d.count(t, "statsig_experiment_exposure"); n != rounds*size {
 			t.Errorf("the two tables have %d rows, want %d", n, rounds*size)
 		}

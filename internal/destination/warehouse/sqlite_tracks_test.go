@@ -96,9 +96,7 @@ func TestSQLiteTracksViewOverManyTables(t *testing.T) {
 		msgs = append(msgs, track("m"+strconv.Itoa(i), fmt.Sprintf("Event %d", i), `{}`))
 	}
 	write(t, d.open(t), msgs...)
-	if n := d.count(t, "tracks"); n != events {
-		t.Errorf("tracks has %d rows, want %d", n, events)
-	}
+	counts(t, d, map[string]int{"tracks": events})
 	if typ := d.columns(t, "tracks")["received_at"]; typ != "TIMESTAMP" {
 		t.Errorf("tracks.received_at is %q, want TIMESTAMP", typ)
 	}
@@ -125,9 +123,7 @@ func TestEarlierSQLiteTracksTableKeepsLoading(t *testing.T) {
 	if kind := d.query(t, "SELECT type FROM sqlite_master WHERE name = 'tracks'")[0][0]; kind != "table" {
 		t.Fatalf("tracks became a %s, want it kept a table", kind)
 	}
-	if n := d.count(t, "tracks"); n != 3 {
-		t.Errorf("tracks has %d rows, want 3", n)
-	}
+	counts(t, d, map[string]int{"tracks": 3})
 	if n := d.count(t, "signed_up") + d.count(t, "page_view"); n != 3 {
 		t.Errorf("the event tables hold %d rows, want 3", n)
 	}
@@ -178,9 +174,7 @@ func TestSQLiteTracksViewLeavesCopiesOut(t *testing.T) {
 	d.query(t, `CREATE TABLE tracks_archive AS SELECT * FROM tracks`)
 	d.query(t, `CREATE TABLE signed_up_copy AS SELECT * FROM signed_up`)
 	write(t, w, track("a3", "Signed Up", `{}`))
-	if n := d.count(t, "tracks"); n != 3 {
-		t.Errorf("tracks has %d rows, want 3", n)
-	}
+	counts(t, d, map[string]int{"tracks": 3})
 }
 
 // TestSQLiteTracksViewRecoversItsColumnList: the writer loads on after a
